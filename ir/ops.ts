@@ -1,0 +1,77 @@
+/**
+ * The op set. Semantics (the reference interpreter is the executable definition):
+ *
+ * LEAF      input{name}                      a graph input
+ *           param{name, init?, std?}          a named weight; init = normal (default, std) | zeros | ones
+ *           const{value}                      every element of the result type equals `value`
+ * UNARY     neg abs exp log sqrt rsqrt recip square tanh sigmoid relu silu sin cos   elementwise, float
+ *           gelu{approx}                      approx = 'none' (erf) | 'tanh'
+ *           cast{to}                          convert dtype (float→int rounds to nearest even, saturates)
+ * BINARY    add sub mul div max min pow       numpy broadcasting; both operands of one dtype
+ * TERNARY   where(cond: bool, a, b)           broadcasting select
+ * REDUCE    reduce_sum reduce_mean reduce_max {axes, keepdims}
+ * NN        matmul(a[..., M, K], b[..., K, N])      batch dims broadcast
+ *           linear(x[..., K], w[N, K], b?[N])        y = x wᵀ + b (PyTorch layout)
+ *           layernorm{eps}(x, w?[D], b?[D])          over the last axis; affine when w (and b) are given
+ *           rmsnorm{eps}(x, w?[D])                   over the last axis
+ *           softmax{axis}
+ *           attention{scale}(q[B,H,Nq,D], k[B,H,Nk,D], v[B,H,Nk,Dv], mask?)   softmax(q kᵀ·scale + mask) v;
+ *                                                    mask broadcasts to [B,H,Nq,Nk]; bool (true = attend) or
+ *                                                    additive float
+ * SHAPE     reshape{shape}  permute{perm}  transpose{dim0, dim1}  concat{axis}(x...)
+ *           slice{axis, start, end, step}  gather{axis}(x, idx: i32)  → x.shape[:axis] ++ idx.shape ++ x.shape[axis+1:]
+ * VDIT      timestep_embedding{dim, max_period, flip, shift, scale}(t[B]) → [B, dim]:
+ *             f_i = exp(-ln(max_period)·i/(dim/2 − shift)), a = scale·t·f; [cos a, sin a] (flip = false) or [sin a, cos a]
+ *           modulate(x[B,N,D], shift[B,D], scale[B,D]) = x·(1 + scale) + shift     (adaLN)
+ *           gate(x[B,N,D], g[B,D]) = x·g                                            (adaLN-Zero gate)
+ *           rope3d{grid=[T,H,W], dims=[dt,dh,dw], theta, offset}(x[B,Hh,N,D]): tokens offset.. are in (t,h,w)
+ *             row-major order; head dim splits into sections dt|dh|dw, each rotating interleaved pairs
+ *             (x[2i], x[2i+1]) by angle p·theta^(−2i/d) with p the token's coordinate on that axis;
+ *             the first `offset` tokens (text) pass unchanged
+ * FUSED     fused{expr}(x...)                 one elementwise kernel; expr over $0.. in the op names above,
+ *                                            e.g. "silu(add($0,$1))"; inputs broadcast to the result shape
+ */
+export const LEAF_OPS = ['input', 'param', 'const'] as const;
+export const UNARY_OPS = [
+  'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'recip', 'square', 'tanh', 'sigmoid', 'relu', 'silu', 'sin', 'cos',
+  'gelu', 'cast',
+] as const;
+export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'max', 'min', 'pow'] as const;
+export const TERNARY_OPS = ['where'] as const;
+export const REDUCE_OPS = ['reduce_sum', 'reduce_mean', 'reduce_max'] as const;
+export const NN_OPS = ['matmul', 'linear', 'layernorm', 'rmsnorm', 'softmax', 'attention'] as const;
+export const SHAPE_OPS = ['reshape', 'permute', 'transpose', 'concat', 'slice', 'gather'] as const;
+export const VDIT_OPS = ['timestep_embedding', 'modulate', 'gate', 'rope3d'] as const;
+export const FUSED_OPS = ['fused'] as const;
+
+export type LeafOp = (typeof LEAF_OPS)[number];
+export type UnaryOp = (typeof UNARY_OPS)[number];
+export type BinaryOp = (typeof BINARY_OPS)[number];
+export type ReduceOp = (typeof REDUCE_OPS)[number];
+export type Op =
+  | LeafOp | UnaryOp | BinaryOp | (typeof TERNARY_OPS)[number] | ReduceOp
+  | (typeof NN_OPS)[number] | (typeof SHAPE_OPS)[number] | (typeof VDIT_OPS)[number] | (typeof FUSED_OPS)[number];
+
+export const ALL_OPS: readonly Op[] = [
+  ...LEAF_OPS, ...UNARY_OPS, ...BINARY_OPS, ...TERNARY_OPS, ...REDUCE_OPS, ...NN_OPS, ...SHAPE_OPS, ...VDIT_OPS,
+  ...FUSED_OPS,
+];
+
+const OP_SET = new Set<string>(ALL_OPS);
+export function isOp(s: string): s is Op {
+  return OP_SET.has(s);
+}
+
+/** Ops computed independently per element after broadcasting: what fuse-elementwise may merge. */
+const ELEMENTWISE = new Set<string>([...UNARY_OPS, ...BINARY_OPS, ...TERNARY_OPS, 'fused']);
+export function isElementwise(op: Op): boolean {
+  return ELEMENTWISE.has(op);
+}
+
+export function isLeaf(op: Op): op is LeafOp {
+  return op === 'input' || op === 'param' || op === 'const';
+}
+
+/** Attribute values the text form can express. */
+export type AttrValue = number | string | boolean | readonly number[] | readonly string[];
+export type Attrs = Readonly<Record<string, AttrValue>>;
