@@ -11,8 +11,9 @@ describe('node', () => {
   });
 
   it('rejects mismatched shapes with an IRError naming the operands', () => {
-    expect(() => node('linear', [w, x])).toThrow(IRError);
-    expect(() => node('linear', [w, x])).toThrow(/f32\[3,4\]/);
+    const bad = node('param', [], { name: 'v' }, tensorType('f32', [4, 3]));
+    expect(() => node('linear', [x, bad])).toThrow(IRError);
+    expect(() => node('linear', [x, bad])).toThrow(/f32\[4,3\]/);
   });
 
   it('toposorts sources before users and substitutes bottom-up', () => {
