@@ -5,3 +5,8 @@ export * from './errors.ts';
 export * from './node.ts';
 export * from './infer.ts';
 export * from './graph.ts';
+export * from './print.ts';
+export * from './parse.ts';
+export * from './expr-text.ts';
+export * from './verify.ts';
+export type { Expr } from './expr.ts';

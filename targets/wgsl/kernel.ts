@@ -15,4 +15,8 @@ export interface KernelSpec {
   readonly uniforms?: ArrayBuffer;
   /** features the shader `enable`s, e.g. ['shader-f16', 'subgroups'] */
   readonly features: readonly GPUFeatureName[];
+  /** floating-point (or integer) operations one dispatch performs, for achieved GFLOP/s in profiles */
+  readonly flops?: number;
+  /** bytes one dispatch reads and writes in global memory, for achieved GB/s in profiles */
+  readonly bytes?: number;
 }

@@ -1,0 +1,119 @@
+import type { Argv } from 'yargs';
+import { verify } from '../../ir/verify.ts';
+import { DEFAULT_PIPELINE, parsePipeline, runPipeline } from '../../passes/pipeline.ts';
+import { builtinPasses } from '../../passes/registry.ts';
+import { closeDevice, openDevice } from '../../runtime/device.ts';
+import { WgslExecutor } from '../../runtime/executor.ts';
+import { formatProfile, type KernelTiming } from '../../runtime/profile.ts';
+import { runReference } from '../../runtime/reference.ts';
+import type { Tensor } from '../../runtime/tensor.ts';
+import { seededInputs } from '../inputs.ts';
+import { loadModel } from '../models.ts';
+import { compareTensors, tensorStats, type TensorStats } from '../tensor-stats.ts';
+import { emit, fmt, table, type GlobalArgs } from './output.ts';
+
+interface RunArgs extends GlobalArgs {
+  model: string;
+  seed: number;
+  backend: 'cpu' | 'wgsl';
+  dtype: 'f32' | 'f16';
+  check: boolean;
+  profile: boolean;
+  repeat: number;
+  weights?: string;
+  passes: string;
+}
+
+export const runCommand = {
+  command: 'run <model>',
+  describe: 'run one denoiser forward on seeded inputs and print output statistics and the time',
+  builder: (y: Argv) =>
+    y
+      .positional('model', { type: 'string', describe: 'preset name or IR text file' })
+      .option('seed', { type: 'number', default: 0, describe: 'seed of the random inputs' })
+      .option('backend', { choices: ['cpu', 'wgsl'] as const, default: 'wgsl' as const })
+      .option('dtype', { choices: ['f32', 'f16'] as const, default: 'f32' as const, describe: 'WGSL storage type' })
+      .option('check', { type: 'boolean', default: false, describe: 'compare with the CPU reference interpreter' })
+      .option('profile', { type: 'boolean', default: false, describe: 'per-kernel GPU time table (timestamp queries)' })
+      .option('repeat', { type: 'number', default: 1, describe: 'timed repeats after one warm-up run (median)' })
+      .option('weights', { type: 'string', describe: 'safetensors file; seeded weights when absent' })
+      .option('passes', { type: 'string', default: DEFAULT_PIPELINE, describe: 'pass pipeline before lowering' }),
+  handler: async (args: RunArgs) => {
+    const model = loadModel(args.model, args.weights ? { weights: args.weights } : {});
+    const inputs = seededInputs(model.graph, args.seed);
+    const run = args.backend === 'cpu' ? await runCpu(model.graph, inputs, model.weights) : await runWgsl(args, model, inputs);
+    let check: ReturnType<typeof compareTensors> | undefined;
+    if (args.check) {
+      const ref = args.backend === 'cpu' ? run.outputs : runReference(model.graph, inputs, model.weights);
+      check = worst(run.outputs.map((o, i) => compareTensors(o, ref[i]!)));
+    }
+    const stats = run.outputs.map(tensorStats);
+    const result = {
+      model: model.name,
+      backend: args.backend,
+      dtype: args.backend === 'cpu' ? 'f32' : args.dtype,
+      seed: args.seed,
+      weights: model.weightsFrom,
+      timeMs: run.timeMs,
+      ...(run.device ? { device: run.device } : {}),
+      outputs: stats,
+      ...(check ? { maxRelError: check.maxRelError, maxAbsError: check.maxAbsError } : {}),
+      ...(run.timings ? { kernels: run.timings } : {}),
+    };
+    emit(args, result, () => formatRun(result, stats, run.timings));
+  },
+};
+
+interface RunOutcome {
+  outputs: Tensor[];
+  timeMs: number;
+  device?: string;
+  timings?: KernelTiming[];
+}
+
+async function runCpu(g: Parameters<typeof runReference>[0], inputs: Record<string, Tensor>, w: Parameters<typeof runReference>[2]): Promise<RunOutcome> {
+  const t0 = performance.now();
+  const outputs = runReference(g, inputs, w);
+  return { outputs, timeMs: performance.now() - t0 };
+}
+
+async function runWgsl(args: RunArgs, model: ReturnType<typeof loadModel>, inputs: Record<string, Tensor>): Promise<RunOutcome> {
+  const pipeline = parsePipeline(args.passes, new Map(builtinPasses()));
+  const g = runPipeline(model.graph, pipeline, { verify }).graph;
+  const gpu = await openDevice();
+  try {
+    const exec = await WgslExecutor.create(gpu, g, model.weights, { elem: args.dtype });
+    let last = await exec.run(inputs); // warm-up: pipeline compilation and first-use clears stay out of the time
+    const times: number[] = [];
+    for (let i = 0; i < Math.max(1, args.repeat); i++) {
+      const t0 = performance.now();
+      last = await exec.run(inputs);
+      times.push(performance.now() - t0);
+    }
+    const timings = args.profile ? (await exec.run(inputs, { profile: true })).timings : undefined;
+    exec.dispose();
+    times.sort((a, b) => a - b);
+    const device = gpu.info.adapter.description || gpu.info.adapter.device || gpu.info.adapter.vendor;
+    return { outputs: last.outputs, timeMs: times[times.length >> 1]!, device, ...(timings ? { timings } : {}) };
+  } finally {
+    closeDevice(gpu);
+  }
+}
+
+function worst(cs: ReturnType<typeof compareTensors>[]): ReturnType<typeof compareTensors> {
+  return cs.reduce((a, b) => (b.maxRelError > a.maxRelError ? b : a));
+}
+
+function formatRun(r: { model: string; backend: string; dtype: string; timeMs: number; device?: string; maxRelError?: number; maxAbsError?: number }, stats: TensorStats[], timings?: KernelTiming[]): string {
+  const rows = [['output', 'shape', 'mean', 'std', 'min', 'max', 'non-finite']];
+  stats.forEach((s, i) => rows.push([`#${i}`, `[${s.shape.join(',')}]`, fmt(s.mean), fmt(s.std), fmt(s.min), fmt(s.max), String(s.nonFinite)]));
+  const lines = [
+    `${r.model} on ${r.backend}${r.device ? ` (${r.device})` : ''}, ${r.dtype}: ${fmt(r.timeMs, 3)} ms per forward`,
+    table(rows),
+  ];
+  if (r.maxRelError !== undefined) {
+    lines.push(`check vs CPU reference: maxRelError ${fmt(r.maxRelError)}  maxAbsError ${fmt(r.maxAbsError!)}`);
+  }
+  if (timings) lines.push(formatProfile(timings));
+  return lines.join('\n');
+}

@@ -1,0 +1,52 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { Graph } from '../ir/graph.ts';
+import { parse } from '../ir/parse.ts';
+import { buildDiT } from './model/dit.ts';
+import { PRESETS } from './model/presets.ts';
+import type { VDiTConfig } from './model/config.ts';
+import { seededWeights } from './weights/init.ts';
+import { checkWeights, readSafetensors } from './weights/safetensors.ts';
+import type { Weights } from './weights/weights.ts';
+
+/** A model as the CLI sees it: a graph and where its weights come from. */
+export interface LoadedModel {
+  readonly name: string;
+  readonly graph: Graph;
+  readonly weights: Weights;
+  readonly config?: VDiTConfig;
+  /** human-readable origin of the weights, for reports */
+  readonly weightsFrom: string;
+}
+
+export interface LoadOptions {
+  /** safetensors file with the weights; seeded initialisation when absent */
+  readonly weights?: string;
+  readonly weightsSeed?: number;
+}
+
+/** Resolves `<model>`: a preset name or a file holding IR text. */
+export function loadModel(spec: string, opts: LoadOptions = {}): LoadedModel {
+  const preset = Object.prototype.hasOwnProperty.call(PRESETS, spec) ? PRESETS[spec] : undefined;
+  let name: string;
+  let graph: Graph;
+  let config: VDiTConfig | undefined;
+  if (preset) {
+    name = spec;
+    config = preset;
+    graph = buildDiT(preset);
+  } else if (existsSync(spec) && statSync(spec).isFile()) {
+    name = spec;
+    try {
+      graph = parse(readFileSync(spec, 'utf8'));
+    } catch (e) {
+      throw new Error(`${spec}:${(e as Error).message}`);
+    }
+  } else {
+    throw new Error(`unknown model '${spec}': not a preset (${Object.keys(PRESETS).join(', ')}) and no such file`);
+  }
+  const seed = opts.weightsSeed ?? 0;
+  const weights = opts.weights ? readSafetensors(opts.weights) : seededWeights(graph, seed);
+  if (opts.weights) checkWeights(graph, weights);
+  const weightsFrom = opts.weights ?? `seeded initialisation (seed ${seed})`;
+  return config ? { name, graph, weights, config, weightsFrom } : { name, graph, weights, weightsFrom };
+}

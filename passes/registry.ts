@@ -1,0 +1,22 @@
+import { canonicalize } from './canonicalize.ts';
+import { dce } from './dce.ts';
+import { fuseElementwise } from './fuse-elementwise.ts';
+import type { Pass } from './pass.ts';
+
+/** Pass name → pass; what parsePipeline resolves names against. */
+export type PassRegistry = ReadonlyMap<string, Pass>;
+
+export const BUILTIN_PASSES: readonly Pass[] = [canonicalize, dce, fuseElementwise];
+
+/** A fresh, caller-owned registry of the built-in passes (no global state: plugins go into the caller's copy). */
+export function builtinPasses(): Map<string, Pass> {
+  return new Map(BUILTIN_PASSES.map((p) => [p.name, p]));
+}
+
+/** Adds a pass; a different pass under a name already taken is an error (a plugin shadowing a built-in). */
+export function registerPass(registry: Map<string, Pass>, pass: Pass): Map<string, Pass> {
+  const prev = registry.get(pass.name);
+  if (prev && prev !== pass) throw new Error(`pass '${pass.name}' is already registered`);
+  registry.set(pass.name, pass);
+  return registry;
+}

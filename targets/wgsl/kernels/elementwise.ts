@@ -1,0 +1,55 @@
+import type { Expr } from '../../../ir/expr.ts';
+import { parseExpr } from '../../../ir/expr-text.ts';
+import type { Node } from '../../../ir/node.ts';
+import type { LowerContext } from '../../target.ts';
+import type { KernelSpec } from '../kernel.ts';
+import { buildKernel, opHelpers } from '../render.ts';
+import { castValue, renderExpr } from '../render-expr.ts';
+import { tensorVar } from '../tensor-var.ts';
+
+/** One output element per invocation; elementwise kernels are memory-bound, so this stays simple. */
+export const ELEMENTWISE_WORKGROUP = 256;
+
+/** The expression a unary/binary/where/cast/fused node computes, over its operands `$0..`. */
+export function nodeExpr(n: Node): Expr {
+  if (n.op === 'fused') {
+    const text = n.attrs['expr'];
+    if (typeof text !== 'string') throw new Error('wgsl: fused needs a string attribute expr');
+    return parseExpr(text);
+  }
+  return { kind: 'op', op: n.op, attrs: n.attrs, args: n.src.map((_, index) => ({ kind: 'input', index })) };
+}
+
+/** Unary, binary, where, cast and fused nodes: one kernel, inputs broadcast to the result shape. */
+export function lowerElementwise(n: Node, ctx: LowerContext): KernelSpec {
+  const out = n.type.shape;
+  const xs = n.src.map((s, i) => tensorVar(`x${i}`, s.type.dtype, s.type.shape, ctx.elem));
+  const y = tensorVar('y', n.type.dtype, out, ctx.elem);
+  const expr = renderExpr(
+    nodeExpr(n),
+    xs.map((x, i) => ({ name: `v${i}`, type: x.value })),
+  );
+  const loads = xs.map((x, i) => `let v${i} = ${x.load(x.broadcastOffset(out, 'i'))};`);
+  const wg = ELEMENTWISE_WORKGROUP;
+  return buildKernel({
+    name: n.op === 'fused' ? 'fused' : `ew_${n.op}`,
+    hint: `${ctx.elem};${n.op === 'fused' ? String(n.attrs['expr']) : JSON.stringify(n.attrs)}`,
+    vars: [...xs, y],
+    workgroup: [wg],
+    workgroups: Math.ceil(y.numel / wg),
+    prelude: opHelpers(expr.ops),
+    body: [
+      `let i = wg * ${wg}u + lidx;`,
+      `if (i >= ${y.numel}u) { return; }`,
+      ...loads,
+      ...expr.lines,
+      y.store('i', castValue(expr.value, expr.type, y.dtype)),
+    ],
+    flops: y.numel * Math.max(1, expr.ops.size),
+    bytes: [...xs, y].reduce((a, v) => a + v.numel * bytesOf(v.storage), 0),
+  });
+}
+
+export function bytesOf(storage: string): number {
+  return storage === 'f16' ? 2 : 4;
+}
