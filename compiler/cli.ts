@@ -3,9 +3,11 @@ import { devicesCommand } from './commands/devices.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { runCommand } from './commands/run.ts';
 import { configCommand } from './commands/config.ts';
+import { evalCommand } from './commands/eval.ts';
+import { generateCommand } from './commands/generate.ts';
 import { CliExit } from './commands/output.ts';
 
-const COMMANDS = [devicesCommand, inspectCommand, runCommand, configCommand];
+const COMMANDS = [devicesCommand, inspectCommand, runCommand, configCommand, generateCommand, evalCommand];
 
 /** Entry point of `vdit`: one clear error line and a non-zero exit on failure; stack traces only with --verbose. */
 export async function main(argv: readonly string[]): Promise<void> {

@@ -1,8 +1,8 @@
-import type { Expr } from '../ir/expr.ts';
-import { parseExpr, printExpr } from '../ir/expr-text.ts';
 import {
-  graph, isElementwise, isFloat, node, sameType, toposort, type Attrs, type AttrValue, type Graph, type Node,
+  graph, isElementwise, isFloat, node, parseExpr, printExpr, sameType, toposort, type Attrs, type AttrValue, type Expr,
+  type Graph, type Node,
 } from '../ir/index.ts';
+import { castValue } from '../runtime/reference-elementwise.ts';
 import { bumpStat, checkOptions, definePass, numberOption, type PassContext } from './pass.ts';
 
 /*
@@ -11,9 +11,10 @@ import { bumpStat, checkOptions, definePass, numberOption, type PassContext } fr
  * A producer joins its user's region when it is elementwise, is not a graph output and has exactly one use site
  * (one operand slot of one node). One use site keeps regions trees, so no value is recomputed: mul(p, p) leaves p
  * its own kernel. Region leaves become the fused operands, deduplicated, numbered in visiting order (depth-first,
- * sources in order; an inlined fused node's operands in their order, read or not, as they shape the broadcast); float
- * `const` leaves become literals in the expr. Lone elementwise ops become `fused` too (min-ops=1, the default),
- * so the backends have one elementwise kernel path; min-ops=2 leaves them as they are.
+ * sources in order; an inlined fused node's operands all stay, read or not, as they shape the broadcast). Float
+ * `const` leaves become literals in the expr, rounded to their dtype as the runtime would store them.
+ * Lone elementwise ops become `fused` too (min-ops=1, the default), so the backends have one elementwise kernel
+ * path; min-ops=2 leaves them as they are.
  */
 
 function countInputRefs(e: Expr, counts: number[]): void {
@@ -68,7 +69,7 @@ interface Region {
 
 function literalOf(n: Node): number | undefined {
   const v = n.attrs['value'];
-  return n.op === 'const' && typeof v === 'number' && isFloat(n.type.dtype) ? v : undefined;
+  return n.op === 'const' && typeof v === 'number' && isFloat(n.type.dtype) ? castValue(v, n.type.dtype) : undefined;
 }
 
 /** The region's expression over rebuilt operands; `memo` maps original leaves to their rebuilt nodes. */

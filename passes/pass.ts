@@ -25,11 +25,19 @@ export interface Pass {
 
 const PASS_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
-export function definePass(spec: { name: string; description: string; run: (g: Graph, ctx: PassContext) => Graph }): Pass {
+export interface PassSpec {
+  readonly name: string;
+  readonly description: string;
+  readonly run: (g: Graph, ctx: PassContext) => Graph;
+}
+
+/** Checks the name (kebab-case: it is spelled in pipeline strings) and freezes the pass. */
+export function definePass(spec: PassSpec): Pass {
   if (!PASS_NAME.test(spec.name)) throw new Error(`definePass: name '${spec.name}' must be kebab-case, e.g. 'my-pass'`);
   if (typeof spec.run !== 'function') throw new Error(`definePass(${spec.name}): run must be a function`);
   const run = spec.run;
-  return Object.freeze({ name: spec.name, description: spec.description, run: (g: Graph, ctx: PassContext) => run(g, ctx) });
+  const { name, description } = spec;
+  return Object.freeze({ name, description, run: (g: Graph, ctx: PassContext) => run(g, ctx) });
 }
 
 /** Shape check for values of unknown origin (plugins): a name string and a run function. */
@@ -55,7 +63,7 @@ export function numberOption(ctx: PassContext, pass: string, name: string, fallb
 
 export function boolOption(ctx: PassContext, pass: string, name: string, fallback: boolean): boolean {
   const v = ctx.options[name] ?? fallback;
-  if (typeof v !== 'boolean') throw new Error(`${pass}: option ${name} must be true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') throw new Error(`${pass}: option ${name} must be true or false, got ${String(v)}`);
   return v;
 }
 

@@ -187,7 +187,7 @@ export function formatDeviceInfo(info: DeviceInfo): string {
     ['versions', `node ${info.versions.node}, webgpu ${info.versions.webgpu}`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
-  return rows.map(([k, v]) => `${k.padEnd(w)}  ${wrap(v, 100 - w).join(`\n${' '.repeat(w + 2)}`)}`).join('\n');
+  return rows.map(([k, v]) => `${k.padEnd(w)}  ${wrap(v, 118 - w).join(`\n${' '.repeat(w + 2)}`)}`).join('\n');
 }
 
 // breaks a comma-separated list after a comma so no line runs past `width`

@@ -45,6 +45,8 @@ const UPLOAD_FLUSH_BYTES = 256 * 2 ** 20;
 /** Runs one planned graph on a Dawn device: params uploaded once, then one command encoder per run. */
 export class WgslExecutor {
   private readonly staging: BufferPool;
+  private running = false;
+  private disposed = false;
 
   private constructor(
     private readonly gpu: GpuContext,
@@ -76,15 +78,24 @@ export class WgslExecutor {
     }
   }
 
+  /** Not reentrant: runs share the input and activation buffers, so await one before starting the next. */
   async run(inputs: Readonly<Record<string, Tensor>>, opts: RunOptions = {}): Promise<RunResult> {
+    if (this.disposed) throw new Error(`executor for graph '${this.program.graph.name}' is disposed`);
+    if (this.running) throw new Error('WgslExecutor.run is not reentrant: await the previous run first');
     checkDevice(this.gpu);
-    this.uploadInputs(inputs);
-    const timer = opts.profile ? await createTimer(this.gpu, this.steps.length) : undefined;
-    if (typeof timer === 'string') return { ...(await this.execute(undefined)), timingsUnavailable: timer };
-    return this.execute(timer);
+    this.running = true;
+    try {
+      this.uploadInputs(inputs);
+      const timer = opts.profile ? await createTimer(this.gpu, this.steps.length) : undefined;
+      if (typeof timer === 'string') return { ...(await this.execute(undefined)), timingsUnavailable: timer };
+      return await this.execute(timer);
+    } finally {
+      this.running = false;
+    }
   }
 
   dispose(): void {
+    this.disposed = true;
     for (const b of [...this.buffers, ...this.uniforms]) b.destroy();
     this.buffers.length = 0;
     this.uniforms.length = 0;

@@ -54,6 +54,12 @@ export function aggregateTimings(timings: readonly KernelTiming[]): ProfileRow[]
   return rows.sort((a, b) => b.totalMs - a.totalMs || a.name.localeCompare(b.name));
 }
 
+// three significant digits at any scale: software adapters run at MFLOP/s, an H100 at TFLOP/s
+function rate(v: number | undefined): string {
+  if (v === undefined) return '-';
+  return v >= 100 ? v.toFixed(0) : v.toPrecision(3);
+}
+
 const HEADER = ['kernel', 'count', 'total ms', '%', 'GFLOP/s', 'GB/s'];
 
 /** A fixed-width table of aggregateTimings plus a total line. */
@@ -62,7 +68,7 @@ export function formatProfile(timings: readonly KernelTiming[]): string {
   const totalMs = rows.reduce((a, r) => a + r.totalMs, 0);
   const cells = rows.map((r) => [
     r.name, String(r.count), r.totalMs.toFixed(3), r.percent.toFixed(1),
-    r.gflops === undefined ? '-' : r.gflops.toFixed(1), r.gbps === undefined ? '-' : r.gbps.toFixed(1),
+    rate(r.gflops), rate(r.gbps),
   ]);
   cells.push(['total', String(timings.length), totalMs.toFixed(3), rows.length ? '100.0' : '0.0', '', '']);
   const widths = HEADER.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));

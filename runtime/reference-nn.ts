@@ -1,6 +1,7 @@
 import type { Node } from '../ir/node.ts';
 import { normAxis, strides } from '../ir/types.ts';
-import { alloc, broadcastIndex, prod, stridedIndex, type Ctx, type Val } from './reference-values.ts';
+import { gemmNT, transposeBlock } from './reference-gemm.ts';
+import { alloc, broadcastIndex, prod, stridedIndex, type Buf, type Ctx, type Val } from './reference-values.ts';
 
 // Accumulations (dot products, sums, softmax denominators, norm statistics) run in f64; each result element is
 // rounded once, when it is stored.
@@ -19,57 +20,24 @@ export function evalMatmul(n: Node, src: readonly Val[], ctx: Ctx): Val {
   const ia = broadcastIndex(as.slice(0, -2), batch);
   const ib = broadcastIndex(bs.slice(0, -2), batch);
   const out = alloc(n.type, ctx);
-  const [A, B, O] = [a.data, b.data, out.data];
-  const acc = new Float64Array(N);
-  for (let bt = 0; bt < prod(batch); bt++) {
-    const aOff = (ia ? ia[bt]! : bt) * M * K;
-    const bOff = (ib ? ib[bt]! : bt) * K * N;
-    for (let i = 0; i < M; i++) {
-      acc.fill(0);
-      // i-k-j order: the inner loop streams one row of b into the accumulator row
-      for (let k = 0; k < K; k++) {
-        const aik = A[aOff + i * K + k]!;
-        const bo = bOff + k * N;
-        for (let j = 0; j < N; j++) acc[j]! += aik * B[bo + j]!;
-      }
-      O.set(acc, (bt * M + i) * N);
-    }
+  // b is transposed once per distinct batch slice so the kernel reads both operands along k
+  const bt = new Map<number, Float64Array>();
+  for (let t = 0; t < prod(batch); t++) {
+    const bi = ib ? ib[t]! : t;
+    let w = bt.get(bi);
+    if (!w) bt.set(bi, (w = transposeBlock(b.data, bi * K * N, K, N)));
+    const x = a.data;
+    gemmNT({ x, xOff: (ia ? ia[t]! : t) * M * K, w, wOff: 0, o: out.data, oOff: t * M * N, rows: M, cols: N, k: K });
   }
   return out;
 }
 
 export function evalLinear(n: Node, src: readonly Val[], ctx: Ctx): Val {
-  const [x, w, bias] = [src[0]!.data, src[1]!.data, src[2]?.data];
   const [N, K] = src[1]!.type.shape as [number, number];
-  const R = K ? x.length / K : prod(n.type.shape) / N;
   const out = alloc(n.type, ctx);
-  const o = out.data;
-  for (let r = 0; r < R; r++) {
-    const xo = r * K;
-    let j = 0;
-    // four output features at a time: four independent accumulators over one pass of the x row
-    for (; j + 4 <= N; j += 4) {
-      const w0 = j * K, w1 = w0 + K, w2 = w1 + K, w3 = w2 + K;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let k = 0; k < K; k++) {
-        const xv = x[xo + k]!;
-        s0 += xv * w[w0 + k]!;
-        s1 += xv * w[w1 + k]!;
-        s2 += xv * w[w2 + k]!;
-        s3 += xv * w[w3 + k]!;
-      }
-      const oo = r * N + j;
-      o[oo] = bias ? s0 + bias[j]! : s0;
-      o[oo + 1] = bias ? s1 + bias[j + 1]! : s1;
-      o[oo + 2] = bias ? s2 + bias[j + 2]! : s2;
-      o[oo + 3] = bias ? s3 + bias[j + 3]! : s3;
-    }
-    for (; j < N; j++) {
-      let s = 0;
-      for (let k = 0; k < K; k++) s += x[xo + k]! * w[j * K + k]!;
-      o[r * N + j] = bias ? s + bias[j]! : s;
-    }
-  }
+  const rows = out.data.length / Math.max(N, 1);
+  gemmNT({ x: src[0]!.data, xOff: 0, w: src[1]!.data, wOff: 0, o: out.data, oOff: 0, rows, cols: N, k: K,
+    bias: src[2]?.data });
   return out;
 }
 
@@ -119,48 +87,59 @@ export function evalSoftmax(n: Node, src: readonly Val[], ctx: Ctx): Val {
   return out;
 }
 
-/** Per (batch, head, query row) with one score row: never materialises the B·H·Nq·Nk score tensor. */
+// query rows per tile: the score buffer is ATTN_TILE × Nk, never B·H·Nq·Nk
+const ATTN_TILE = 8;
+
+/** Per (batch, head) and tile of query rows: scores, masked softmax and P·V from small row buffers. */
 export function evalAttention(n: Node, src: readonly Val[], ctx: Ctx): Val {
   const [q, k, v, m] = [src[0]!, src[1]!, src[2]!, src[3]];
   const [B, H, Nq, D] = q.type.shape as [number, number, number, number];
   const [Nk, Dv] = [k.type.shape[2]!, v.type.shape[3]!];
   const scale = num(n, 'scale');
   const ms = m ? maskStrides(m.type.shape) : [0, 0, 0, 0];
-  const isBool = m?.type.dtype === 'bool';
-  const [Q, Kd, V, Md] = [q.data, k.data, v.data, m?.data];
+  const mask = m ? { data: m.data, isBool: m.type.dtype === 'bool', sj: ms[3]! } : undefined;
   const out = alloc(n.type, ctx);
-  const o = out.data;
-  const s = new Float64Array(Nk);
-  const acc = new Float64Array(Dv);
+  const s = new Float64Array(ATTN_TILE * Nk);
+  const pv = new Float64Array(ATTN_TILE * Dv);
+  const sums = new Float64Array(ATTN_TILE);
   for (let bh = 0; bh < B * H; bh++) {
-    const [kBase, vBase] = [bh * Nk * D, bh * Nk * Dv];
+    const vt = transposeBlock(v.data, bh * Nk * Dv, Nk, Dv);
     const mBh = Math.floor(bh / H) * ms[0]! + (bh % H) * ms[1]!;
-    for (let i = 0; i < Nq; i++) {
-      const qo = (bh * Nq + i) * D;
-      const mo = mBh + i * ms[2]!;
-      let max = -Infinity;
-      for (let j = 0; j < Nk; j++) {
-        let dot = 0;
-        for (let d = 0, ko = kBase + j * D; d < D; d++) dot += Q[qo + d]! * Kd[ko + d]!;
-        let x = dot * scale;
-        if (Md) x = isBool ? (Md[mo + j * ms[3]!] ? x : -Infinity) : x + Md[mo + j * ms[3]!]!;
-        s[j] = x;
-        if (x > max) max = x;
-      }
-      let sum = 0;
-      acc.fill(0);
-      for (let j = 0; j < Nk; j++) {
-        // a fully masked row has max = −∞ and gives NaN, as softmax over all −∞ does
-        const p = Math.exp(s[j]! - max);
-        sum += p;
-        if (p === 0) continue;
-        for (let d = 0, vo = vBase + j * Dv; d < Dv; d++) acc[d]! += p * V[vo + d]!;
-      }
-      const oo = (bh * Nq + i) * Dv;
-      for (let d = 0; d < Dv; d++) o[oo + d] = acc[d]! / sum;
+    for (let i0 = 0; i0 < Nq; i0 += ATTN_TILE) {
+      const rows = Math.min(ATTN_TILE, Nq - i0);
+      gemmNT({ x: q.data, xOff: (bh * Nq + i0) * D, w: k.data, wOff: bh * Nk * D, o: s, oOff: 0, rows, cols: Nk, k: D });
+      for (let r = 0; r < rows; r++) sums[r] = softmaxRow(s, r * Nk, Nk, scale, mask, mBh + (i0 + r) * ms[2]!);
+      gemmNT({ x: s, xOff: 0, w: vt, wOff: 0, o: pv, oOff: 0, rows, cols: Dv, k: Nk });
+      const o = out.data;
+      const base = (bh * Nq + i0) * Dv;
+      for (let r = 0; r < rows; r++) for (let d = 0; d < Dv; d++) o[base + r * Dv + d] = pv[r * Dv + d]! / sums[r]!;
     }
   }
   return out;
+}
+
+interface MaskRef {
+  readonly data: Buf;
+  readonly isBool: boolean;
+  readonly sj: number;
+}
+
+/** Scales and masks one score row, replaces it by exp(x − max) and returns the sum (the softmax denominator). */
+function softmaxRow(s: Float64Array, off: number, len: number, scale: number, mask: MaskRef | undefined, mo: number): number {
+  let max = -Infinity;
+  for (let j = 0; j < len; j++) {
+    let x = s[off + j]! * scale;
+    if (mask) {
+      const mv = mask.data[mo + j * mask.sj]!;
+      x = mask.isBool ? (mv ? x : -Infinity) : x + mv;
+    }
+    s[off + j] = x;
+    if (x > max) max = x;
+  }
+  // a fully masked row has max = −∞ and gives NaN, as softmax over all −∞ does
+  let sum = 0;
+  for (let j = 0; j < len; j++) sum += s[off + j] = Math.exp(s[off + j]! - max);
+  return sum;
 }
 
 /** Strides of a mask broadcast to rank 4; 0 along broadcast axes. */

@@ -125,11 +125,13 @@ export function stridedIndex(shape: Shape, st: readonly number[]): Int32Array {
   const n = numel(shape);
   const out = new Int32Array(n);
   const r = shape.length;
+  if (r === 0) return out.fill(0);
+  const [last, sl] = [shape[r - 1]!, st[r - 1]!];
   const idx = new Array<number>(r).fill(0);
   let off = 0;
-  for (let i = 0; i < n; i++) {
-    out[i] = off;
-    for (let k = r - 1; k >= 0; k--) {
+  for (let i = 0; i < n; i += last) {
+    for (let j = 0; j < last; j++) out[i + j] = off + j * sl;
+    for (let k = r - 2; k >= 0; k--) {
       idx[k]!++;
       off += st[k]!;
       if (idx[k]! < shape[k]!) break;

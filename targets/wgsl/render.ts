@@ -37,13 +37,16 @@ export function toStorage(s: StorageType, v: ValueType, code: string): string {
   return code;
 }
 
-/** A numeric literal of a value type; non-finite floats go through their bit patterns (WGSL has no inf literal). */
+/**
+ * A numeric literal of a value type. WGSL has no inf/NaN literals and rejects them in constant expressions, so
+ * non-finite floats are bitcasts of module-scope private words (runtime values; see SPECIAL_FLOATS).
+ */
 export function literal(v: number, t: ValueType): string {
   if (t === 'bool') return v !== 0 ? 'true' : 'false';
   if (t === 'i32') return `i32(${Math.trunc(v)})`;
   if (t === 'u32') return `${Math.max(0, Math.trunc(v))}u`;
-  if (Number.isNaN(v)) return 'bitcast<f32>(0x7fc00000u)';
-  if (!Number.isFinite(v)) return v > 0 ? 'bitcast<f32>(0x7f800000u)' : 'bitcast<f32>(0xff800000u)';
+  if (Number.isNaN(v)) return 'bitcast<f32>(vdit_nan_bits)';
+  if (!Number.isFinite(v)) return v > 0 ? 'bitcast<f32>(vdit_inf_bits)' : '(-bitcast<f32>(vdit_inf_bits))';
   return `f32(${floatLiteral(v)})`;
 }
 
@@ -78,7 +81,7 @@ const HELPER_SRC: Readonly<Record<string, string>> = {
   // WGSL pow is undefined for a negative base; follow C: odd integer exponents keep the sign, others give NaN
   vdit_pow: `fn vdit_pow(a: f32, b: f32) -> f32 {
   if (a >= 0.0) { return pow(a, b); }
-  if (b != trunc(b)) { return bitcast<f32>(0x7fc00000u); }
+  if (b != trunc(b)) { return bitcast<f32>(vdit_nan_bits); }
   let m = pow(-a, b);
   return select(m, -m, trunc(b * 0.5) * 2.0 != b);
 }`,
@@ -132,6 +135,7 @@ export interface KernelParts {
 }
 
 const ENTRY = 'main';
+const SPECIAL_FLOATS = ['var<private> vdit_inf_bits: u32 = 0x7f800000u;', 'var<private> vdit_nan_bits: u32 = 0x7fc00000u;'];
 
 function typeDeps(v: TensorVar): string {
   return `${v.storage};${v.shape.join(',')}`;
@@ -159,6 +163,7 @@ export function buildKernel(p: KernelParts): KernelSpec {
     ...decls,
     '',
     `const WORKGROUPS: u32 = ${p.workgroups}u;`,
+    ...SPECIAL_FLOATS,
     ...(p.prelude ?? []),
     ...helpers,
     '',

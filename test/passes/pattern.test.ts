@@ -52,7 +52,9 @@ describe('rewriteGraph', () => {
 
   it('with fixedPoint off runs one sweep only', () => {
     // the rule makes a new exp below the rewritten node, which only a second sweep visits
-    const push = rule('push', pat('neg', [pat('exp', [any('a')])]), ({ a }) => node('neg', [node('neg', [node('exp', [a])])]));
+    const push = rule('push', pat('neg', [pat('exp', [any('a')])]), ({ a }) =>
+      node('neg', [node('neg', [node('exp', [a])])]),
+    );
     const unneg = rule('neg-neg-exp', pat('neg', [pat('neg', [pat('exp', [any('a')])])]), ({ a }) => node('exp', [a]));
     const g = graph('g', [x], [node('neg', [node('exp', [x])])]);
     const one = rewriteGraph(g, [push], createContext(), { fixedPoint: false });

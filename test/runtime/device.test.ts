@@ -4,7 +4,7 @@ import { tensorType } from '../../ir/types.ts';
 import {
   BufferPool, STORAGE_USAGE, createBufferChecked, readTensor, sizeClass, storageBytes, uploadTensor,
 } from '../../runtime/buffers.ts';
-import { closeDevice, describeDevice, formatDeviceInfo, openDevice, type GpuContext } from '../../runtime/device.ts';
+import { checkDevice, closeDevice, describeDevice, formatDeviceInfo, openDevice, type GpuContext } from '../../runtime/device.ts';
 import { PipelineCache } from '../../runtime/pipeline-cache.ts';
 import { tensor, type Tensor } from '../../runtime/tensor.ts';
 
@@ -138,6 +138,14 @@ describe('PipelineCache', () => {
 });
 
 describe('device errors', () => {
+  it('surfaces an uncaptured validation error on the next call, once', async () => {
+    gpu.device.createBuffer({ size: 16, usage: 0, label: 'no-usage' });
+    await gpu.device.queue.onSubmittedWorkDone();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(() => checkDevice(gpu)).toThrow(/WebGPU GPUValidationError: .*usage/is);
+    expect(() => checkDevice(gpu)).not.toThrow();
+  });
+
   it('turns a lost device into an Error on the next call instead of hanging', async () => {
     const other = await openDevice();
     other.device.destroy();

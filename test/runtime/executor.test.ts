@@ -189,9 +189,13 @@ describe('WgslExecutor', () => {
         "input 'y': expected f32[6,37], got f32[37,6]",
       );
       await expect(exec.run({ x, y: x, z: x })).rejects.toThrow('unknown inputs: z');
+      const first = exec.run({ x, y: x });
+      await expect(exec.run({ x, y: x })).rejects.toThrow(/not reentrant/);
+      await first;
     } finally {
       exec.dispose();
     }
+    await expect(exec.run({})).rejects.toThrow("executor for graph 'two-op' is disposed");
   });
 
   it('reports a kernel that does not compile by name', async () => {

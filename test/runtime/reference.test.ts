@@ -216,6 +216,7 @@ describe('runReference', () => {
     const ms = performance.now() - t0;
     expect(o1!.type.shape).toEqual([B, H, N, D / H]);
     expect(o2!.data.every(Number.isFinite)).toBe(true);
-    expect(ms).toBeLessThan(4000);
+    // about 1 s on an idle core; the margin absorbs a loaded CI machine
+    expect(ms).toBeLessThan(10000);
   });
 });

@@ -1,0 +1,109 @@
+import { className } from '../data/classes.ts';
+import { aggregate, psnr, scoreClip, ssim, type AggregateScores, type ClipScores } from '../eval/metrics.ts';
+import type { LoadedModel } from '../models.ts';
+import { clipKey, readReferenceClips } from './clips-bin.ts';
+import { evalRequests, type EvalSet } from './eval-set.ts';
+import { generateClips } from './generate-clips.ts';
+import { openDenoiser, type Backend } from './session.ts';
+import type { ClipShape } from '../video/frames.ts';
+
+export interface EvalOptions {
+  readonly set: EvalSet;
+  readonly backend: Backend;
+  readonly dtype: 'f32' | 'f16';
+  readonly steps: number;
+  readonly cfg: number;
+  /** clips per forward (K) */
+  readonly batch: number;
+  /** an earlier eval folder (result.json + clips.bin) to compare with by PSNR/SSIM */
+  readonly reference?: string;
+  readonly onStep?: (done: number, total: number, ms: number) => void;
+}
+
+export interface ClipResult {
+  readonly index: number;
+  readonly class: number;
+  readonly className: string;
+  readonly seed: number;
+  readonly scores: ClipScores;
+  readonly psnr?: number;
+  readonly ssim?: number;
+}
+
+/** What result.json holds. */
+export interface EvalResult {
+  readonly model: string;
+  readonly weights: string;
+  readonly settings: Omit<EvalOptions, 'onStep'> & { readonly nullClass: number };
+  readonly device?: string;
+  readonly clipShape: ClipShape;
+  readonly clipsBin: { readonly file: string; readonly dtype: 'f32'; readonly layout: string };
+  readonly timing: {
+    readonly totalMs: number; readonly perStepMs: number; readonly perClipMs: number; readonly forwards: number;
+  };
+  readonly aggregate: AggregateScores;
+  /** mean PSNR (dB, over finite values) and SSIM against the reference, when one was given */
+  readonly reference?: { readonly dir: string; readonly psnr: number; readonly ssim: number; readonly matched: number };
+  readonly clips: readonly ClipResult[];
+}
+
+export interface EvalRun {
+  readonly result: EvalResult;
+  readonly clips: readonly Float32Array[];
+}
+
+/** Generates every clip of the set, scores it, and compares it with the reference run when given. */
+export async function runEval(model: LoadedModel, opts: EvalOptions): Promise<EvalRun> {
+  const requests = evalRequests(opts.set);
+  const session = await openDenoiser(model, { backend: opts.backend, dtype: opts.dtype, clips: opts.batch });
+  const ref = opts.reference ? readReferenceClips(opts.reference, session.clipShape) : undefined;
+  let gen;
+  try {
+    gen = await generateClips(session, requests, {
+      steps: opts.steps, cfg: opts.cfg, ...(opts.onStep ? { onStep: opts.onStep } : {}),
+    });
+  } finally {
+    session.close();
+  }
+  const clips = requests.map((r, i): ClipResult => {
+    const clip = gen.clips[i]!;
+    const other = ref?.get(clipKey(r));
+    const fidelity = other ? { psnr: psnr(clip, other), ssim: ssim(clip, other) } : {};
+    return { index: i, class: r.cls, className: className(r.cls), seed: r.seed, scores: scoreClip(clip, r.cls), ...fidelity };
+  });
+  const { onStep: _, ...settings } = opts;
+  const result: EvalResult = {
+    model: model.name,
+    weights: model.weightsFrom,
+    settings: { ...settings, batch: session.clipsPerForward, nullClass: session.nullClass },
+    ...(session.device ? { device: session.device } : {}),
+    clipShape: session.clipShape,
+    clipsBin: { file: 'clips.bin', dtype: 'f32', layout: `little-endian [${requests.length},${session.clipShape.join(',')}]` },
+    timing: {
+      totalMs: gen.totalMs,
+      perStepMs: mean(gen.stepMs),
+      perClipMs: gen.totalMs / requests.length,
+      forwards: gen.stepMs.length,
+    },
+    aggregate: aggregate(clips.map((c) => c.scores)),
+    ...(ref && opts.reference ? { reference: referenceSummary(opts.reference, clips) } : {}),
+    clips,
+  };
+  return { result, clips: gen.clips };
+}
+
+function referenceSummary(dir: string, clips: readonly ClipResult[]): NonNullable<EvalResult['reference']> {
+  const matched = clips.filter((c) => c.psnr !== undefined);
+  if (matched.length === 0) throw new Error(`reference ${dir} holds none of this set's (class, seed) clips`);
+  const finite = matched.map((c) => c.psnr!).filter(Number.isFinite);
+  return {
+    dir,
+    psnr: finite.length ? mean(finite) : Infinity,
+    ssim: mean(matched.map((c) => c.ssim!)),
+    matched: matched.length,
+  };
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}

@@ -1,0 +1,74 @@
+import { verify } from '../../ir/verify.ts';
+import type { Graph } from '../../ir/graph.ts';
+import { DEFAULT_PIPELINE, parsePipeline, runPipeline } from '../../passes/pipeline.ts';
+import { builtinPasses } from '../../passes/registry.ts';
+import { closeDevice, openDevice } from '../../runtime/device.ts';
+import { WgslExecutor } from '../../runtime/executor.ts';
+import { clipsPerForward, cpuDenoiser, wgslDenoiser, type Denoiser } from '../../runtime/sampler.ts';
+import { NULL_CLASS } from '../data/classes.ts';
+import { buildDiT } from '../model/dit.ts';
+import type { LoadedModel } from '../models.ts';
+import type { ClipShape } from '../video/frames.ts';
+
+export type Backend = 'cpu' | 'wgsl';
+
+export interface SessionOptions {
+  readonly backend: Backend;
+  /** WGSL storage type */
+  readonly dtype: 'f32' | 'f16';
+  /** clips per forward (K, batch 2K); presets are rebuilt for it, an IR file must already have batch 2K */
+  readonly clips?: number;
+}
+
+/** A denoiser ready to sample with: the model on one backend, built for K clips per forward. */
+export interface DenoiserSession {
+  readonly denoise: Denoiser;
+  readonly clipsPerForward: number;
+  readonly clipShape: ClipShape;
+  readonly nullClass: number;
+  /** adapter description (wgsl) */
+  readonly device?: string;
+  close(): void;
+}
+
+export async function openDenoiser(model: LoadedModel, opts: SessionOptions): Promise<DenoiserSession> {
+  const graph = batchedGraph(model, opts.clips);
+  const k = clipsPerForward(graph);
+  const [, t, h, w, c] = graph.inputs.find((n) => n.attrs['name'] === 'x')!.type.shape;
+  const clipShape = [t!, h!, w!, c!] as const;
+  const nullClass = model.config?.classes !== undefined ? model.config.classes - 1 : NULL_CLASS;
+  if (opts.backend === 'cpu') {
+    const denoise = cpuDenoiser({ graph, weights: model.weights });
+    return { denoise, clipsPerForward: k, clipShape, nullClass, close: () => undefined };
+  }
+  const lowered = runPipeline(graph, parsePipeline(DEFAULT_PIPELINE, new Map(builtinPasses())), { verify }).graph;
+  const gpu = await openDevice();
+  try {
+    const exec = await WgslExecutor.create(gpu, lowered, model.weights, { elem: opts.dtype });
+    const device = gpu.info.adapter.description || gpu.info.adapter.device || gpu.info.adapter.vendor;
+    const close = (): void => {
+      exec.dispose();
+      closeDevice(gpu);
+    };
+    return { denoise: wgslDenoiser(exec), clipsPerForward: k, clipShape, nullClass, device, close };
+  } catch (e) {
+    closeDevice(gpu);
+    throw e;
+  }
+}
+
+function batchedGraph(model: LoadedModel, clips: number | undefined): Graph {
+  if (clips !== undefined && !(Number.isInteger(clips) && clips >= 1)) {
+    throw new Error(`clips per forward must be a positive integer, got ${clips}`);
+  }
+  if (model.config) {
+    if (model.config.classes === undefined) throw new Error(`model '${model.name}' is not class-conditioned`);
+    return buildDiT({ ...model.config, batch: 2 * (clips ?? 1) });
+  }
+  const k = clipsPerForward(model.graph);
+  if (clips !== undefined && clips !== k) {
+    throw new Error(`model '${model.name}' is an IR file built for ${k} clip(s) per forward (batch ${2 * k}); ` +
+      `--batch ${clips} needs a preset, which can be rebuilt at any batch`);
+  }
+  return model.graph;
+}

@@ -1,0 +1,187 @@
+"""Trains the `tiny` preset (compiler/model/presets.ts) with rectified flow on moving-shapes clips, on one GPU.
+
+  python3 models/tiny/train.py --config CONFIG.json --out DIR [--minutes 8] [--batch 128]
+
+Rectified flow (SD3/Wan): x_t = (1 − t)·x_0 + t·ε, the model predicts v = ε − x_0 (MSE); t ~ logit-normal(0, 1);
+class labels dropped to the null class with p = 0.1 for classifier-free guidance. AdamW, warm-up then cosine,
+bf16 autocast, EMA of the weights (the EMA is what ships). Writes DIR/model.safetensors (f32, vdit names),
+DIR/train-log.jsonl and DIR/loss.png. The config is `vdit config tiny --json`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "torch"))
+from data import clip_float  # noqa: E402
+from vdit import VDiT  # noqa: E402
+
+NUM_CLASSES, NULL_CLASS = 48, 48
+
+
+def make_dataset(per_class: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every class × `per_class` seeds (seeds from 1000 up: seeds 0..3 are the evaluation set's noise seeds only)."""
+    jobs = [(c, 1000 + s) for c in range(NUM_CLASSES) for s in range(per_class)]
+    with ProcessPoolExecutor(workers) as ex:
+        clips = list(ex.map(_clip, jobs, chunksize=16))
+    return np.stack(clips), np.array([c for c, _ in jobs], dtype=np.int64)
+
+
+def _clip(job):
+    return clip_float(*job)
+
+
+def save_safetensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> None:
+    header, blobs, off = {"__metadata__": meta}, [], 0
+    for name, t in tensors.items():
+        b = t.detach().float().contiguous().cpu().numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(len(h).to_bytes(8, "little"))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+def export_state(model: VDiT) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in model.state_dict().items()}
+
+
+def lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    p = (step - warmup) / max(1, total - warmup)
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--minutes", type=float, default=8.0)
+    ap.add_argument("--max-steps", type=int, default=100000)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=4e-4)
+    ap.add_argument("--per-class", type=int, default=160)
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = json.loads(Path(args.config).read_text())
+    torch.manual_seed(0)
+    dev = torch.device("cuda")
+    torch.backends.cuda.matmul.allow_tf32 = True
+
+    t0 = time.time()
+    clips, labels = make_dataset(args.per_class, args.workers)
+    print(f"dataset: {clips.shape} in {time.time() - t0:.1f}s", flush=True)
+    data = torch.from_numpy(clips).to(dev)
+    ys = torch.from_numpy(labels).to(dev)
+
+    model = VDiT(cfg).to(dev)
+    init_weights(model)
+    ema = VDiT(cfg).to(dev)
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99))
+    # estimate the step budget from the first steps' speed, so the run ends inside --minutes
+    budget_s = args.minutes * 60 - (time.time() - t0) - 20
+    log = open(out / "train-log.jsonl", "w")
+    losses, step, total, start = [], 0, args.max_steps, time.time()
+    while step < total:
+        idx = torch.randint(0, data.shape[0], (args.batch,), device=dev)
+        x0, y = data[idx], ys[idx].clone()
+        y[torch.rand(args.batch, device=dev) < 0.1] = NULL_CLASS
+        t = torch.sigmoid(torch.randn(args.batch, device=dev))
+        eps = torch.randn_like(x0)
+        xt = (1 - t)[:, None, None, None, None] * x0 + t[:, None, None, None, None] * eps
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            v = model(xt, t, y)
+        loss = F.mse_loss(v.float(), eps - x0)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, total, args.lr, 500)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(args.ema, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - decay)
+        losses.append(loss.item()) if step % 10 == 0 else None
+        if step == 200:
+            per_step = (time.time() - start) / 200
+            total = min(args.max_steps, int(budget_s / per_step))
+            print(f"{per_step * 1000:.1f} ms/step → {total} steps", flush=True)
+        if step % 100 == 0:
+            rec = {"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"], "s": round(time.time() - t0, 1)}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            if step % 1000 == 0:
+                print(rec, flush=True)
+        step += 1
+    log.close()
+    meta = {"steps": str(step), "batch": str(args.batch), "lr": str(args.lr), "ema": str(args.ema),
+            "dataset": f"{NUM_CLASSES} classes x {args.per_class} clips", "torch": torch.__version__}
+    save_safetensors(out / "model.safetensors", export_state(ema), meta)
+    plot_loss(out)
+    print(f"done: {step} steps in {time.time() - t0:.0f}s", flush=True)
+
+
+def init_weights(model: VDiT) -> None:
+    """DiT init: xavier linears, zero adaLN modulation and final layer (adaLN-Zero), normal(0.02) embeddings."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear):
+            torch.nn.init.xavier_uniform_(m.weight)
+            torch.nn.init.zeros_(m.bias)
+    torch.nn.init.normal_(model.y_embedder.embedding_table.weight, std=0.02)
+    for blk in model.blocks:
+        torch.nn.init.zeros_(blk.adaLN_modulation[1].weight)
+        torch.nn.init.zeros_(blk.adaLN_modulation[1].bias)
+    for lin in (model.final_layer.adaLN_modulation[1], model.final_layer.linear):
+        torch.nn.init.zeros_(lin.weight)
+        torch.nn.init.zeros_(lin.bias)
+
+
+def plot_loss(out: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no loss.png", flush=True)
+        return
+    recs = [json.loads(l) for l in open(out / "train-log.jsonl")]
+    steps, loss = [r["step"] for r in recs], [r["loss"] for r in recs]
+    k = 10
+    smooth = np.convolve(loss, np.ones(k) / k, mode="valid") if len(loss) > k else loss
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    ax.plot(steps, loss, alpha=0.3, label="loss")
+    ax.plot(steps[len(steps) - len(smooth):], smooth, label=f"moving mean ({k})")
+    ax.set_xlabel("step"), ax.set_ylabel("rectified-flow MSE"), ax.set_yscale("log"), ax.legend()
+    ax.set_title("tiny V-DiT training (H100)")
+    fig.tight_layout()
+    fig.savefig(out / "loss.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+import type { Graph } from '../ir/graph.ts';
+import { attr } from '../ir/node.ts';
+import type { Weights } from '../compiler/weights/weights.ts';
+import type { WgslExecutor } from './executor.ts';
+import { runReference } from './reference.ts';
+import { tensor, type Tensor } from './tensor.ts';
+
+/**
+ * Euler sampler for rectified flow (SD3, Wan): x_t = (1 − t)·x_0 + t·ε and the model predicts v = ε − x_0.
+ * Integration runs from t = 1 (pure noise) to t = 0 over `steps` uniform steps t_i = 1 − i/steps:
+ *   x ← x + (t_{i+1} − t_i) · v̂,   v̂ = v_uncond + s · (v_cond − v_uncond)    (classifier-free guidance, scale s)
+ * Batch layout of one forward with K clips: [cond_1 … cond_K, uncond_1 … uncond_K] (batch 2K), the uncond half
+ * carrying the null class. Every clip's result depends only on its own noise and class, never on its batch mates.
+ */
+
+/** One batched model call: x [2K, …clip], t [2K], y [2K] → velocity [2K, …clip]. */
+export type Denoiser = (x: Float32Array, t: Float32Array, y: Int32Array) => Promise<Float32Array>;
+
+export interface SampleOptions {
+  readonly steps: number;
+  /** guidance scale s: 0 = unconditional, 1 = conditional only */
+  readonly cfg: number;
+  /** class id of the uncond half */
+  readonly nullClass: number;
+  /** called after each step with (done, total, milliseconds of that step) */
+  readonly onStep?: (step: number, steps: number, ms: number) => void;
+}
+
+/** K noise tensors + K classes → K clips, clipped to [−1, 1]. */
+export async function sampleFlow(
+  denoise: Denoiser, noise: readonly Float32Array[], classes: readonly number[], opts: SampleOptions,
+): Promise<Float32Array[]> {
+  checkSampleArgs(noise, classes, opts);
+  const k = noise.length;
+  const size = noise[0]!.length;
+  const x = new Float32Array(2 * k * size);
+  noise.forEach((n, i) => x.set(n, i * size));
+  const y = Int32Array.from({ length: 2 * k }, (_, i) => (i < k ? classes[i]! : opts.nullClass));
+  for (let i = 0; i < opts.steps; i++) {
+    const t0 = performance.now();
+    const t = 1 - i / opts.steps;
+    const tNext = 1 - (i + 1) / opts.steps;
+    x.copyWithin(k * size, 0, k * size);
+    const v = await denoise(x, new Float32Array(2 * k).fill(t), y);
+    if (v.length !== x.length) throw new Error(`denoiser returned ${v.length} values, expected ${x.length}`);
+    eulerStep(x, v, k * size, tNext - t, opts.cfg);
+    opts.onStep?.(i + 1, opts.steps, performance.now() - t0);
+  }
+  return noise.map((_, i) => clipUnit(x.subarray(i * size, (i + 1) * size)));
+}
+
+// updates the cond half in place; the uncond half is refreshed from it before the next forward
+function eulerStep(x: Float32Array, v: Float32Array, half: number, dt: number, s: number): void {
+  for (let j = 0; j < half; j++) {
+    const vu = v[half + j]!;
+    x[j] = x[j]! + dt * (vu + s * (v[j]! - vu));
+  }
+}
+
+function clipUnit(a: Float32Array): Float32Array {
+  return Float32Array.from(a, (v) => (v < -1 ? -1 : v > 1 ? 1 : v));
+}
+
+function checkSampleArgs(noise: readonly Float32Array[], classes: readonly number[], opts: SampleOptions): void {
+  if (noise.length === 0) throw new Error('sampleFlow: no clips to generate');
+  if (classes.length !== noise.length) {
+    throw new Error(`sampleFlow: ${noise.length} noise tensors but ${classes.length} classes`);
+  }
+  if (noise.some((n) => n.length !== noise[0]!.length)) throw new Error('sampleFlow: noise tensors differ in size');
+  if (!(Number.isInteger(opts.steps) && opts.steps >= 1)) {
+    throw new Error(`sampleFlow: steps must be a positive integer, got ${opts.steps}`);
+  }
+  if (!Number.isFinite(opts.cfg)) throw new Error(`sampleFlow: cfg must be finite, got ${opts.cfg}`);
+}
+
+/** The graph's x/t/y inputs as tensors of the right types; checks the batch the caller built for. */
+function denoiserInputs(g: Graph, x: Float32Array, t: Float32Array, y: Int32Array): Record<string, Tensor> {
+  const byName = new Map(g.inputs.map((n) => [attr<string>(n, 'name'), n]));
+  const out: Record<string, Tensor> = {};
+  for (const [name, data] of [['x', x], ['t', t], ['y', y]] as const) {
+    const leaf = byName.get(name);
+    if (!leaf) throw new Error(`graph '${g.name}' has no input '${name}': not a class-conditioned denoiser`);
+    out[name] = tensor(leaf.type, data);
+  }
+  if (byName.size !== 3) throw new Error(`graph '${g.name}' takes inputs ${[...byName.keys()].join(', ')}; want x, t, y`);
+  return out;
+}
+
+/** The CPU reference interpreter as a denoiser. */
+export function cpuDenoiser(model: { readonly graph: Graph; readonly weights: Weights }): Denoiser {
+  return async (x, t, y) => {
+    const [v] = runReference(model.graph, denoiserInputs(model.graph, x, t, y), model.weights);
+    return v!.data as Float32Array;
+  };
+}
+
+/** A WGSL executor (built for a batch-2K graph) as a denoiser. */
+export function wgslDenoiser(exec: WgslExecutor): Denoiser {
+  return async (x, t, y) => {
+    const { outputs } = await exec.run(denoiserInputs(exec.program.graph, x, t, y));
+    return outputs[0]!.data as Float32Array;
+  };
+}
+
+/** Clips per forward (K) of a denoiser graph: half its batch. */
+export function clipsPerForward(g: Graph): number {
+  const x = g.inputs.find((n) => n.attrs['name'] === 'x');
+  const b = x?.type.shape[0];
+  if (b === undefined || b % 2) throw new Error(`graph '${g.name}': input x needs an even batch (cond + uncond)`);
+  return b / 2;
+}

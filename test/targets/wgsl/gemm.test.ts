@@ -1,0 +1,43 @@
+import { describe, it } from 'vitest';
+import type { Shape } from '../../../ir/types.ts';
+import { expectClose, hasF16, hasGpu, opCase, runBoth, TOL_ACC, TOL_F16 } from './harness.ts';
+
+// K up to 100 with inputs in [-1, 1): sums of ~100 products, so 1e-4 relative-ish covers f32 reassociation
+const MATMULS: [string, Shape, Shape][] = [
+  ['square 64', [64, 64], [64, 64]],
+  ['odd 67x45x93', [67, 45], [45, 93]],
+  ['tiny 1x1x1', [1, 1], [1, 1]],
+  ['batched 3x[19,33]x[33,70]', [3, 19, 33], [3, 33, 70]],
+  ['broadcast batch [2,1,5,17]x[3,17,9]', [2, 1, 5, 17], [3, 17, 9]],
+  ['long K 100', [13, 100], [100, 130]],
+];
+
+describe.skipIf(!hasGpu)('wgsl gemm', () => {
+  MATMULS.forEach(([name, a, b], i) => {
+    it(`matmul ${name} f32`, async () => {
+      const { n, inputs } = opCase('matmul', [['f32', a], ['f32', b]], {}, 100 + i, [-1, 1]);
+      const [got, want] = await runBoth(n, inputs);
+      expectClose(got, want, TOL_ACC);
+    });
+  });
+  it('linear with bias, x[2,37,50] w[70,50] f32', async () => {
+    const { n, inputs } = opCase('linear', [['f32', [2, 37, 50]], ['f32', [70, 50]], ['f32', [70]]], {}, 120, [-1, 1]);
+    const [got, want] = await runBoth(n, inputs);
+    expectClose(got, want, TOL_ACC);
+  });
+  it('linear without bias, x[130,16] w[3,16] f32', async () => {
+    const { n, inputs } = opCase('linear', [['f32', [130, 16]], ['f32', [3, 16]]], {}, 121, [-1, 1]);
+    const [got, want] = await runBoth(n, inputs);
+    expectClose(got, want, TOL_ACC);
+  });
+  it.skipIf(!hasF16)('linear with bias f16 storage (f32 accumulate), x[70,96] w[65,96]', async () => {
+    const { n, inputs } = opCase('linear', [['f16', [70, 96]], ['f16', [65, 96]], ['f16', [65]]], {}, 122, [-1, 1]);
+    const [got, want] = await runBoth(n, inputs, 'f16');
+    expectClose(got, want, TOL_F16);
+  });
+  it.skipIf(!hasF16)('matmul batched f16 storage', async () => {
+    const { n, inputs } = opCase('matmul', [['f16', [2, 33, 40]], ['f16', [40, 20]]], {}, 123, [-1, 1]);
+    const [got, want] = await runBoth(n, inputs, 'f16');
+    expectClose(got, want, TOL_F16);
+  });
+});
