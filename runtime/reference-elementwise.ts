@@ -84,7 +84,7 @@ export function unaryFn(op: Op, attrs: Attrs = {}): UnaryFn {
   }
   if (op === 'cast') {
     const to = attrs['to'];
-    if (typeof to !== 'string' || !isDType(to)) throw new Error(`cast: attribute to must be a dtype, got ${String(to)}`);
+    if (typeof to !== 'string' || !isDType(to)) throw new Error(`cast: attribute to must be a dtype, got ${to}`);
     return (x) => castValue(x, to);
   }
   const f = UNARY[op];

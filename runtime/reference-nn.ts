@@ -107,7 +107,8 @@ export function evalAttention(n: Node, src: readonly Val[], ctx: Ctx): Val {
     const mBh = Math.floor(bh / H) * ms[0]! + (bh % H) * ms[1]!;
     for (let i0 = 0; i0 < Nq; i0 += ATTN_TILE) {
       const rows = Math.min(ATTN_TILE, Nq - i0);
-      gemmNT({ x: q.data, xOff: (bh * Nq + i0) * D, w: k.data, wOff: bh * Nk * D, o: s, oOff: 0, rows, cols: Nk, k: D });
+      const xOff = (bh * Nq + i0) * D;
+      gemmNT({ x: q.data, xOff, w: k.data, wOff: bh * Nk * D, o: s, oOff: 0, rows, cols: Nk, k: D });
       for (let r = 0; r < rows; r++) sums[r] = softmaxRow(s, r * Nk, Nk, scale, mask, mBh + (i0 + r) * ms[2]!);
       gemmNT({ x: s, xOff: 0, w: vt, wOff: 0, o: pv, oOff: 0, rows, cols: Dv, k: Nk });
       const o = out.data;
@@ -125,7 +126,9 @@ interface MaskRef {
 }
 
 /** Scales and masks one score row, replaces it by exp(x − max) and returns the sum (the softmax denominator). */
-function softmaxRow(s: Float64Array, off: number, len: number, scale: number, mask: MaskRef | undefined, mo: number): number {
+function softmaxRow(
+  s: Float64Array, off: number, len: number, scale: number, mask: MaskRef | undefined, mo: number,
+): number {
   let max = -Infinity;
   for (let j = 0; j < len; j++) {
     let x = s[off + j]! * scale;

@@ -34,7 +34,8 @@ export function unpackNibbles(words: Uint32Array, shape: readonly number[], sign
   for (const d of shape) n *= d;
   const [rows, inner, per] = rowsOf(n, shape);
   if (words.length !== rows * per) {
-    throw new Error(`packed ${signed ? 'i4' : 'u4'}[${shape.join(',')}] needs ${rows * per} words, got ${words.length}`);
+    const what = `${signed ? 'i4' : 'u4'}[${shape.join(',')}]`;
+    throw new Error(`packed ${what} needs ${rows * per} words, got ${words.length}`);
   }
   const out = new Int32Array(n);
   for (let r = 0; r < rows; r++) {

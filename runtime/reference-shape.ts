@@ -80,7 +80,9 @@ export function evalGather(n: Node, src: readonly Val[], ctx: Ctx): Val {
   for (let p = 0; p < outer; p++) {
     for (let t = 0; t < ix.length; t++) {
       const k = ix[t]!;
-      if (!(k >= 0 && k < size)) throw new Error(`gather: index ${k} (at ${t}) out of range for axis ${axis} of size ${size}`);
+      if (!(k >= 0 && k < size)) {
+        throw new Error(`gather: index ${k} (at ${t}) out of range for axis ${axis} of size ${size}`);
+      }
       const from = (p * size + k) * inner;
       for (let i = 0; i < inner; i++) o[pos++] = d[from + i]!;
     }

@@ -93,7 +93,8 @@ export function fromTensor(t: Tensor, want: Node, what: string, ctx: Ctx): Val {
     return { type: wt, data: unpackNibbles(t.data as Uint32Array, wt.shape, wt.dtype === 'i4') };
   }
   if (t.data.length !== numel(wt.shape)) {
-    throw new Error(`runReference: ${what} holds ${t.data.length} elements, ${formatType(wt)} needs ${numel(wt.shape)}`);
+    const need = numel(wt.shape);
+    throw new Error(`runReference: ${what} holds ${t.data.length} elements, ${formatType(wt)} needs ${need}`);
   }
   if (!isFloat(wt.dtype)) return { type: wt, data: t.data };
   if (ctx.f64) return { type: wt, data: Float64Array.from(t.data) };

@@ -70,7 +70,8 @@ export function detectClip(clip: Float32Array, height = 32, width = 32): ClipDet
   }
   const frames: (FrameDetection | null)[] = [];
   for (let t = 0; t < geometry.frames; t++) {
-    frames.push(detectFrame(vivid.subarray(t * hw, (t + 1) * hw), rgb255.subarray(3 * t * hw, 3 * (t + 1) * hw), geometry));
+    const mask = vivid.subarray(t * hw, (t + 1) * hw);
+    frames.push(detectFrame(mask, rgb255.subarray(3 * t * hw, 3 * (t + 1) * hw), geometry));
   }
   return { geometry, frames, vivid, rgb255 };
 }
@@ -106,7 +107,7 @@ function detectFrame(mask: Uint8Array, rgb: Float32Array, g: ClipGeometry): Fram
   const area = pixels.length;
   if (area < MIN_AREA || area > MAX_AREA || area < MIN_SHARE * total) return null;
   let sx = 0, sy = 0, minX = g.width, maxX = -1, minY = g.height, maxY = -1;
-  const col: [number, number, number] = [0, 0, 0];
+  let sr = 0, sg = 0, sb = 0;
   for (const p of pixels) {
     const x = p % g.width;
     const y = (p - x) / g.width;
@@ -114,7 +115,9 @@ function detectFrame(mask: Uint8Array, rgb: Float32Array, g: ClipGeometry): Fram
     sy += y + 0.5;
     minX = Math.min(minX, x); maxX = Math.max(maxX, x);
     minY = Math.min(minY, y); maxY = Math.max(maxY, y);
-    for (let c = 0; c < 3; c++) col[c] += rgb[3 * p + c]!;
+    sr += rgb[3 * p]!;
+    sg += rgb[3 * p + 1]!;
+    sb += rgb[3 * p + 2]!;
   }
   const bw = maxX - minX + 1;
   const bh = maxY - minY + 1;
@@ -125,7 +128,7 @@ function detectFrame(mask: Uint8Array, rgb: Float32Array, g: ClipGeometry): Fram
   const corners = at(minX, minY) + at(maxX, minY) + at(minX, maxY) + at(maxX, maxY);
   return {
     area, cx: sx / area, cy, fill, skew, corners,
-    rgb: [col[0] / area, col[1] / area, col[2] / area],
+    rgb: [sr / area, sg / area, sb / area],
     shape: classifyShape(fill, skew, corners),
   };
 }

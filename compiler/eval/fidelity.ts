@@ -94,7 +94,9 @@ function frameSsim(x: Float64Array, y: Float64Array, h: number, w: number): numb
 /** Mean SSIM over frames (see header); frames need height and width of at least 11. */
 export function ssim(a: Float32Array, b: Float32Array, height = 32, width = 32): number {
   checkPair(a, b, 'ssim');
-  if (height < WIN || width < WIN) throw new Error(`ssim: frames of ${height}x${width} are smaller than the ${WIN}x${WIN} window`);
+  if (height < WIN || width < WIN) {
+    throw new Error(`ssim: frames of ${height}x${width} are smaller than the ${WIN}x${WIN} window`);
+  }
   const { frames } = geometryOf(a.length, height, width);
   const hw = height * width;
   let sum = 0;

@@ -42,13 +42,15 @@ const SMOOTH_FREE = 1;
 const SMOOTH_SCALE = 3;
 const COLOUR_SCALE = 64;
 const DARK_MAX = 80;
-const HF_MAX = 8;
+const HF_MAX = 10;
 const BG_MIN_FRAC = 0.5;
 
 const clip01 = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : v);
 
 export function scoreClip(clip: Float32Array, cls: number): ClipScores {
-  if (clip.length !== CLIP_LEN) throw new Error(`scoreClip expects a [16,32,32,3] clip of ${CLIP_LEN} values, got ${clip.length}`);
+  if (clip.length !== CLIP_LEN) {
+    throw new Error(`scoreClip expects a [16,32,32,3] clip of ${CLIP_LEN} values, got ${clip.length}`);
+  }
   const want = classParts(cls);
   const det = detectClip(clip);
   const found = det.frames.filter((f): f is FrameDetection => f !== null);
@@ -133,7 +135,7 @@ function consistency(found: readonly FrameDetection[], frames: number): number {
 }
 
 // Background = pixels not within 1 px (4-neighbourhood) of any vivid pixel. Clean = every channel <= 80 and within
-// 8 of its 4-neighbour mean. The denominator is at least half the pixels, so a clip that is mostly "foreground"
+// 10 of its 4-neighbour mean. The denominator is at least half the pixels, so a clip that is mostly "foreground"
 // cannot score a clean background.
 function background(det: ClipDetection): number {
   const { frames, height: h, width: w } = det.geometry;

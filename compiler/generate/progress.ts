@@ -1,8 +1,8 @@
 import cliProgress from 'cli-progress';
 
 export interface Progress {
-  /** marks `value` of `total` done; ms of the last unit for the rate display */
-  update(value: number, ms: number): void;
+  /** marks `value` done; ms of the last unit for the rate display; total when it became known only now */
+  update(value: number, ms: number, total?: number): void;
   stop(): void;
 }
 
@@ -19,7 +19,10 @@ export function createProgress(label: string, total: number, json: boolean): Pro
   }, cliProgress.Presets.shades_classic);
   bar.start(total, 0, { ms: '-' });
   return {
-    update: (value, ms) => bar.update(value, { ms: ms.toFixed(0) }),
+    update: (value, ms, total) => {
+      if (total !== undefined && total !== bar.getTotal()) bar.setTotal(total);
+      bar.update(value, { ms: ms.toFixed(0) });
+    },
     stop: () => bar.stop(),
   };
 }

@@ -1,5 +1,9 @@
-import gifenc from 'gifenc';
+import * as gifencModule from 'gifenc';
+import type { GifLib } from 'gifenc';
 import { checkClip, checkScale, frameAt, upscaleNearest, type ClipShape } from './frames.ts';
+
+// CommonJS under Node (all in `default`), ESM under Vite (named exports)
+const gifenc: GifLib = typeof gifencModule.quantize === 'function' ? (gifencModule as GifLib) : gifencModule.default;
 
 export interface GifOptions {
   /** nearest-neighbour upscale factor (default 4: 32×32 → 128×128) */
@@ -7,6 +11,10 @@ export interface GifOptions {
   /** per frame; GIF stores hundredths of a second, so 125 ms is stored as 13 cs (130 ms) */
   readonly delayMs?: number;
 }
+
+// 4 bits per channel while clustering: 4× faster than rgb565 on noisy clips (~0.2 s vs ~0.9 s per 16×32×32 clip);
+// palette entries are still full-precision bin means, and pixels map to them at rgb565 resolution
+const QUANTIZE_FORMAT = 'rgb444';
 
 export const GIF_DEFAULTS = { scale: 4, delayMs: 125 } as const;
 
@@ -25,7 +33,7 @@ export function encodeGif(bytes: Uint8Array, shape: ClipShape, opts: GifOptions 
   const frames = Array.from({ length: t }, (_, i) => frameAt(bytes, shape, i, 4));
   const all = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
   frames.forEach((f, i) => all.set(f, i * f.length));
-  const palette = gifenc.quantize(all, 256);
+  const palette = gifenc.quantize(all, 256, { format: QUANTIZE_FORMAT });
   const gif = gifenc.GIFEncoder();
   frames.forEach((f, i) => {
     const index = upscaleNearest(gifenc.applyPalette(f, palette), h, w, 1, scale);

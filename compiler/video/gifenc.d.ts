@@ -1,7 +1,9 @@
-// gifenc 1.0.3 ships no types; this covers the part compiler/video/gif.ts uses. It is CommonJS: default import only.
+// gifenc 1.0.3 ships no types; this covers the part compiler/video/gif.ts uses. Node loads its CommonJS build (the
+// namespace holds only `default`), Vite its ESM build (named exports, default = GIFEncoder): see gif.ts.
 declare module 'gifenc' {
-  type Palette = number[][];
-  interface FrameOptions {
+  export type Palette = number[][];
+  export type ColourFormat = 'rgb565' | 'rgb444' | 'rgba4444';
+  export interface FrameOptions {
     palette?: Palette;
     delay?: number;
     repeat?: number;
@@ -9,15 +11,19 @@ declare module 'gifenc' {
     transparentIndex?: number;
     dispose?: number;
   }
-  interface GifStream {
+  export interface GifStream {
     writeFrame(index: Uint8Array, width: number, height: number, opts?: FrameOptions): void;
     finish(): void;
     bytes(): Uint8Array;
   }
-  const gifenc: {
+  export interface GifLib {
     GIFEncoder(opts?: { auto?: boolean; initialCapacity?: number }): GifStream;
-    quantize(rgba: Uint8Array, maxColors: number, opts?: { format?: 'rgb565' | 'rgb444' | 'rgba4444' }): Palette;
-    applyPalette(rgba: Uint8Array, palette: Palette, format?: 'rgb565' | 'rgb444' | 'rgba4444'): Uint8Array;
-  };
-  export default gifenc;
+    quantize(rgba: Uint8Array, maxColors: number, opts?: { format?: ColourFormat }): Palette;
+    applyPalette(rgba: Uint8Array, palette: Palette, format?: ColourFormat): Uint8Array;
+  }
+  export const GIFEncoder: GifLib['GIFEncoder'] | undefined;
+  export const quantize: GifLib['quantize'] | undefined;
+  export const applyPalette: GifLib['applyPalette'] | undefined;
+  const lib: GifLib;
+  export default lib;
 }

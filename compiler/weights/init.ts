@@ -62,7 +62,9 @@ function paramTensor(n: Node, seed: number): Tensor {
   const t = n.type;
   const len = numel(t.shape);
   if (init === 'zeros' || init === 'ones') return filled(t, len, init === 'ones' ? 1 : 0, name);
-  if (init !== 'normal') throw new Error(`param '${name}': unknown init ${JSON.stringify(init)} (normal | zeros | ones)`);
+  if (init !== 'normal') {
+    throw new Error(`param '${name}': unknown init ${JSON.stringify(init)} (normal | zeros | ones)`);
+  }
   if (!isFloat(t.dtype)) throw new Error(`param '${name}': init 'normal' needs a float dtype, got ${formatType(t)}`);
   const std = n.attrs['std'] ?? 0.02;
   if (typeof std !== 'number' || !(std >= 0)) throw new Error(`param '${name}': std must be a number ≥ 0`);
@@ -145,7 +147,9 @@ function intBounds(dtype: DType, max: number | undefined): [number, number] {
   const signed = dtype === 'i32' || dtype === 'i8' || dtype === 'i4';
   const cap = dtype === 'i4' || dtype === 'u4' ? 16 : dtype === 'i8' || dtype === 'u8' ? 256 : 2 ** 31;
   if (max !== undefined) {
-    if (!(Number.isInteger(max) && max >= 1)) throw new Error(`randomTensor: max must be a positive integer, got ${max}`);
+    if (!(Number.isInteger(max) && max >= 1)) {
+      throw new Error(`randomTensor: max must be a positive integer, got ${max}`);
+    }
     return [0, Math.min(max, signed ? cap / 2 : cap)];
   }
   return signed ? [-Math.min(8, cap / 2), Math.min(8, cap / 2)] : [0, 16];

@@ -149,7 +149,9 @@ const DTYPE_TO_ST: Partial<Record<DType, string>> = {
 
 function encode(name: string, t: Tensor): Uint8Array {
   const d = t.type.dtype;
-  if (!DTYPE_TO_ST[d]) throw new Error(`writeSafetensors: tensor '${name}' has dtype ${d}, which safetensors cannot hold`);
+  if (!DTYPE_TO_ST[d]) {
+    throw new Error(`writeSafetensors: tensor '${name}' has dtype ${d}, which safetensors cannot hold`);
+  }
   if (t.data.length !== numel(t.type.shape)) {
     throw new Error(`writeSafetensors: tensor '${name}' ${formatType(t.type)} holds ${t.data.length} elements`);
   }
@@ -158,7 +160,9 @@ function encode(name: string, t: Tensor): Uint8Array {
 }
 
 /** Writes `path + '.tmp'` then renames it over `path`, so readers never see a half-written file. */
-export function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
+export function writeSafetensors(
+  path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>,
+): void {
   const header: Record<string, unknown> = {};
   if (metadata) header['__metadata__'] = metadata;
   const parts: Uint8Array[] = [];
@@ -196,7 +200,8 @@ export function checkWeights(g: Graph, weights: Weights): void {
     }
   }
   if (problems.length) {
-    throw new Error(`weights do not match graph '${g.name}' (${problems.length} problems):\n  ${problems.join('\n  ')}`);
+    const list = problems.join('\n  ');
+    throw new Error(`weights do not match graph '${g.name}' (${problems.length} problems):\n  ${list}`);
   }
 }
 

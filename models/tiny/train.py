@@ -25,14 +25,14 @@ import torch.nn.functional as F
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "torch"))
-from data import clip_float  # noqa: E402
+from data import moving_shapes_clip  # noqa: E402
 from vdit import VDiT  # noqa: E402
 
 NUM_CLASSES, NULL_CLASS = 48, 48
 
 
 def make_dataset(per_class: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every class × `per_class` seeds (seeds from 1000 up: seeds 0..3 are the evaluation set's noise seeds only)."""
+    """u8 clips [N,16,32,32,3] and labels: every class × `per_class` seeds (seeds from 1000 up: seeds 0..3 are the evaluation set's noise seeds only)."""
     jobs = [(c, 1000 + s) for c in range(NUM_CLASSES) for s in range(per_class)]
     with ProcessPoolExecutor(workers) as ex:
         clips = list(ex.map(_clip, jobs, chunksize=16))
@@ -40,14 +40,19 @@ def make_dataset(per_class: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _clip(job):
-    return clip_float(*job)
+    return moving_shapes_clip(*job)
+
+
+ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.int32: "I32", torch.int64: "I64"}
 
 
 def save_safetensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> None:
+    """Plain safetensors writer (header JSON + raw little-endian data), written to a temp name then renamed."""
     header, blobs, off = {"__metadata__": meta}, [], 0
     for name, t in tensors.items():
-        b = t.detach().float().contiguous().cpu().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        t = t.detach().contiguous().cpu()
+        b = t.numpy().tobytes()
+        header[name] = {"dtype": ST_DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
     h = json.dumps(header, separators=(",", ":")).encode()
@@ -62,7 +67,8 @@ def save_safetensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[st
 
 
 def export_state(model: VDiT) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in model.state_dict().items()}
+    """The shipped weights: f16 (the file must stay small); vdit reads them into its f32 graph."""
+    return {k: v.half() for k, v in model.state_dict().items()}
 
 
 def lr_at(step: int, total: int, base: float, warmup: int) -> float:
@@ -80,7 +86,7 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=100000)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=4e-4)
-    ap.add_argument("--per-class", type=int, default=160)
+    ap.add_argument("--per-class", type=int, default=400)
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     args = ap.parse_args()
@@ -94,7 +100,7 @@ def main() -> None:
     t0 = time.time()
     clips, labels = make_dataset(args.per_class, args.workers)
     print(f"dataset: {clips.shape} in {time.time() - t0:.1f}s", flush=True)
-    data = torch.from_numpy(clips).to(dev)
+    data = torch.from_numpy(clips).to(dev).float() / 127.5 - 1  # clipToFloat
     ys = torch.from_numpy(labels).to(dev)
 
     model = VDiT(cfg).to(dev)
@@ -102,6 +108,7 @@ def main() -> None:
     ema = VDiT(cfg).to(dev)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
+    ema_params, model_params = list(ema.parameters()), list(model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99))
     # estimate the step budget from the first steps' speed, so the run ends inside --minutes
     budget_s = args.minutes * 60 - (time.time() - t0) - 20
@@ -125,8 +132,7 @@ def main() -> None:
         opt.step()
         with torch.no_grad():
             decay = min(args.ema, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - decay)
+            torch._foreach_lerp_(ema_params, model_params, 1 - decay)
         losses.append(loss.item()) if step % 10 == 0 else None
         if step == 200:
             per_step = (time.time() - start) / 200

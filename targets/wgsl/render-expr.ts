@@ -27,28 +27,38 @@ interface Val {
   readonly type: ValueType;
 }
 
-const F32_BELOW_2_31 = '2147483520.0';
-const F32_BELOW_2_32 = '4294967040.0';
-// saturation bounds per integer dtype, spelled as f32 and as the value type
-const INT_BOUNDS: Readonly<Record<string, readonly [string, string, string, string]>> = {
-  i32: ['-2147483648.0', F32_BELOW_2_31, '', ''],
+// saturation bounds of the narrow integer dtypes, as f32 and as the value type
+const NARROW_BOUNDS: Readonly<Record<string, readonly [string, string, string, string]>> = {
   i8: ['-128.0', '127.0', '-128i', '127i'],
-  u32: ['0.0', F32_BELOW_2_32, '', ''],
   u8: ['0.0', '255.0', '0u', '255u'],
 };
 
-/** Converts a value to a dtype's value type following `cast` semantics (float → int rounds half to even, saturates). */
+function floatToInt(v: string, to: 'i32' | 'u32', toDtype: DType): string {
+  const narrow = NARROW_BOUNDS[toDtype];
+  // WGSL's round() is half-to-even; the explicit top bound saturates where f32 → int conversion may not
+  if (narrow) return `${to}(clamp(round(${v}), ${narrow[0]}, ${narrow[1]}))`;
+  return to === 'i32'
+    ? `select(i32(max(round(${v}), -2147483648.0)), 2147483647i, round(${v}) >= 2147483648.0)`
+    : `select(u32(max(round(${v}), 0.0)), 4294967295u, round(${v}) >= 4294967296.0)`;
+}
+
+/** A value converted to a dtype's value type by `cast` rules: float → int rounds half to even and saturates. */
 export function castValue(v: string, from: ValueType, toDtype: DType): string {
   const to = valueOf(toDtype);
   if (to === 'bool') return from === 'bool' ? v : `(${v} != ${literal(0, from)})`;
   if (from === 'bool') return `select(${literal(0, to)}, ${literal(1, to)}, ${v})`;
   if (to === 'f32') return from === 'f32' ? v : `f32(${v})`;
-  const [flo, fhi, lo, hi] = INT_BOUNDS[toDtype] ?? INT_BOUNDS[to]!;
-  // WGSL's round() is half-to-even; float → int conversion would truncate
-  if (from === 'f32') return `${to}(clamp(round(${v}), ${flo}, ${fhi}))`;
-  if (from === to) return lo ? `clamp(${v}, ${lo}, ${hi})` : v;
-  if (to === 'u32') return `u32(clamp(${v}, 0i, ${hi ? 255 : 2147483647}i))`;
-  return `i32(min(${v}, ${hi ? 127 : 2147483647}u))`;
+  if (from === 'f32') return floatToInt(v, to, toDtype);
+  const narrow = NARROW_BOUNDS[toDtype];
+  if (from === to) return narrow ? `clamp(${v}, ${narrow[2]}, ${narrow[3]})` : v;
+  if (to === 'u32') return `u32(clamp(${v}, 0i, ${narrow ? 255 : 2147483647}i))`;
+  return `i32(min(${v}, ${narrow ? 127 : 2147483647}u))`;
+}
+
+/** A value written into a tensor of another dtype (storage semantics: float → int truncates, as typed arrays do). */
+export function storeValue(v: string, from: ValueType, toDtype: DType): string {
+  const to = valueOf(toDtype);
+  return from === 'f32' && (to === 'i32' || to === 'u32') ? `${to}(${v})` : castValue(v, from, toDtype);
 }
 
 function bind(cx: Ctx, type: ValueType, code: string): Val {

@@ -135,7 +135,10 @@ export interface KernelParts {
 }
 
 const ENTRY = 'main';
-const SPECIAL_FLOATS = ['var<private> vdit_inf_bits: u32 = 0x7f800000u;', 'var<private> vdit_nan_bits: u32 = 0x7fc00000u;'];
+const SPECIAL_FLOATS = [
+  'var<private> vdit_inf_bits: u32 = 0x7f800000u;',
+  'var<private> vdit_nan_bits: u32 = 0x7fc00000u;',
+];
 
 function typeDeps(v: TensorVar): string {
   return `${v.storage};${v.shape.join(',')}`;

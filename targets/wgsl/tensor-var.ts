@@ -34,10 +34,13 @@ export interface TensorVar {
 export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
   const s = rowMajor(shape);
   const pad = outShape.length - shape.length;
-  if (pad < 0) throw new Error(`wgsl: shape [${shape.join(',')}] does not broadcast to [${outShape.join(',')}]`);
+  const fail = (): never => {
+    throw new Error(`wgsl: shape [${shape.join(',')}] does not broadcast to [${outShape.join(',')}]`);
+  };
+  if (pad < 0) fail();
   return outShape.map((d, i) => {
     const own = i < pad ? 1 : shape[i - pad]!;
-    if (own !== 1 && own !== d) throw new Error(`wgsl: shape [${shape.join(',')}] does not broadcast to [${outShape.join(',')}]`);
+    if (own !== 1 && own !== d) fail();
     return own === 1 ? 0 : s[i - pad]!;
   });
 }
@@ -86,7 +89,7 @@ export function tensorVar(name: string, dtype: DType, shape: Shape, elem: Elem):
     const fn = `${name}_${tag}`;
     const text = src();
     const prev = used.get(fn);
-    if (prev !== undefined && prev !== text) throw new Error(`wgsl: helper ${fn} registered twice with different bodies`);
+    if (prev !== undefined && prev !== text) throw new Error(`wgsl: helper ${fn} registered with two bodies`);
     used.set(fn, text);
     return fn;
   };
@@ -112,7 +115,8 @@ export function tensorVar(name: string, dtype: DType, shape: Shape, elem: Elem):
     offsetToIndices: (o) => {
       needRank('offsetToIndices');
       const body = shape.map((_, i) => `(o / ${st[i]}u) % ${shape[i]}u`).join(', ');
-      return `${use('o2i', () => `fn ${name}_o2i(o: u32) -> array<u32, ${rank}> {\n  return array<u32, ${rank}>(${body});\n}`)}(${o})`;
+      const fn = `fn ${name}_o2i(o: u32) -> array<u32, ${rank}> {\n  return array<u32, ${rank}>(${body});\n}`;
+      return `${use('o2i', () => fn)}(${o})`;
     },
     indicesToOffset: (idx) => {
       needRank('indicesToOffset');

@@ -44,7 +44,9 @@ export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, ato
     const err = Math.abs(g - w) - rtol * Math.abs(w);
     if (err > worstErr) [worst, worstErr] = [i, err];
   }
-  if (worstErr > atol) expect.fail(`element ${worst}: got ${got[worst]}, want ${want[worst]} (excess ${worstErr} > ${atol})`);
+  if (worstErr > atol) {
+    expect.fail(`element ${worst}: got ${got[worst]}, want ${want[worst]} (excess ${worstErr} > ${atol})`);
+  }
 }
 
 /** Row-major unravel of a linear index. */

@@ -13,7 +13,8 @@ function naiveMatmul(a: Tensor, b: Tensor, outShape: number[]): number[] {
     const idx = unravel(i, outShape);
     const [m, n] = idx.slice(-2) as [number, number];
     const batch = idx.slice(0, -2);
-    const pick = (s: readonly number[]) => batch.slice(batch.length - (s.length - 2)).map((v, k) => (s[k] === 1 ? 0 : v));
+    const pick = (s: readonly number[]) =>
+      batch.slice(batch.length - (s.length - 2)).map((v, k) => (s[k] === 1 ? 0 : v));
     let sum = 0;
     for (let k = 0; k < K; k++) {
       sum += a.data[ravel([...pick(as), m, k], as)]! * b.data[ravel([...pick(bs), k, n], bs)]!;
@@ -92,14 +93,17 @@ describe('norms and softmax', () => {
 });
 
 /** softmax(q kᵀ·scale + mask) v with the full score matrix materialised, as the test's independent oracle. */
-function naiveAttention(q: Tensor, k: Tensor, v: Tensor, scale: number, mask?: (b: number, h: number, i: number, j: number) => number): number[] {
+type MaskFn = (b: number, h: number, i: number, j: number) => number;
+function naiveAttention(q: Tensor, k: Tensor, v: Tensor, scale: number, mask?: MaskFn): number[] {
   const [B, H, Nq, D] = q.type.shape as number[] as [number, number, number, number];
   const [Nk, Dv] = [k.type.shape[2]!, v.type.shape[3]!];
   const out: number[] = [];
   for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < Nq; i++) {
     const scores = Array.from({ length: Nk }, (_, j) => {
       let s = 0;
-      for (let d = 0; d < D; d++) s += q.data[ravel([b, h, i, d], q.type.shape)]! * k.data[ravel([b, h, j, d], k.type.shape)]!;
+      for (let d = 0; d < D; d++) {
+        s += q.data[ravel([b, h, i, d], q.type.shape)]! * k.data[ravel([b, h, j, d], k.type.shape)]!;
+      }
       return s * scale + (mask ? mask(b, h, i, j) : 0);
     });
     const max = Math.max(...scores);

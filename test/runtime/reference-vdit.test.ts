@@ -11,7 +11,8 @@ describe('timestep_embedding', () => {
     const half = dim / 2;
     const out: number[] = [];
     for (const tv of tt.data) {
-      const a = Array.from({ length: half }, (_, i) => scale * tv * Math.exp((-Math.log(maxPeriod) * i) / (half - shift)));
+      const f = (i: number): number => Math.exp((-Math.log(maxPeriod) * i) / (half - shift));
+      const a = Array.from({ length: half }, (_, i) => scale * tv * f(i));
       const [c, s] = [a.map(Math.cos), a.map(Math.sin)];
       out.push(...(flip ? [...s, ...c] : [...c, ...s]));
     }

@@ -168,7 +168,8 @@ describe('runReference', () => {
   });
 
   it('rejects inputs of the wrong shape, dtype or storage', () => {
-    expect(() => runReference(g, { x: rand('f32', [3, 2], 1) }, wt)).toThrow(/input 'x' has type f32\[3,2\].*f32\[2,3\]/);
+    expect(() => runReference(g, { x: rand('f32', [3, 2], 1) }, wt))
+      .toThrow(/input 'x' has type f32\[3,2\].*f32\[2,3\]/);
     expect(() => runReference(g, { x: rand('i32', [2, 3], 1) }, wt)).toThrow(/i32\[2,3\]/);
     const bad = { type: tensorType('f32', [2, 3]), data: new Int32Array(6) };
     expect(() => runReference(g, new Map([['x', bad]]), wt)).toThrow(/must hold a Float32Array, got Int32Array/);

@@ -111,7 +111,8 @@ export function lowerAttention(n: Node, ctx: LowerContext): KernelSpec {
   const qBlocks = Math.ceil(nq / qBlock);
   const regs = Math.ceil(s.dv / THREADS_PER_ROW);
   const prelude = [
-    `const D: u32 = ${d}u;`, `const DV: u32 = ${s.dv}u;`, `const NK: u32 = ${s.nk}u;`, `const K_STRIDE: u32 = ${d + 1}u;`,
+    `const D: u32 = ${d}u;`, `const DV: u32 = ${s.dv}u;`, `const NK: u32 = ${s.nk}u;`,
+    `const K_STRIDE: u32 = ${d + 1}u;`,
     `const Q_BLOCK: u32 = ${qBlock}u;`, `const KV_BLOCK: u32 = ${kvBlock}u;`, `const WG: u32 = ${wg}u;`,
     `const THREADS_PER_ROW: u32 = ${THREADS_PER_ROW}u;`, `const REGS: u32 = ${regs}u;`,
     `const MASKED: f32 = ${MASKED};`,

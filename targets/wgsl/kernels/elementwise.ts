@@ -4,7 +4,7 @@ import type { Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
 import { buildKernel, opHelpers } from '../render.ts';
-import { castValue, renderExpr } from '../render-expr.ts';
+import { renderExpr, storeValue } from '../render-expr.ts';
 import { tensorVar } from '../tensor-var.ts';
 
 /** One output element per invocation; elementwise kernels are memory-bound, so this stays simple. */
@@ -43,7 +43,7 @@ export function lowerElementwise(n: Node, ctx: LowerContext): KernelSpec {
       `if (i >= ${y.numel}u) { return; }`,
       ...loads,
       ...expr.lines,
-      y.store('i', castValue(expr.value, expr.type, y.dtype)),
+      y.store('i', storeValue(expr.value, expr.type, y.dtype)),
     ],
     flops: y.numel * Math.max(1, expr.ops.size),
     bytes: [...xs, y].reduce((a, v) => a + v.numel * bytesOf(v.storage), 0),

@@ -45,6 +45,7 @@ function tileLoads(t: GemmTile, p: GemmProblem): string[] {
   const perB = (t.tileN * t.tileK) / threads;
   const { m, n, k } = p;
   const bKn = p.bLayout === 'kn';
+  const bOffset = bKn ? `b_base + gk * ${n}u + gn` : `b_base + gn * ${k}u + gk`;
   return [
     `for (var i = 0u; i < ${perA}u; i++) {`,
     `  let e = lidx + i * ${threads}u;`,
@@ -61,7 +62,7 @@ function tileLoads(t: GemmTile, p: GemmProblem): string[] {
       ? [`  let r = e / TILE_N; let c = e % TILE_N;`, `  let gk = k0 + r; let gn = n0 + c;`]
       : [`  let c = e / TILE_K; let r = e % TILE_K;`, `  let gk = k0 + r; let gn = n0 + c;`]),
     `  var v = 0.0;`,
-    `  if (gk < ${k}u && gn < ${n}u) { v = ${p.b.load(bKn ? `b_base + gk * ${n}u + gn` : `b_base + gn * ${k}u + gk`)}; }`,
+    `  if (gk < ${k}u && gn < ${n}u) { v = ${p.b.load(bOffset)}; }`,
     `  b_tile[r * TILE_N + c] = v;`,
     `}`,
   ];

@@ -30,7 +30,8 @@ export function lowerReduce(n: Node, ctx: LowerContext): KernelSpec {
   const base = x.viewOffset('kept', keptDims.map((i) => s[i]!), keptDims.map((i) => st[i]!), 'o');
   const red = x.viewOffset('red', redDims.map((i) => s[i]!), redDims.map((i) => st[i]!), 'r');
   const isMax = n.op === 'reduce_max';
-  const init = isMax ? (acc === 'f32' ? literal(-Infinity, 'f32') : acc === 'i32' ? 'i32(-2147483648)' : '0u') : literal(0, acc);
+  const lowest = acc === 'f32' ? literal(-Infinity, 'f32') : acc === 'i32' ? 'i32(-2147483648)' : '0u';
+  const init = isMax ? lowest : literal(0, acc);
   const step = (v: string): string => (isMax ? `acc = max(acc, ${v});` : `acc = acc + ${v};`);
   const finish = n.op === 'reduce_mean' ? castValue(`(f32(acc) / ${literal(R, 'f32')})`, 'f32', y.dtype)
     : castValue('acc', acc, y.dtype);

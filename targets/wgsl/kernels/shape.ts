@@ -78,7 +78,7 @@ const MAX_CONCAT_OPERANDS = 7;
 
 export function lowerConcat(n: Node, ctx: LowerContext): KernelSpec {
   if (n.src.length > MAX_CONCAT_OPERANDS) {
-    throw new Error(`wgsl: concat of ${n.src.length} operands exceeds ${MAX_CONCAT_OPERANDS} storage bindings; split it`);
+    throw new Error(`wgsl: concat of ${n.src.length} operands exceeds ${MAX_CONCAT_OPERANDS} bindings; split it`);
   }
   const s = n.type.shape;
   const axis = axisAttr(n, 'axis', s.length);

@@ -93,14 +93,14 @@ export function lowerRope3d(n: Node, ctx: LowerContext): KernelSpec {
     ],
     body: [
       `let p = i % ${P}u; let t = (i / ${P}u) % ${N}u; let o = (i / ${P}u) * ${D}u + 2u * p;`,
-      `let x0 = ${x.load('o')}; let x1 = ${x.load('o + 1u')};`,
-      `if (t < ${offset}u) { ${y.store('o', 'x0')} ${y.store('o + 1u', 'x1')} return; }`,
+      `let e0 = ${x.load('o')}; let e1 = ${x.load('o + 1u')};`,
+      `if (t < ${offset}u) { ${y.store('o', 'e0')} ${y.store('o + 1u', 'e1')} return; }`,
       `let m = t - ${offset}u;`,
       `let coord = array<u32, 3>(m / ${GH * GW}u, (m / ${GW}u) % ${GH}u, m % ${GW}u);`,
       'let a = f32(coord[PAIR_AXIS[p]]) * PAIR_FREQ[p];',
       'let cs = cos(a); let sn = sin(a);',
-      y.store('o', 'x0 * cs - x1 * sn'),
-      y.store('o + 1u', 'x0 * sn + x1 * cs'),
+      y.store('o', 'e0 * cs - e1 * sn'),
+      y.store('o + 1u', 'e0 * sn + e1 * cs'),
     ],
   });
 }

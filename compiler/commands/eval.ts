@@ -1,0 +1,70 @@
+import type { Argv } from 'yargs';
+import { EVAL_SETS, type EvalSet } from '../generate/eval-set.ts';
+import { runEval } from '../generate/eval-run.ts';
+import { finiteOrString, writeEvalDir } from '../generate/eval-write.ts';
+import { createProgress } from '../generate/progress.ts';
+import type { Backend } from '../generate/session.ts';
+import { loadModel } from '../models.ts';
+import { checkSteps } from './generate.ts';
+import { emit, fmt, table, type GlobalArgs } from './output.ts';
+
+interface EvalArgs extends GlobalArgs {
+  model: string;
+  set: EvalSet;
+  backend: Backend;
+  dtype: 'f32' | 'f16';
+  steps: number;
+  cfg: number;
+  batch: number;
+  weights?: string;
+  reference?: string;
+  output: string;
+}
+
+export const evalCommand = {
+  command: 'eval <model>',
+  describe: 'generate a fixed set of clips, score them and write result.json, clips.bin and index.html',
+  builder: (y: Argv) =>
+    y
+      .positional('model', { type: 'string', describe: 'preset name or IR text file (class-conditioned)' })
+      .option('set', { choices: EVAL_SETS, default: 'standard' as EvalSet, describe: 'standard: 48 classes × 4 seeds; quick: 8 × 1' })
+      .option('backend', { choices: ['cpu', 'wgsl'] as const, default: 'wgsl' as const })
+      .option('dtype', { choices: ['f32', 'f16'] as const, default: 'f32' as const, describe: 'WGSL storage type' })
+      .option('steps', { type: 'number', default: 30, describe: 'Euler steps per clip' })
+      .option('cfg', { type: 'number', default: 4.0, describe: 'classifier-free guidance scale' })
+      .option('batch', { type: 'number', default: 4, describe: 'clips per forward (graph batch 2K)' })
+      .option('weights', { type: 'string', describe: 'safetensors file; seeded weights when absent' })
+      .option('reference', { type: 'string', describe: 'earlier eval folder to compare with (PSNR/SSIM)' })
+      .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'folder to write' }),
+  handler: async (args: EvalArgs) => {
+    checkSteps(args.steps);
+    const model = loadModel(args.model, args.weights ? { weights: args.weights } : {});
+    const progress = createProgress('eval', 1, args.json);
+    let run;
+    try {
+      run = await runEval(model, {
+        set: args.set, backend: args.backend, dtype: args.dtype, steps: args.steps, cfg: args.cfg,
+        batch: args.batch, ...(args.reference ? { reference: args.reference } : {}),
+        onStep: (done, total, ms) => progress.update(done, ms, total),
+      });
+    } finally {
+      progress.stop();
+    }
+    const files = writeEvalDir(args.output, run);
+    const r = run.result;
+    const summary = { output: args.output, files, aggregate: r.aggregate, timing: r.timing, reference: r.reference };
+    emit(args, JSON.parse(JSON.stringify(summary, finiteOrString)), () => formatEval(args.output, r));
+  },
+};
+
+function formatEval(dir: string, r: Awaited<ReturnType<typeof runEval>>['result']): string {
+  const rows = [['metric', 'value'], ...Object.entries(r.aggregate).map(([k, v]) => [k, `${fmt(v as number, 3)}%`])];
+  if (r.reference) rows.push(['psnr vs reference', `${fmt(r.reference.psnr, 3)} dB`], ['ssim vs reference', fmt(r.reference.ssim)]);
+  return [
+    `${r.model}: ${r.clips.length} clips (${r.settings.set}), ${r.settings.steps} steps, cfg ${r.settings.cfg} on ` +
+      `${r.settings.backend}${r.device ? ` (${r.device})` : ''}: ${fmt(r.timing.totalMs / 1000, 3)} s ` +
+      `(${fmt(r.timing.perStepMs, 3)} ms per step of ${r.settings.batch} clip(s))`,
+    table(rows),
+    `wrote ${dir}/index.html, result.json, clips.bin`,
+  ].join('\n');
+}
