@@ -1,4 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Graph } from '../ir/graph.ts';
 import { parse } from '../ir/parse.ts';
 import { buildDiT } from './model/dit.ts';
@@ -18,8 +20,15 @@ export interface LoadedModel {
   readonly weightsFrom: string;
 }
 
+/** Trained weights shipped with the package, used when a preset is loaded without --weights. */
+const EMBEDDED_WEIGHTS: Readonly<Record<string, string>> = { tiny: 'models/tiny/model.safetensors' };
+const PACKAGE_ROOT = fileURLToPath(new URL('../', import.meta.url));
+
 export interface LoadOptions {
-  /** safetensors file with the weights; seeded initialisation when absent */
+  /**
+   * safetensors file with the weights, or 'seeded' for seeded initialisation; absent: the preset's embedded
+   * weights where it has them (tiny), else seeded
+   */
   readonly weights?: string;
   readonly weightsSeed?: number;
 }
@@ -45,8 +54,10 @@ export function loadModel(spec: string, opts: LoadOptions = {}): LoadedModel {
     throw new Error(`unknown model '${spec}': not a preset (${Object.keys(PRESETS).join(', ')}) and no such file`);
   }
   const seed = opts.weightsSeed ?? 0;
-  const weights = opts.weights ? readSafetensors(opts.weights) : seededWeights(graph, seed);
-  if (opts.weights) checkWeights(graph, weights);
-  const weightsFrom = opts.weights ?? `seeded initialisation (seed ${seed})`;
+  const embedded = preset && Object.prototype.hasOwnProperty.call(EMBEDDED_WEIGHTS, spec) ? EMBEDDED_WEIGHTS[spec] : undefined;
+  const file = opts.weights === 'seeded' ? undefined : (opts.weights ?? (embedded && join(PACKAGE_ROOT, embedded)));
+  const weights = file ? readSafetensors(file) : seededWeights(graph, seed);
+  if (file) checkWeights(graph, weights);
+  const weightsFrom = file ? (opts.weights ? file : embedded!) : `seeded initialisation (seed ${seed})`;
   return config ? { name, graph, weights, config, weightsFrom } : { name, graph, weights, weightsFrom };
 }

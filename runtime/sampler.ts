@@ -9,8 +9,8 @@ import { tensor, type Tensor } from './tensor.ts';
  * Euler sampler for rectified flow (SD3, Wan): x_t = (1 − t)·x_0 + t·ε and the model predicts v = ε − x_0.
  * Integration runs from t = 1 (pure noise) to t = 0 over `steps` uniform steps t_i = 1 − i/steps:
  *   x ← x + (t_{i+1} − t_i) · v̂,   v̂ = v_uncond + s · (v_cond − v_uncond)    (classifier-free guidance, scale s)
- * Batch layout of one forward with K clips: [cond_1 … cond_K, uncond_1 … uncond_K] (batch 2K), the uncond half
- * carrying the null class. Every clip's result depends only on its own noise and class, never on its batch mates.
+ * Batch layout of one forward with K clips: [cond_1 … cond_K, uncond_1 … uncond_K] (batch 2K), the uncond
+ * half carrying the null class. Every clip's result depends only on its own noise and class, never on its batch mates.
  */
 
 /** One batched model call: x [2K, …clip], t [2K], y [2K] → velocity [2K, …clip]. */
@@ -82,7 +82,9 @@ function denoiserInputs(g: Graph, x: Float32Array, t: Float32Array, y: Int32Arra
     if (!leaf) throw new Error(`graph '${g.name}' has no input '${name}': not a class-conditioned denoiser`);
     out[name] = tensor(leaf.type, data);
   }
-  if (byName.size !== 3) throw new Error(`graph '${g.name}' takes inputs ${[...byName.keys()].join(', ')}; want x, t, y`);
+  if (byName.size !== 3) {
+    throw new Error(`graph '${g.name}' takes inputs ${[...byName.keys()].join(', ')}; want x, t, y`);
+  }
   return out;
 }
 

@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# On the H100 (device run): trains the tiny model, exports the PyTorch parity fixture, times PyTorch on cogvideox-2b.
+# On the H100 (device run): trains the tiny model (optionally continuing from $INIT), exports the PyTorch parity
+# fixture, then evaluates the trained model with vdit's WGSL backend (Dawn, Vulkan) at two guidance scales.
+# Results come back in $OUT, the weights split in parts under the 16 MiB transfer limit.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
-minutes=${1:-7.5}
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$OUT/gpu.txt"
-python3 -c "import matplotlib; print('matplotlib', matplotlib.__version__)" || echo "no matplotlib"
-python3 models/tiny/train.py --config models/tiny/config.json --out /tmp/smoke --max-steps 30 --per-class 2 --minutes 1
-python3 models/tiny/train.py --config models/tiny/config.json --out "$OUT/tiny" --minutes "$minutes" 2>&1 | tee "$OUT/train.txt"
-python3 models/tiny/export_fixture.py --config models/tiny/config.json --weights "$OUT/tiny/model.safetensors" \
+minutes=${1:-7}
+mkdir -p /tmp/tiny
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"; } | tee /tmp/tiny/gpu.txt
+python3 models/tiny/train.py --config models/tiny/config.json --out /tmp/tiny --minutes "$minutes" --compile \
+  ${INIT:+--init "$INIT"} 2>&1 | tee /tmp/tiny/train.txt
+(cd /tmp/tiny && split -b 15M model.safetensors "$OUT/model.safetensors.part-")
+python3 models/tiny/export_fixture.py --config models/tiny/config.json --weights /tmp/tiny/model.safetensors \
   --out "$OUT/tiny-parity.safetensors"
-python3 bench/torch_forward.py bench/configs/cogvideox-2b.json | tee "$OUT/torch-cogvideox-2b.json"
+tar -czf "$OUT/train.tgz" -C /tmp/tiny gpu.txt train.txt train-log.jsonl loss.png
+source .gpu/on-gpu.sh
+set +e
+for cfg in 4 2; do
+  timeout 100 npx vdit eval tiny --weights /tmp/tiny/model.safetensors --set standard --batch 16 --cfg $cfg \
+    -o /tmp/eval-cfg$cfg 2>&1 | grep -v '^Warning' | tail -9
+  cp /tmp/eval-cfg$cfg/result.json "$OUT/eval-cfg$cfg.json"
+done
+cp /tmp/eval-cfg4/index.html "$OUT/eval-cfg4.html"

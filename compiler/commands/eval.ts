@@ -6,7 +6,7 @@ import { createProgress } from '../generate/progress.ts';
 import type { Backend } from '../generate/session.ts';
 import { loadModel } from '../models.ts';
 import { checkSteps } from './generate.ts';
-import { emit, fmt, table, type GlobalArgs } from './output.ts';
+import { emit, fmt, table, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
 
 interface EvalArgs extends GlobalArgs {
   model: string;
@@ -27,13 +27,15 @@ export const evalCommand = {
   builder: (y: Argv) =>
     y
       .positional('model', { type: 'string', describe: 'preset name or IR text file (class-conditioned)' })
-      .option('set', { choices: EVAL_SETS, default: 'standard' as EvalSet, describe: 'standard: 48 classes × 4 seeds; quick: 8 × 1' })
+      .option('set', {
+        choices: EVAL_SETS, default: 'standard' as EvalSet, describe: 'standard: 48 classes × 4 seeds; quick: 8 × 1',
+      })
       .option('backend', { choices: ['cpu', 'wgsl'] as const, default: 'wgsl' as const })
       .option('dtype', { choices: ['f32', 'f16'] as const, default: 'f32' as const, describe: 'WGSL storage type' })
       .option('steps', { type: 'number', default: 30, describe: 'Euler steps per clip' })
       .option('cfg', { type: 'number', default: 4.0, describe: 'classifier-free guidance scale' })
       .option('batch', { type: 'number', default: 4, describe: 'clips per forward (graph batch 2K)' })
-      .option('weights', { type: 'string', describe: 'safetensors file; seeded weights when absent' })
+      .option('weights', WEIGHTS_OPTION)
       .option('reference', { type: 'string', describe: 'earlier eval folder to compare with (PSNR/SSIM)' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'folder to write' }),
   handler: async (args: EvalArgs) => {
@@ -59,7 +61,9 @@ export const evalCommand = {
 
 function formatEval(dir: string, r: Awaited<ReturnType<typeof runEval>>['result']): string {
   const rows = [['metric', 'value'], ...Object.entries(r.aggregate).map(([k, v]) => [k, `${fmt(v as number, 3)}%`])];
-  if (r.reference) rows.push(['psnr vs reference', `${fmt(r.reference.psnr, 3)} dB`], ['ssim vs reference', fmt(r.reference.ssim)]);
+  if (r.reference) {
+    rows.push(['psnr vs reference', `${fmt(r.reference.psnr, 3)} dB`], ['ssim vs reference', fmt(r.reference.ssim)]);
+  }
   return [
     `${r.model}: ${r.clips.length} clips (${r.settings.set}), ${r.settings.steps} steps, cfg ${r.settings.cfg} on ` +
       `${r.settings.backend}${r.device ? ` (${r.device})` : ''}: ${fmt(r.timing.totalMs / 1000, 3)} s ` +

@@ -8,7 +8,7 @@ import { loadModel } from '../models.ts';
 import { writeFileAtomic } from '../video/atomic.ts';
 import { encodeGif, GIF_DEFAULTS } from '../video/gif.ts';
 import { writePngFrames } from '../video/png.ts';
-import { emit, fmt, type GlobalArgs } from './output.ts';
+import { emit, fmt, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
 
 interface GenerateArgs extends GlobalArgs {
   model: string;
@@ -30,13 +30,13 @@ export const generateCommand = {
   builder: (y: Argv) =>
     y
       .positional('model', { type: 'string', describe: 'preset name or IR text file (class-conditioned, batch 2)' })
-      .option('class', { type: 'string', demandOption: true, describe: 'class id 0..47 or name, e.g. "red circle right"' })
+      .option('class', { type: 'string', demandOption: true, describe: 'id 0..47 or name, e.g. "red circle right"' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the initial noise' })
       .option('steps', { type: 'number', default: 30, describe: 'Euler steps from t = 1 to t = 0' })
       .option('cfg', { type: 'number', default: 4.0, describe: 'classifier-free guidance scale' })
       .option('backend', { choices: ['cpu', 'wgsl'] as const, default: 'wgsl' as const })
       .option('dtype', { choices: ['f32', 'f16'] as const, default: 'f32' as const, describe: 'WGSL storage type' })
-      .option('weights', { type: 'string', describe: 'safetensors file; seeded weights when absent' })
+      .option('weights', WEIGHTS_OPTION)
       .option('output', { alias: 'o', type: 'string', default: 'clip.gif', describe: 'GIF to write' })
       .option('frames', { type: 'string', describe: 'also write every frame as PNG into this folder' })
       .option('scale', { type: 'number', default: GIF_DEFAULTS.scale, describe: 'nearest-neighbour upscale factor' }),

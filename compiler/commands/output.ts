@@ -28,3 +28,9 @@ export function table(rows: readonly (readonly string[])[]): string {
     r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
+
+/** The --weights option every model-running command shares. */
+export const WEIGHTS_OPTION = {
+  type: 'string',
+  describe: "safetensors file, or 'seeded' for seeded initialisation; default: the preset's shipped weights (tiny), else seeded",
+} as const;

@@ -10,7 +10,7 @@ import type { Tensor } from '../../runtime/tensor.ts';
 import { seededInputs } from '../inputs.ts';
 import { loadModel } from '../models.ts';
 import { compareTensors, tensorStats, type TensorStats } from '../tensor-stats.ts';
-import { emit, fmt, table, type GlobalArgs } from './output.ts';
+import { emit, fmt, table, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
 
 interface RunArgs extends GlobalArgs {
   model: string;
@@ -36,7 +36,7 @@ export const runCommand = {
       .option('check', { type: 'boolean', default: false, describe: 'compare with the CPU reference interpreter' })
       .option('profile', { type: 'boolean', default: false, describe: 'per-kernel GPU time table (timestamp queries)' })
       .option('repeat', { type: 'number', default: 1, describe: 'timed repeats after one warm-up run (median)' })
-      .option('weights', { type: 'string', describe: 'safetensors file; seeded weights when absent' })
+      .option('weights', WEIGHTS_OPTION)
       .option('passes', { type: 'string', default: DEFAULT_PIPELINE, describe: 'pass pipeline before lowering' }),
   handler: async (args: RunArgs) => {
     const model = loadModel(args.model, args.weights ? { weights: args.weights } : {});

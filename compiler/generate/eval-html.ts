@@ -18,7 +18,8 @@ export function renderEvalHtml(result: EvalResult, clips: readonly Float32Array[
   const agg = Object.entries(result.aggregate).map(([k, v]) => [k, `${(v as number).toFixed(1)}%`]);
   const ref = result.reference;
   if (ref) agg.push(['PSNR vs reference', `${ref.psnr.toFixed(2)} dB`], ['SSIM vs reference', ref.ssim.toFixed(4)]);
-  const settings = `${clips.length} clips, ${s.steps} steps, cfg ${s.cfg}, ${s.backend}${s.backend === 'wgsl' ? ` ${s.dtype}` : ''}` +
+  const backend = `${s.backend}${s.backend === 'wgsl' ? ` ${s.dtype}` : ''}`;
+  const settings = `${clips.length} clips, ${s.steps} steps, cfg ${s.cfg}, ${backend}` +
     `${result.device ? ` (${escapeHtml(result.device)})` : ''}, ${s.batch} clip(s) per forward, ` +
     `${result.timing.perStepMs.toFixed(1)} ms per step; weights: ${escapeHtml(result.weights)}`;
   const figures = result.clips.map((c) => figure(c, clips[c.index]!, result.clipShape));

@@ -1,7 +1,7 @@
 import { className } from '../data/classes.ts';
 import { aggregate, psnr, scoreClip, ssim, type AggregateScores, type ClipScores } from '../eval/metrics.ts';
 import type { LoadedModel } from '../models.ts';
-import { clipKey, readReferenceClips } from './clips-bin.ts';
+import { CLIPS_BIN, clipKey, readReferenceClips } from './clips-bin.ts';
 import { evalRequests, type EvalSet } from './eval-set.ts';
 import { generateClips } from './generate-clips.ts';
 import { openDenoiser, type Backend } from './session.ts';
@@ -69,7 +69,8 @@ export async function runEval(model: LoadedModel, opts: EvalOptions): Promise<Ev
     const clip = gen.clips[i]!;
     const other = ref?.get(clipKey(r));
     const fidelity = other ? { psnr: psnr(clip, other), ssim: ssim(clip, other) } : {};
-    return { index: i, class: r.cls, className: className(r.cls), seed: r.seed, scores: scoreClip(clip, r.cls), ...fidelity };
+    const scores = scoreClip(clip, r.cls);
+    return { index: i, class: r.cls, className: className(r.cls), seed: r.seed, scores, ...fidelity };
   });
   const { onStep: _, ...settings } = opts;
   const result: EvalResult = {
@@ -78,7 +79,7 @@ export async function runEval(model: LoadedModel, opts: EvalOptions): Promise<Ev
     settings: { ...settings, batch: session.clipsPerForward, nullClass: session.nullClass },
     ...(session.device ? { device: session.device } : {}),
     clipShape: session.clipShape,
-    clipsBin: { file: 'clips.bin', dtype: 'f32', layout: `little-endian [${requests.length},${session.clipShape.join(',')}]` },
+    clipsBin: { file: CLIPS_BIN, dtype: 'f32', layout: `little-endian [${[requests.length, ...session.clipShape]}]` },
     timing: {
       totalMs: gen.totalMs,
       perStepMs: mean(gen.stepMs),

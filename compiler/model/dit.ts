@@ -53,7 +53,12 @@ import { factorizedBlock, fullBlock, type BlockContext } from './blocks.ts';
 import { modelDims, type VDiTConfig, type VDiTDims } from './config.ts';
 import { addPositionTable, conditioning, embedText, patchify, unpatchify } from './embed.ts';
 
-export function buildDiT(cfg: VDiTConfig): Graph {
+/** Options for inspection graphs: `stopAfterBlock: i` returns the hidden state after block i ([B, tokens, D]). */
+export interface BuildOptions {
+  readonly stopAfterBlock?: number;
+}
+
+export function buildDiT(cfg: VDiTConfig, opts: BuildOptions = {}): Graph {
   const d = modelDims(cfg);
   const b = GraphBuilder.create(cfg.name);
   const x = b.input('x', [cfg.batch, ...cfg.video]);
@@ -72,7 +77,10 @@ export function buildDiT(cfg: VDiTConfig): Graph {
   const cross = e && cfg.block !== 'joint' ? { text: e } : {};
   const ctx: BlockContext = { cfg, dims: d, siluC, ...(shared ? { shared } : {}), ...cross };
   const block = cfg.block === 'factorized' ? factorizedBlock : fullBlock;
-  for (let i = 0; i < cfg.depth; i++) h = block(b.scope(`blocks.${i}`), h, ctx);
+  for (let i = 0; i < cfg.depth; i++) {
+    h = block(b.scope(`blocks.${i}`), h, ctx);
+    if (i === opts.stopAfterBlock) return b.build(h);
+  }
 
   if (cfg.block === 'joint' && d.textTokens) h = b.slice(h, 1, d.textTokens, d.textTokens + d.videoTokens);
   return b.build(unpatchify(b, finalLayer(b.scope('final_layer'), h, siluC, cfg, d), cfg, d));

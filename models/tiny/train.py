@@ -88,6 +88,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--per-class", type=int, default=400)
     ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--init", help="safetensors to continue from (e.g. an earlier run's EMA weights)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the training forward (eager if it fails)")
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     args = ap.parse_args()
     out = Path(args.out)
@@ -105,11 +107,16 @@ def main() -> None:
 
     model = VDiT(cfg).to(dev)
     init_weights(model)
+    if args.init:
+        from safetensors.torch import load_file
+        model.load_state_dict({k: v.float() for k, v in load_file(args.init).items()})
+        print(f"continuing from {args.init}", flush=True)
+    fwd = compiled_or_eager(model, args.compile, dev, cfg, args.batch)
     ema = VDiT(cfg).to(dev)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     ema_params, model_params = list(ema.parameters()), list(model.parameters())
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99), fused=True)
     # estimate the step budget from the first steps' speed, so the run ends inside --minutes
     budget_s = args.minutes * 60 - (time.time() - t0) - 20
     log = open(out / "train-log.jsonl", "w")
@@ -122,7 +129,7 @@ def main() -> None:
         eps = torch.randn_like(x0)
         xt = (1 - t)[:, None, None, None, None] * x0 + t[:, None, None, None, None] * eps
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            v = model(xt, t, y)
+            v = fwd(xt, t, y)
         loss = F.mse_loss(v.float(), eps - x0)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total, args.lr, 500)
@@ -153,6 +160,25 @@ def main() -> None:
     print(f"done: {step} steps in {time.time() - t0:.0f}s", flush=True)
 
 
+def compiled_or_eager(model: VDiT, want: bool, dev, cfg: dict, batch: int):
+    """torch.compile fuses the many small elementwise ops of a 256-wide model; fall back to eager on any failure."""
+    if not want:
+        return model
+    try:
+        fn = torch.compile(model)
+        x = torch.randn(batch, *cfg["video"], device=dev)
+        y = torch.zeros(batch, dtype=torch.long, device=dev)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            fn(x, torch.rand(batch, device=dev), y).float().mean().backward()
+        model.zero_grad(set_to_none=True)
+        print("torch.compile: on", flush=True)
+        return fn
+    except Exception as e:  # noqa: BLE001 - any compiler failure means eager
+        print(f"torch.compile failed ({type(e).__name__}: {e}); eager", flush=True)
+        model.zero_grad(set_to_none=True)
+        return model
+
+
 def init_weights(model: VDiT) -> None:
     """DiT init: xavier linears, zero adaLN modulation and final layer (adaLN-Zero), normal(0.02) embeddings."""
     for m in model.modules():
@@ -170,23 +196,11 @@ def init_weights(model: VDiT) -> None:
 
 def plot_loss(out: Path) -> None:
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from plot_loss import plot
     except ImportError:
-        print("matplotlib missing: no loss.png", flush=True)
+        print("matplotlib missing: no loss.png (run models/tiny/plot_loss.py elsewhere)", flush=True)
         return
-    recs = [json.loads(l) for l in open(out / "train-log.jsonl")]
-    steps, loss = [r["step"] for r in recs], [r["loss"] for r in recs]
-    k = 10
-    smooth = np.convolve(loss, np.ones(k) / k, mode="valid") if len(loss) > k else loss
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
-    ax.plot(steps, loss, alpha=0.3, label="loss")
-    ax.plot(steps[len(steps) - len(smooth):], smooth, label=f"moving mean ({k})")
-    ax.set_xlabel("step"), ax.set_ylabel("rectified-flow MSE"), ax.set_yscale("log"), ax.legend()
-    ax.set_title("tiny V-DiT training (H100)")
-    fig.tight_layout()
-    fig.savefig(out / "loss.png")
+    plot(str(out / "train-log.jsonl"), str(out / "loss.png"))
 
 
 if __name__ == "__main__":

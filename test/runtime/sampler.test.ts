@@ -25,7 +25,8 @@ describe('sampleFlow', () => {
   it('Euler integration recovers x0 of a point mass exactly (straight paths)', async () => {
     const x0 = target(5, 0.9);
     const calls = { t: [] as number[], y: [] as number[][] };
-    const [out] = await sampleFlow(pointMass(() => x0, calls), [gaussianNoise(SIZE, 1)], [3], { steps: 7, cfg: 1, nullClass: NULL });
+    const den = pointMass(() => x0, calls);
+    const [out] = await sampleFlow(den, [gaussianNoise(SIZE, 1)], [3], { steps: 7, cfg: 1, nullClass: NULL });
     for (let j = 0; j < SIZE; j++) expect(out![j]).toBeCloseTo(x0[j]!, 5);
     expect(calls.t).toEqual([0, 1, 2, 3, 4, 5, 6].map((i) => Math.fround(1 - i / 7)));
     expect(calls.y[0]).toEqual([3, NULL]);
@@ -35,8 +36,9 @@ describe('sampleFlow', () => {
     const byClass = new Map([[1, target(10, 0.3)], [2, target(11, 0.3)], [NULL, target(12, 0.3)]]);
     const calls = { t: [] as number[], y: [] as number[][] };
     const s = 1.7;
-    const out = await sampleFlow(pointMass((c) => byClass.get(c)!, calls), [gaussianNoise(SIZE, 2), gaussianNoise(SIZE, 3)],
-      [1, 2], { steps: 4, cfg: s, nullClass: NULL });
+    const den = pointMass((c) => byClass.get(c)!, calls);
+    const noise = [gaussianNoise(SIZE, 2), gaussianNoise(SIZE, 3)];
+    const out = await sampleFlow(den, noise, [1, 2], { steps: 4, cfg: s, nullClass: NULL });
     expect(calls.y).toEqual(Array(4).fill([1, 2, NULL, NULL]));
     const u = byClass.get(NULL)!;
     [1, 2].forEach((c, k) => {
@@ -61,10 +63,11 @@ describe('sampleFlow', () => {
   it('rejects bad arguments', async () => {
     const den = pointMass(() => new Float32Array(SIZE), { t: [], y: [] });
     const n = [gaussianNoise(SIZE, 1)];
-    await expect(sampleFlow(den, n, [1, 2], { steps: 2, cfg: 1, nullClass: NULL })).rejects.toThrow(/1 noise tensors but 2/);
+    const ok = { steps: 2, cfg: 1, nullClass: NULL };
+    await expect(sampleFlow(den, n, [1, 2], ok)).rejects.toThrow(/1 noise tensors but 2/);
     await expect(sampleFlow(den, n, [1], { steps: 0, cfg: 1, nullClass: NULL })).rejects.toThrow(/steps must be/);
-    await expect(sampleFlow(den, n, [1], { steps: 2, cfg: NaN, nullClass: NULL })).rejects.toThrow(/cfg must be finite/);
+    await expect(sampleFlow(den, n, [1], { ...ok, cfg: NaN })).rejects.toThrow(/cfg must be finite/);
     const short: Denoiser = async () => new Float32Array(3);
-    await expect(sampleFlow(short, n, [1], { steps: 2, cfg: 1, nullClass: NULL })).rejects.toThrow(/returned 3 values/);
+    await expect(sampleFlow(short, n, [1], ok)).rejects.toThrow(/returned 3 values/);
   });
 });

@@ -52,7 +52,8 @@ describe('eval', () => {
   });
 
   it('quick set, 2 steps on CPU, 4 clips per forward: writes result.json, clips.bin, index.html', async () => {
-    const run = await runEval(presetModel(), { set: 'quick', backend: 'cpu', dtype: 'f32', steps: 2, cfg: 4, batch: 4 });
+    const opts = { set: 'quick', backend: 'cpu', dtype: 'f32', steps: 2, cfg: 4, batch: 4 } as const;
+    const run = await runEval(presetModel(), opts);
     const files = writeEvalDir(first, run);
     expect(readdirSync(first).sort()).toEqual(['clips.bin', 'index.html', 'result.json']);
     expect(files.every(existsSync)).toBe(true);
@@ -100,7 +101,9 @@ describe('eval', () => {
       model: irFile, class: className, seed, steps: 2, cfg: 4, backend: 'cpu', dtype: 'f32', output: gif, scale: 4,
       json: true, verbose: false,
     }));
-    expect(JSON.parse(json)).toMatchObject({ output: gif, class: cls, className, seed, steps: 2, cfg: 4, backend: 'cpu' });
+    const report = JSON.parse(json);
+    expect(report).toMatchObject({ output: gif, class: cls, className, seed, steps: 2, cfg: 4, backend: 'cpu' });
+    expect(report.perStepMs).toBeGreaterThan(0);
     const bin = readFileSync(join(first, 'clips.bin'));
     const size = 16 * 32 * 32 * 3;
     const clip = new Float32Array(bin.buffer, bin.byteOffset + 5 * size * 4, size);

@@ -41,7 +41,8 @@ export function decodeGif(b: Uint8Array): DecodedGif {
       const label = b[p++];
       const data = subBlocks();
       if (label === 0xf9) delaysCs.push(data[1]! | (data[2]! << 8));
-      if (label === 0xff && String.fromCharCode(...data.subarray(0, 11)) === 'NETSCAPE2.0') loop = data[12]! | (data[13]! << 8);
+      const app = label === 0xff ? String.fromCharCode(...data.subarray(0, 11)) : '';
+      if (app === 'NETSCAPE2.0') loop = data[12]! | (data[13]! << 8);
     } else if (tag === 0x2c) {
       const w = u16(p + 4);
       const h = u16(p + 6);

@@ -27,7 +27,7 @@ describe('encodeGif', () => {
     for (const t of [0, 7, 15]) {
       for (const [y, x] of [[0, 0], [5, 9], [31, 31], [17, 2]] as const) {
         const src = clip.subarray(((t * 32 + y) * 32 + x) * 3, ((t * 32 + y) * 32 + x) * 3 + 3);
-        for (const [dy, dx] of [[0, 0], [1, 1]]) {
+        for (const [dy, dx] of [[0, 0], [1, 1]] as const) {
           expect(g.palette[g.frames[t]![(2 * y + dy) * 64 + 2 * x + dx]!]).toEqual(Array.from(src));
         }
       }
