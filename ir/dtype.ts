@@ -2,6 +2,7 @@
  * Element types. Packed 4-bit types store eight elements per u32: element k of a row sits in nibble (k % 8),
  * nibble 0 being the least significant (bits 0..3); a row's length is padded to a multiple of 8.
  * i4 is two's complement in [-8, 7]; u4 is [0, 15].
+ * GPU storage also packs i8, 4 per u32 (byte k % 4 = element k, rows padded to whole words; targets/target.ts).
  */
 export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'u32' | 'i8' | 'u8' | 'i4' | 'u4' | 'bool';
 

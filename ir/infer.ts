@@ -208,6 +208,43 @@ const RULES: Partial<Record<Op, Rule>> = {
     if (offset + numel(grid) !== x.shape[2]) fail('rope3d', `offset + T·H·W must equal the token count`, src);
     return x;
   },
+  token_scale: (src, attrs) => {
+    arity('token_scale', src, 1);
+    bits('token_scale', attrs);
+    const x = floatOperand('token_scale', src);
+    if (x.shape.length < 1) fail('token_scale', 'expects x[..., K]', src);
+    return { dtype: 'f32', shape: [...x.shape.slice(0, -1), 1] };
+  },
+  quantize: (src, attrs) => {
+    arity('quantize', src, 2);
+    if (bits('quantize', attrs) > 8) throw new IRError('quantize: bits must be ≤ 8 (results are held in i8)');
+    floatOperand('quantize', src);
+    broadcastTo('quantize', src[1]!, src[0]!.shape, src);
+    return { dtype: 'i8', shape: src[0]!.shape };
+  },
+  dequantize: (src) => {
+    arity('dequantize', src, 2);
+    const q = src[0]!;
+    if (!['i8', 'i32', 'i4'].includes(q.dtype)) fail('dequantize', 'expects i8, i32 or i4 values', src);
+    floatOperand('dequantize', src, 1);
+    broadcastTo('dequantize', src[1]!, q.shape, src);
+    return { dtype: src[1]!.dtype, shape: q.shape };
+  },
+  qgemm: (src, attrs) => {
+    arity('qgemm', src, 4, 5);
+    bits('qgemm', attrs, 'abits');
+    bits('qgemm', attrs, 'wbits');
+    const [x, sx, w, sw, b] = src as [TensorType, TensorType, TensorType, TensorType, TensorType | undefined];
+    if (x.dtype !== 'i8' || !['i4', 'i8'].includes(w.dtype)) fail('qgemm', 'expects i8 activations and i4/i8 weights', src);
+    if (w.shape.length !== 2 || x.shape[x.shape.length - 1] !== w.shape[1]) fail('qgemm', 'expects x[..., K], w[N, K]', src);
+    const n = w.shape[0]!;
+    const scaleX = [...x.shape.slice(0, -1), 1];
+    if (sx.shape.join() !== scaleX.join() || sw.shape.join() !== `${n},1`) {
+      fail('qgemm', `scales must be [${scaleX.join(',')}] and [${n},1]`, src);
+    }
+    if (b && (b.shape.length !== 1 || b.shape[0] !== n)) fail('qgemm', `bias must be [${n}]`, src);
+    return { dtype: 'f32', shape: [...x.shape.slice(0, -1), n] };
+  },
   fused: (src, attrs) => {
     if (typeof attrs['expr'] !== 'string') throw new IRError('fused: attribute expr must be a string');
     const to = attrs['dtype'];
@@ -216,6 +253,19 @@ const RULES: Partial<Record<Op, Rule>> = {
     return { dtype, shape: broadcast('fused', src) };
   },
 };
+
+function bits(op: string, attrs: Attrs, name = 'bits'): number {
+  const b = attrs[name];
+  if (typeof b !== 'number' || !Number.isInteger(b) || b < 2 || b > 8) {
+    throw new IRError(`${op}: attribute ${name} must be an integer bit width in 2..8`);
+  }
+  return b;
+}
+
+function broadcastTo(op: string, t: TensorType, shape: readonly number[], src: readonly TensorType[]): void {
+  const s = broadcastShapes(t.shape, shape);
+  if (!s || s.join() !== shape.join()) fail(op, `scale [${t.shape.join(',')}] does not broadcast to [${shape.join(',')}]`, src);
+}
 
 function reduce(op: string, src: readonly TensorType[], attrs: Attrs): TensorType {
   arity(op, src, 1);

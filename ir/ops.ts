@@ -28,6 +28,12 @@
  *             row-major order; head dim splits into sections dt|dh|dw, each rotating interleaved pairs
  *             (x[2i], x[2i+1]) by angle p·theta^(−2i/d) with p the token's coordinate on that axis;
  *             the first `offset` tokens (text) pass unchanged
+ * QDQ       token_scale{bits}(x[..., K]) → f32[..., 1]: Δ = max_k |x| / (2^(bits−1) − 1) per row (0 rows → Δ = 1)
+ *           quantize{bits}(x[..., K], Δ[..., 1] or broadcastable) → i8 (bits ≤ 8): clamp(round_half_even(x / Δ),
+ *             −2^(bits−1), 2^(bits−1) − 1); A6 is held in i8 in [−32, 31], A4 in [−8, 7]
+ *           dequantize(q, Δ) = f32(q) · Δ (broadcasting); q may be i8, i32, or packed i4 (weights)
+ *           qgemm{abits, wbits}(xq: i8[..., K], Δx: f32[..., 1], wq: i4|i8[N, K], Δw: f32[N, 1], b?: f32[N])
+ *             → f32[..., N] = (Σ_k xq·wq) · Δx · Δwᵀ + b, the sum exact in i32; `epilogue` attrs of later fusion
  * FUSED     fused{expr}(x...)                 one elementwise kernel; expr over $0.. in the op names above,
  *                                            e.g. "silu(add($0,$1))"; inputs broadcast to the result shape
  */
@@ -42,6 +48,7 @@ export const REDUCE_OPS = ['reduce_sum', 'reduce_mean', 'reduce_max'] as const;
 export const NN_OPS = ['matmul', 'linear', 'layernorm', 'rmsnorm', 'softmax', 'attention'] as const;
 export const SHAPE_OPS = ['reshape', 'permute', 'transpose', 'concat', 'slice', 'gather'] as const;
 export const VDIT_OPS = ['timestep_embedding', 'modulate', 'gate', 'rope3d'] as const;
+export const QDQ_OPS = ['token_scale', 'quantize', 'dequantize', 'qgemm'] as const;
 export const FUSED_OPS = ['fused'] as const;
 
 export type LeafOp = (typeof LEAF_OPS)[number];
@@ -50,11 +57,12 @@ export type BinaryOp = (typeof BINARY_OPS)[number];
 export type ReduceOp = (typeof REDUCE_OPS)[number];
 export type Op =
   | LeafOp | UnaryOp | BinaryOp | (typeof TERNARY_OPS)[number] | ReduceOp
-  | (typeof NN_OPS)[number] | (typeof SHAPE_OPS)[number] | (typeof VDIT_OPS)[number] | (typeof FUSED_OPS)[number];
+  | (typeof NN_OPS)[number] | (typeof SHAPE_OPS)[number] | (typeof VDIT_OPS)[number] | (typeof QDQ_OPS)[number]
+  | (typeof FUSED_OPS)[number];
 
 export const ALL_OPS: readonly Op[] = [
   ...LEAF_OPS, ...UNARY_OPS, ...BINARY_OPS, ...TERNARY_OPS, ...REDUCE_OPS, ...NN_OPS, ...SHAPE_OPS, ...VDIT_OPS,
-  ...FUSED_OPS,
+  ...QDQ_OPS, ...FUSED_OPS,
 ];
 
 const OP_SET = new Set<string>(ALL_OPS);

@@ -1,12 +1,14 @@
 import { canonicalize } from './canonicalize.ts';
 import { dce } from './dce.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
+import { fuseInt4Gemm } from './fuse-int4-gemm.ts';
+import { insertQdq } from './insert-qdq.ts';
 import type { Pass } from './pass.ts';
 
 /** Pass name → pass; what parsePipeline resolves names against. */
 export type PassRegistry = ReadonlyMap<string, Pass>;
 
-export const BUILTIN_PASSES: readonly Pass[] = [canonicalize, dce, fuseElementwise];
+export const BUILTIN_PASSES: readonly Pass[] = [canonicalize, dce, fuseElementwise, insertQdq, fuseInt4Gemm];
 
 /** A fresh, caller-owned registry of the built-in passes (no global state: plugins go into the caller's copy). */
 export function builtinPasses(): Map<string, Pass> {

@@ -1,6 +1,6 @@
 import { fromF16Bits, toF16Bits } from '../compiler/weights/f16.ts';
 import { numel, byteSize, formatType, type TensorType } from '../ir/types.ts';
-import { storageElem } from '../targets/target.ts';
+import { packedRowWords, storageElem, storagePacking } from '../targets/target.ts';
 import { checkDevice, type GpuContext } from './device.ts';
 import { tensor, type Tensor, type TensorData } from './tensor.ts';
 
@@ -17,6 +17,10 @@ const MIN_CLASS = 256;
 /** Bytes of a tensor in GPU storage (see storageElem in targets/target.ts), padded to a 4-byte multiple. */
 export function storageBytes(t: TensorType, elem: 'f32' | 'f16'): number {
   if (t.dtype === 'i4' || t.dtype === 'u4') return byteSize(t);
+  if (t.dtype === 'i8') {
+    const inner = t.shape.length ? t.shape[t.shape.length - 1]! : 1;
+    return (inner ? numel(t.shape) / inner : 0) * packedRowWords('i8', inner) * 4;
+  }
   const per = storageElem(t.dtype, elem) === 'f16' ? 2 : 4;
   return Math.ceil((numel(t.shape) * per) / 4) * 4;
 }
@@ -97,11 +101,12 @@ export class BufferPool {
   }
 }
 
-/** Host tensor → storage bytes: floats to `elem` (f16 rounds to nearest even), bool/u8 widened to u32, i8 to i32. */
+/** Host tensor → storage bytes: floats to `elem` (f16 rounds to nearest even), bool/u8 widened to u32, i8 packed. */
 export function encodeTensor(t: Tensor, elem: 'f32' | 'f16'): ArrayBuffer {
   const out = new ArrayBuffer(storageBytes(t.type, elem));
   const kind = storageElem(t.type.dtype, elem);
-  if (kind === 'f16') new Uint16Array(out).set(toF16Bits(t.data));
+  if (t.type.dtype === 'i8') packBytes(t.data, t.type.shape, new Int8Array(out));
+  else if (kind === 'f16') new Uint16Array(out).set(toF16Bits(t.data));
   else if (kind === 'f32') new Float32Array(out).set(t.data);
   else if (kind === 'i32') new Int32Array(out).set(t.data);
   else new Uint32Array(out).set(t.data);
@@ -115,11 +120,30 @@ export function decodeTensor(type: TensorType, bytes: ArrayBuffer, elem: 'f32' |
   let data: TensorData;
   if (kind === 'f16') data = fromF16Bits(new Uint16Array(bytes, 0, n));
   else if (kind === 'f32') data = new Float32Array(bytes, 0, n).slice();
-  else if (type.dtype === 'i8') data = Int8Array.from(new Int32Array(bytes, 0, n));
+  else if (type.dtype === 'i8') data = unpackBytes(new Int8Array(bytes), type.shape);
   else if (kind === 'i32') data = new Int32Array(bytes, 0, n).slice();
   else if (type.dtype === 'u8' || type.dtype === 'bool') data = Uint8Array.from(new Uint32Array(bytes, 0, n));
   else data = new Uint32Array(bytes, 0, n).slice();
   return tensor(type, data);
+}
+
+/** i8 values → storage bytes: each innermost row starts on a word boundary (storagePacking in targets/target.ts). */
+function packBytes(vals: ArrayLike<number>, shape: readonly number[], out: Int8Array): void {
+  const inner = shape.length ? shape[shape.length - 1]! : 1;
+  const stride = packedRowWords('i8', inner) * storagePacking('i8');
+  const rows = inner ? vals.length / inner : 0;
+  for (let r = 0; r < rows; r++) {
+    for (let k = 0; k < inner; k++) out[r * stride + k] = vals[r * inner + k]!;
+  }
+}
+
+function unpackBytes(bytes: Int8Array, shape: readonly number[]): Int8Array {
+  const inner = shape.length ? shape[shape.length - 1]! : 1;
+  const stride = packedRowWords('i8', inner) * storagePacking('i8');
+  const out = new Int8Array(numel(shape));
+  const rows = inner ? out.length / inner : 0;
+  for (let r = 0; r < rows; r++) out.set(bytes.subarray(r * stride, r * stride + inner), r * inner);
+  return out;
 }
 
 /** Storage bytes of a tensor whose every element is `value` (const nodes). */
@@ -129,7 +153,7 @@ export function fillBytes(type: TensorType, value: number | boolean, elem: 'f32'
   }
   const n = numel(type.shape);
   const v = typeof value === 'boolean' ? Number(value) : value;
-  const data = type.dtype === 'i32' || type.dtype === 'i8' ? new Int32Array(n).fill(v)
+  const data = type.dtype === 'i8' ? new Int8Array(n).fill(v) : type.dtype === 'i32' ? new Int32Array(n).fill(v)
     : storageElem(type.dtype, elem) === 'u32' ? new Uint32Array(n).fill(v) : new Float32Array(n).fill(v);
   return encodeTensor({ type, data }, elem);
 }

@@ -10,6 +10,7 @@ import {
   evalConcat, evalGather, evalPermute, evalReshape, evalSlice, evalTranspose,
 } from './reference-shape.ts';
 import { evalAdaLN, evalRope3d, evalTimestepEmbedding } from './reference-vdit.ts';
+import { evalDequantize, evalQgemm, evalQuantize, evalTokenScale } from './reference-qdq.ts';
 import { alloc, finish, fromTensor, storeFn, toTensor, type Ctx, type Val } from './reference-values.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -50,6 +51,10 @@ const EVAL: Partial<Record<Op, Evaluator>> = {
   modulate: evalAdaLN,
   gate: evalAdaLN,
   rope3d: evalRope3d,
+  token_scale: evalTokenScale,
+  quantize: evalQuantize,
+  dequantize: evalDequantize,
+  qgemm: evalQgemm,
   fused: evalFused,
 };
 

@@ -1,3 +1,5 @@
+import type { Op } from '../ir/ops.ts';
+
 /**
  * What a WebGPU device can do, as the kernel selector sees it. Filled by runtime/device.ts from the adapter and
  * device; kernels choose their variant (subgroup matrix → DP4A → tiled f32) from this record alone, so tests can
@@ -48,6 +50,8 @@ export interface AdapterSummary {
 export interface LowerContext {
   readonly elem: 'f32' | 'f16';
   readonly caps: DeviceCaps;
+  /** forces a kernel variant per op (e.g. `{ linear: 'tiled' }`) for tests and comparisons; unset: chosen by caps */
+  readonly variant?: Readonly<Partial<Record<Op, string>>>;
 }
 
 /** Caps of a plain WebGPU device with the spec's default limits and no optional features (tests, CPU-only tools). */
@@ -71,15 +75,27 @@ export const DEFAULT_CAPS: DeviceCaps = Object.freeze({
 
 /**
  * How a tensor of an IR dtype lives in a WebGPU buffer (the runtime ↔ kernel layout contract): float dtypes
- * (f32, f16, bf16) as `elem`; i32 and i8 as i32, one per element; bool, u8 and u32 as u32, one per element
- * (bool is 0 or 1); packed i4/u4 as u32 words, 8 nibbles each (ir/dtype.ts). Buffers are padded to 4 bytes.
+ * (f32, f16, bf16) as `elem`; i32 as i32, one per element; bool, u8 and u32 as u32, one per element (bool is 0
+ * or 1); i8 packed 4 per u32 word (byte k % 4 of the row's word k / 4, lowest byte = lowest k, so DP4A and
+ * subgroup-matrix i8 loads read it directly) and i4/u4 packed 8 per word (ir/dtype.ts); packed rows are padded
+ * to whole words with zeros. Buffers are padded to 4 bytes.
  */
 export type StorageElem = 'f32' | 'f16' | 'i32' | 'u32';
 
 export function storageElem(dtype: string, elem: 'f32' | 'f16'): StorageElem {
   switch (dtype) {
     case 'f32': case 'f16': case 'bf16': return elem;
-    case 'i32': case 'i8': return 'i32';
+    case 'i32': return 'i32';
     default: return 'u32';
   }
+}
+
+/** Elements per 32-bit storage word of the packed layouts (i8: 4, i4/u4: 8); 1 for one-element-per-slot dtypes. */
+export function storagePacking(dtype: string): number {
+  return dtype === 'i8' ? 4 : dtype === 'i4' || dtype === 'u4' ? 8 : 1;
+}
+
+/** Words per innermost row of a packed tensor in storage. */
+export function packedRowWords(dtype: string, inner: number): number {
+  return Math.ceil(inner / storagePacking(dtype));
 }

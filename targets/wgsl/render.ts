@@ -1,6 +1,6 @@
 import { cacheKey } from '../../compiler/cache-key.ts';
 import { isFloat, isPacked, type DType } from '../../ir/dtype.ts';
-import { storageElem, type StorageElem } from '../target.ts';
+import { storageElem, storagePacking, type StorageElem } from '../target.ts';
 import { C_STYLE_OPS, floatLiteral, geluWith, type OpTable } from '../c-style.ts';
 import type { KernelSpec } from './kernel.ts';
 import type { TensorVar } from './tensor-var.ts';
@@ -12,12 +12,12 @@ export type ValueType = 'f32' | 'i32' | 'u32' | 'bool';
 export type Elem = 'f32' | 'f16';
 
 export function storageOf(dtype: DType, elem: Elem): StorageType {
-  if (isPacked(dtype)) throw new Error(`wgsl: no kernel for packed dtype ${dtype} here (dequantize first)`);
+  if (isPacked(dtype) || storagePacking(dtype) > 1) throw new Error(`wgsl: no kernel for packed dtype ${dtype} here (dequantize first)`);
   return storageElem(dtype, elem);
 }
 
 export function valueOf(dtype: DType): ValueType {
-  if (isPacked(dtype)) throw new Error(`wgsl: no kernel for packed dtype ${dtype} here (dequantize first)`);
+  if (isPacked(dtype) || storagePacking(dtype) > 1) throw new Error(`wgsl: no kernel for packed dtype ${dtype} here (dequantize first)`);
   if (isFloat(dtype)) return 'f32';
   if (dtype === 'bool') return 'bool';
   return storageElem(dtype, 'f32') === 'i32' ? 'i32' : 'u32';

@@ -1,18 +1,50 @@
 import { BINARY_OPS, UNARY_OPS, type Op } from '../../ir/ops.ts';
 import type { Node } from '../../ir/node.ts';
-import type { LowerContext } from '../target.ts';
+import type { DeviceCaps, LowerContext } from '../target.ts';
 import type { KernelSpec } from './kernel.ts';
+import { DIRECT_ATTENTION_MAX_HEAD, lowerAttentionDirect } from './kernels/attention-direct.ts';
 import { lowerAttention } from './kernels/attention.ts';
 import { lowerElementwise } from './kernels/elementwise.ts';
 import { lowerFill } from './kernels/fill.ts';
+import { lowerLinearDirect, lowerMatmulDirect } from './kernels/gemm-direct.ts';
 import { lowerLinear, lowerMatmul } from './kernels/gemm.ts';
 import { lowerNorm } from './kernels/norm.ts';
+import { lowerQgemmTiled } from './kernels/qgemm-dp4a.ts';
+import { lowerQgemmDirect } from './kernels/qgemm-f32.ts';
+import { lowerQgemmSgmat, sgmatSupport } from './kernels/qgemm-sgmat.ts';
+import { lowerDequantize, lowerQuantize, lowerTokenScale } from './kernels/quantize.ts';
 import { lowerReduce } from './kernels/reduce.ts';
 import { lowerConcat, lowerGather, lowerPermute, lowerSlice, lowerTranspose } from './kernels/shape.ts';
 import { lowerSoftmax } from './kernels/softmax.ts';
 import { lowerAdaLN, lowerRope3d, lowerTimestepEmbedding } from './kernels/vdit.ts';
 
 type Lowering = (n: Node, ctx: LowerContext) => KernelSpec;
+
+export type QgemmVariant = 'sgmat' | 'dp4a' | 'direct_dp4a' | 'direct';
+
+/**
+ * qgemm's kernel by capability, then shape (ONNX Runtime MatMulNBits order): i8 subgroup matrices when the
+ * 16×16×32 config exists and M fills a 16-row tile → DP4A (register-tiled on GPUs; barrier-free on CPU adapters,
+ * where workgroup memory only costs) → the portable integer kernel.
+ */
+export function qgemmVariant(n: Node, caps: DeviceCaps): QgemmVariant {
+  const k = n.src[0]!.type.shape.at(-1) ?? 0;
+  const m = k ? n.type.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 0;
+  if (sgmatSupport(caps).ok && m >= 16) return 'sgmat';
+  const dp4a = caps.wgslFeatures.has('packed_4x8_integer_dot_product');
+  if (dp4a) return caps.isFallback ? 'direct_dp4a' : 'dp4a';
+  return 'direct';
+}
+
+const QGEMM: Readonly<Record<QgemmVariant | 'tiled_soft', Lowering>> = {
+  sgmat: lowerQgemmSgmat,
+  dp4a: (n, ctx) => lowerQgemmTiled(n, ctx, 'dp4a'),
+  tiled_soft: (n, ctx) => lowerQgemmTiled(n, ctx, 'soft'),
+  direct_dp4a: (n, ctx) => lowerQgemmDirect(n, ctx, 'dp4a'),
+  direct: (n, ctx) => lowerQgemmDirect(n, ctx, 'soft'),
+};
+const QGEMM_RULES: readonly VariantRule[] = (['sgmat', 'dp4a', 'direct_dp4a', 'direct'] as const)
+  .map((v) => ({ variant: v, when: (n: Node, ctx: LowerContext) => qgemmVariant(n, ctx.caps) === v }));
 
 /** op → kernel generator; input/param are buffers and reshapes alias their source, so none is here. */
 const KERNELS: Partial<Record<Op, Lowering>> = {
@@ -23,8 +55,6 @@ const KERNELS: Partial<Record<Op, Lowering>> = {
   reduce_sum: lowerReduce,
   reduce_mean: lowerReduce,
   reduce_max: lowerReduce,
-  matmul: lowerMatmul,
-  linear: lowerLinear,
   layernorm: lowerNorm,
   rmsnorm: lowerNorm,
   softmax: lowerSoftmax,
@@ -33,17 +63,66 @@ const KERNELS: Partial<Record<Op, Lowering>> = {
   concat: lowerConcat,
   slice: lowerSlice,
   gather: lowerGather,
-  attention: lowerAttention,
   timestep_embedding: lowerTimestepEmbedding,
   modulate: lowerAdaLN,
   gate: lowerAdaLN,
   rope3d: lowerRope3d,
   const: lowerFill,
+  token_scale: lowerTokenScale,
+  quantize: lowerQuantize,
+  dequantize: lowerDequantize,
 };
+
+/**
+ * Ops with several kernels: `tiled` stages operands through workgroup memory between barriers (GPUs); `direct`
+ * reads storage straight into per-invocation register blocks with no barrier (CPU adapters such as llvmpipe, which
+ * split a shader at every barrier and whose caches already do the reuse).
+ */
+const VARIANTS: Partial<Record<Op, Readonly<Record<string, Lowering>>>> = {
+  linear: { tiled: lowerLinear, direct: lowerLinearDirect },
+  matmul: { tiled: lowerMatmul, direct: lowerMatmulDirect },
+  attention: { tiled: lowerAttention, direct: lowerAttentionDirect },
+  qgemm: QGEMM,
+};
+
+interface VariantRule {
+  readonly variant: string;
+  readonly when: (n: Node, ctx: LowerContext) => boolean;
+}
+
+const headFits = (n: Node): boolean =>
+  n.src[0]!.type.shape[3]! <= DIRECT_ATTENTION_MAX_HEAD && n.src[2]!.type.shape[3]! <= DIRECT_ATTENTION_MAX_HEAD;
+
+/** First match wins, per op; an op with no matching rule gets `tiled`. */
+const VARIANT_RULES: Partial<Record<Op, readonly VariantRule[]>> = {
+  linear: [{ variant: 'direct', when: (_, ctx) => ctx.caps.isFallback }],
+  matmul: [{ variant: 'direct', when: (_, ctx) => ctx.caps.isFallback }],
+  attention: [{ variant: 'direct', when: (n, ctx) => ctx.caps.isFallback && headFits(n) }],
+  qgemm: QGEMM_RULES,
+};
+
+/** The variant name lowerNode uses for `n`: the context's override, else the first matching rule, else `tiled`. */
+export function chooseVariant(n: Node, ctx: LowerContext): string | undefined {
+  const table = VARIANTS[n.op];
+  if (!table) return undefined;
+  const forced = ctx.variant?.[n.op];
+  if (forced !== undefined) {
+    if (!table[forced]) {
+      throw new Error(`wgsl: no ${forced} kernel for op ${n.op} (have ${Object.keys(table).join(', ')})`);
+    }
+    return forced;
+  }
+  return (VARIANT_RULES[n.op] ?? []).find((r) => r.when(n, ctx))?.variant ?? 'tiled';
+}
+
+function lowering(n: Node, ctx: LowerContext): Lowering | undefined {
+  const v = chooseVariant(n, ctx);
+  return v === undefined ? KERNELS[n.op] : VARIANTS[n.op]![v];
+}
 
 /** The kernel for one node on this device; throws `wgsl: no kernel for op X` or `wgsl: ... needs shader-f16`. */
 export function lowerNode(n: Node, ctx: LowerContext): KernelSpec {
-  const lower = KERNELS[n.op];
+  const lower = lowering(n, ctx);
   if (!lower) throw new Error(`wgsl: no kernel for op ${n.op}`);
   const spec = lower(n, ctx);
   if (spec.features.includes('shader-f16') && !ctx.caps.features.has('shader-f16') && !ctx.caps.hasF16) {

@@ -59,6 +59,18 @@ function blockGraph(): Graph {
   return graph('return', [x, t, ids, mask], [picked, scores]);
 }
 
+// the QDQ ops: a per-token quantized activation against packed int4 weights, and its simulated twin
+function quantGraph(): Graph {
+  const x = node('input', [], { name: 'x' }, tensorType('f32', [3, 16]));
+  const wq = node('param', [], { name: 'w.q' }, tensorType('i4', [8, 16]));
+  const sw = node('param', [], { name: 'w.scale' }, tensorType('f32', [8, 1]));
+  const sx = node('token_scale', [x], { bits: 6 });
+  const xq = node('quantize', [x, sx], { bits: 6 });
+  const q = node('qgemm', [xq, sx, wq, sw], { abits: 6, wbits: 4 });
+  const sim = node('linear', [node('dequantize', [xq, sx]), node('dequantize', [wq, sw])]);
+  return graph('quant', [x], [q, sim]);
+}
+
 function expectRoundTrip(g: Graph): string {
   const text = print(g);
   const back = parse(text);
@@ -72,7 +84,7 @@ function expectRoundTrip(g: Graph): string {
 
 describe('print/parse', () => {
   it('covers every op and round-trips exactly', () => {
-    const gs = [elementwiseGraph(), blockGraph()];
+    const gs = [elementwiseGraph(), blockGraph(), quantGraph()];
     const seen = new Set(gs.flatMap((g) => toposort(g).map((n) => n.op)));
     expect(ALL_OPS.filter((op) => !seen.has(op))).toEqual([]);
     for (const g of gs) {

@@ -26,8 +26,9 @@ export interface DirectTile {
   readonly cols: number;
 }
 
-// measured on llvmpipe (2 cores, AVX2) for the tiny model's [1024,256]×[N,256] shapes; see the report of the change
-export const DIRECT_LINEAR_TILE: DirectTile = { wg: 64, rows: 2, cols: 8 };
+// measured on llvmpipe (2 cores, AVX2, 8-wide) for the tiny model's [1024,256]×[N,256|1024] shapes: a storage load
+// costs a per-lane loop there while FMAs run 8 wide, so the biggest register block that does not spill wins
+export const DIRECT_LINEAR_TILE: DirectTile = { wg: 64, rows: 8, cols: 8 };
 export const DIRECT_MATMUL_TILE: DirectTile = { wg: 64, rows: 4, cols: 1 };
 
 /** The tensor read `width` elements at a time: bound as `array<vecN<storage>>`, loaded as f32 values. */
@@ -56,6 +57,13 @@ export function dotInto(acc: string, a: string, b: string, width: 1 | 4): string
 }
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** The workgroup halved (not below 8, one SIMD width) while it has more invocations than `need`. */
+export function shrinkWorkgroup(wg: number, need: number): number {
+  let w = wg;
+  while (w > 8 && w / 2 >= need) w /= 2;
+  return w;
+}
 
 interface LinearProblem {
   readonly m: number;
@@ -109,6 +117,7 @@ export function lowerLinearDirect(n: Node, ctx: LowerContext, t: DirectTile = DI
   const bias = bt ? tensorVar('x2', bt.dtype, bt.shape, ctx.elem) : undefined;
   const y = tensorVar('y', n.type.dtype, n.type.shape, ctx.elem);
   const vars = [x.v, w.v, ...(bias ? [bias] : []), y];
+  t = { ...t, wg: shrinkWorkgroup(t.wg, Math.ceil(m / t.rows)) };
   return buildKernel({
     name: 'linear_direct',
     hint: `${ctx.elem};v${width};${t.wg}x${t.rows}x${t.cols}`,
@@ -192,6 +201,7 @@ export function lowerMatmulDirect(n: Node, ctx: LowerContext, t: DirectTile = DI
   const batch = numel(outBatch);
   const nv = Math.ceil(nn / width);
   const vars = [a, b.v, y];
+  t = { ...t, wg: shrinkWorkgroup(t.wg, Math.ceil(nv / t.cols)) };
   return buildKernel({
     name: 'matmul_direct',
     hint: `${ctx.elem};v${width};${t.wg}x${t.rows}x${t.cols}`,

@@ -42,22 +42,36 @@ const CASES: [string, Case][] = [
   ['additive mask broadcast [Nq,Nk]', { q: [1, 2, 17, 16], nk: 50, mask: ['f32', [17, 50]] }],
   ['head dim 128, Nk=37', { q: [1, 1, 20, 128], nk: 37 }],
   ['head dim 5 (odd), Dv=3', { q: [1, 2, 11, 5], nk: 13, dv: 3 }],
+  // D=64 and Dv=32 are multiples of 4 × the subgroup size 8: the direct kernel shares K/V rows by subgroupBroadcast
+  ['D=64, Dv=32, Nq=150 over several workgroups, odd Nk=77', { q: [2, 2, 150, 64], nk: 77, dv: 32 }],
+  ['D=64, bool mask [B,H,Nq,Nk], Nq=37 ≠ Nk=64', { q: [1, 3, 37, 64], nk: 64, mask: ['bool', [1, 3, 37, 64]] }],
+  ['D=32, additive mask [1,H,1,Nk]', { q: [2, 2, 20, 32], nk: 31, mask: ['f32', [1, 2, 1, 31]] }],
 ];
 
-describe.skipIf(!hasGpu)('wgsl flash attention', () => {
-  CASES.forEach(([name, c], i) => {
-    it(`${name} f32`, async () => {
-      const { n, inputs } = attnCase(c, 400 + i);
-      const [got, want] = await runBoth(n, inputs);
-      expectClose(got, want, TOL_ACC);
+// both variants run on every device: `tiled` is what GPUs get, `direct` what CPU adapters get
+for (const variant of ['tiled', 'direct'] as const) {
+  const force = { attention: variant };
+  describe.skipIf(!hasGpu)(`wgsl flash attention (${variant})`, () => {
+    CASES.forEach(([name, c], i) => {
+      it(`${name} f32`, async () => {
+        const { n, inputs } = attnCase(c, 400 + i);
+        const [got, want, spec] = await runBoth(n, inputs, 'f32', force);
+        expect(spec.name).toBe(variant === 'direct' ? 'attention_direct' : 'attention');
+        expectClose(got, want, TOL_ACC);
+      });
+    });
+    it.skipIf(!hasF16)('f16 storage with bool mask, D=64', async () => {
+      const { n, inputs } = attnCase({ q: [1, 2, 30, 64], nk: 45, mask: ['bool', [1, 2, 30, 45]] }, 420, 'f16');
+      const [got, want] = await runBoth(n, inputs, 'f16', force);
+      expectClose(got, want, TOL_F16);
+    });
+    it.skipIf(!hasF16)('f16 storage, odd head dim 5, Nq=9 ≠ Nk=70', async () => {
+      const { n, inputs } = attnCase({ q: [2, 1, 9, 5], nk: 70 }, 421, 'f16');
+      const [got, want] = await runBoth(n, inputs, 'f16', force);
+      expectClose(got, want, TOL_F16);
     });
   });
-  it.skipIf(!hasF16)('f16 storage with bool mask, D=64', async () => {
-    const { n, inputs } = attnCase({ q: [1, 2, 30, 64], nk: 45, mask: ['bool', [1, 2, 30, 45]] }, 420, 'f16');
-    const [got, want] = await runBoth(n, inputs, 'f16');
-    expectClose(got, want, TOL_F16);
-  });
-});
+}
 
 describe('attention block choice', () => {
   it('fits the default 16 KiB of workgroup memory even at head dim 128', () => {

@@ -25,9 +25,10 @@ export const gpuCtx = await gpu();
 export const hasGpu = gpuCtx !== undefined;
 export const hasF16 = gpuCtx?.caps.hasF16 === true;
 
-export function lowerCtx(elem: 'f32' | 'f16'): LowerContext {
+/** The Dawn device's context; `variant` forces kernel variants (e.g. `{ linear: 'tiled' }`) instead of caps. */
+export function lowerCtx(elem: 'f32' | 'f16', variant?: LowerContext['variant']): LowerContext {
   if (!gpuCtx) throw new Error('no WebGPU device');
-  return { elem, caps: gpuCtx.caps };
+  return { elem, caps: gpuCtx.caps, ...(variant ? { variant } : {}) };
 }
 
 /** mulberry32: small, seeded, good enough for test data. */
@@ -109,9 +110,9 @@ Promise<Tensor> {
 }
 
 /** Lowers `n`, runs it on Dawn and returns [gpu, reference]. */
-export async function runBoth(n: Node, inputs: Record<string, Tensor>, elem: 'f32' | 'f16' = 'f32'):
-Promise<[Tensor, Tensor, KernelSpec]> {
-  const spec = lowerNode(n, lowerCtx(elem));
+export async function runBoth(n: Node, inputs: Record<string, Tensor>, elem: 'f32' | 'f16' = 'f32',
+  variant?: LowerContext['variant']): Promise<[Tensor, Tensor, KernelSpec]> {
+  const spec = lowerNode(n, lowerCtx(elem, variant));
   const operands = n.src.map((s) => inputs[s.attrs['name'] as string]!);
   const got = await runKernel(spec, operands, n.type, elem);
   return [got, reference(n, inputs), spec];

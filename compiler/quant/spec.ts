@@ -1,0 +1,193 @@
+import { toposort, type Graph } from '../../ir/graph.ts';
+import type { Node } from '../../ir/node.ts';
+import { parseQuantSetting, quantSpec, type ActBits, type QuantSpec, type WeightBits } from '../../ir/quant.ts';
+
+/**
+ * Which linears are quantized, and at what precision, chosen by patterns over layer names. A layer name is the
+ * linear's weight param name without its `.weight` suffix (`blocks.3.attn.q`).
+ *
+ * Patterns: a RegExp (or a string `/…/flags`) must match the whole name; anything else is a glob where `*` matches
+ * within one dot-separated segment, `**` matches across segments and `{a,b}` is an alternation.
+ * Decision: a layer is quantized when it matches `include` and no `exclude` (exclude wins); then every matching
+ * override applies in order, so a later override beats an earlier one (mixed precision).
+ */
+
+export type NamePattern = string | RegExp;
+
+export interface LayerOverride {
+  readonly pattern: NamePattern;
+  readonly wBits?: WeightBits;
+  readonly aBits?: ActBits;
+}
+
+export interface QuantConfig {
+  /** base precision, e.g. 'w4a6' */
+  readonly setting: string | QuantSpec;
+  /** replaces DEFAULT_INCLUDE when given */
+  readonly include?: readonly NamePattern[];
+  /** replaces DEFAULT_EXCLUDE when given */
+  readonly exclude?: readonly NamePattern[];
+  readonly overrides?: readonly LayerOverride[];
+}
+
+/** The block linears of the lineage (Q-VDiT quant_model.py): attention, cross/temporal attention, MLP. */
+export const DEFAULT_INCLUDE: readonly string[] = [
+  'blocks.*.attn.{q,k,v,proj}',
+  'blocks.*.cross_attn.{q,k,v,proj}',
+  'blocks.*.attn_temp.{q,k,v,proj}',
+  'blocks.*.mlp.{fc1,fc2}',
+];
+
+/**
+ * Kept FP (PAPER.md §6, Q-VDiT remain_fp.txt): embedders, adaLN / t_block modulation, the final layer. Attention's
+ * score and value matmuls and its softmax are the `attention` op, which this spec never touches.
+ */
+export const DEFAULT_EXCLUDE: readonly string[] = [
+  'x_embedder.**', 't_embedder.**', 'y_embedder.**', 'text_embedder.**', 't_block.**',
+  '**.adaLN_modulation.**', 'final_layer.**',
+];
+
+function escapeRe(s: string): string {
+  return s.replace(/[.+?^$()[\]|\\]/g, '\\$&');
+}
+
+function globSource(glob: string): string {
+  let out = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*' && glob[i + 1] === '*') {
+      out += '.*';
+      i++;
+    } else if (c === '*') out += '[^.]*';
+    else if (c === '{') {
+      const end = glob.indexOf('}', i);
+      if (end < 0) throw new Error(`pattern '${glob}': unclosed '{'`);
+      out += `(?:${glob.slice(i + 1, end).split(',').map((a) => globSource(a)).join('|')})`;
+      i = end;
+    } else if (c === '}') throw new Error(`pattern '${glob}': '}' without '{'`);
+    else out += escapeRe(c);
+  }
+  return out;
+}
+
+/** Compiles a glob or regex pattern (see the file comment) into a whole-name predicate. */
+export function compilePattern(p: NamePattern): (name: string) => boolean {
+  if (p instanceof RegExp) {
+    const re = new RegExp(`^(?:${p.source})$`, p.flags.replace(/[gy]/g, ''));
+    return (name) => re.test(name);
+  }
+  const m = /^\/(.*)\/([a-z]*)$/.exec(p);
+  if (m) return compilePattern(new RegExp(m[1]!, m[2]));
+  const re = new RegExp(`^${globSource(p)}$`);
+  return (name) => re.test(name);
+}
+
+export interface LayerResolver {
+  /** the layer's spec, or undefined when it stays FP */
+  (layer: string): QuantSpec | undefined;
+}
+
+/** Compiles a config once; the resolver answers per layer name. */
+export function createResolver(config: QuantConfig): LayerResolver {
+  const base = typeof config.setting === 'string' ? parseQuantSetting(config.setting) : config.setting;
+  const include = (config.include ?? DEFAULT_INCLUDE).map(compilePattern);
+  const exclude = (config.exclude ?? DEFAULT_EXCLUDE).map(compilePattern);
+  const overrides = (config.overrides ?? []).map((o) => {
+    // validates the bits up front, so a bad override fails even if it matches nothing
+    quantSpec(o.wBits ?? base.wBits, o.aBits ?? base.aBits);
+    return { match: compilePattern(o.pattern), o };
+  });
+  return (layer) => {
+    if (!include.some((m) => m(layer)) || exclude.some((m) => m(layer))) return undefined;
+    let spec = base;
+    for (const { match, o } of overrides) {
+      if (match(layer)) spec = quantSpec(o.wBits ?? spec.wBits, o.aBits ?? spec.aBits);
+    }
+    return spec;
+  };
+}
+
+/** `blocks.0.attn.q.weight` → `blocks.0.attn.q`; a name without the suffix is its own layer name. */
+export function layerName(weightName: string): string {
+  return weightName.endsWith('.weight') ? weightName.slice(0, -'.weight'.length) : weightName;
+}
+
+export interface PlannedLinear {
+  readonly layer: string;
+  readonly weight: Node;
+  readonly spec: QuantSpec;
+}
+
+export interface LinearPlan {
+  readonly quantized: readonly PlannedLinear[];
+  /** linears left FP, with the reason */
+  readonly keptFp: readonly { readonly layer: string; readonly reason: 'spec' | 'not-a-param' | 'not-f32' }[];
+}
+
+/** Classifies every linear of g once (a weight shared by several linears is listed once). */
+export function planLinears(g: Graph, config: QuantConfig): LinearPlan {
+  const resolve = createResolver(config);
+  const quantized: PlannedLinear[] = [];
+  const keptFp: { layer: string; reason: 'spec' | 'not-a-param' | 'not-f32' }[] = [];
+  const seen = new Set<Node>();
+  for (const n of toposort(g)) {
+    if (n.op !== 'linear') continue;
+    const w = n.src[1]!;
+    if (seen.has(w)) continue;
+    seen.add(w);
+    const name = w.attrs['name'];
+    if (w.op !== 'param' || typeof name !== 'string') {
+      keptFp.push({ layer: `<${w.op} #${w.id}>`, reason: 'not-a-param' });
+      continue;
+    }
+    const layer = layerName(name);
+    const spec = resolve(layer);
+    if (!spec) keptFp.push({ layer, reason: 'spec' });
+    // the integer path produces f32 and dequantize yields the scale's f32: an f16 linear would change type
+    else if (n.type.dtype !== 'f32') keptFp.push({ layer, reason: 'not-f32' });
+    else quantized.push({ layer, weight: w, spec });
+  }
+  return { quantized, keptFp };
+}
+
+/**
+ * A config from pass options (all optional): quant=w4a6, include / exclude = ';'-separated patterns (',' belongs
+ * to globs), overrides = 'pattern=w8a8;pattern=w4a8', or spec = a JSON QuantConfig (patterns as strings).
+ */
+export function configFromOptions(opts: Readonly<Record<string, string | number | boolean>>): QuantConfig {
+  const str = (k: string): string | undefined => {
+    const v = opts[k];
+    if (v !== undefined && typeof v !== 'string') throw new Error(`quant option ${k} must be a string, got ${v}`);
+    return v;
+  };
+  const json = str('spec');
+  const base: QuantConfig = json ? parseConfigJson(json) : { setting: 'w4a6' };
+  const list = (k: string): string[] | undefined => str(k)?.split(';').map((s) => s.trim()).filter(Boolean);
+  const include = list('include') ?? base.include;
+  const exclude = list('exclude') ?? base.exclude;
+  const overrides = list('overrides')?.map(parseOverride) ?? base.overrides;
+  return {
+    setting: str('quant') ?? base.setting,
+    ...(include ? { include } : {}), ...(exclude ? { exclude } : {}), ...(overrides ? { overrides } : {}),
+  };
+}
+
+function parseOverride(text: string): LayerOverride {
+  const eq = text.lastIndexOf('=');
+  if (eq <= 0) throw new Error(`quant override '${text}' is not 'pattern=wXaY'`);
+  const s = parseQuantSetting(text.slice(eq + 1));
+  return { pattern: text.slice(0, eq).trim(), wBits: s.wBits, aBits: s.aBits };
+}
+
+function parseConfigJson(text: string): QuantConfig {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`quant option spec is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || typeof (v as { setting?: unknown }).setting !== 'string') {
+    throw new Error(`quant option spec must be an object with a string 'setting', e.g. {"setting":"w4a6"}`);
+  }
+  return v as QuantConfig;
+}

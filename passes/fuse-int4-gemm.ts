@@ -1,0 +1,57 @@
+import { node, type Node } from '../ir/index.ts';
+import { checkOptions, definePass } from './pass.ts';
+import { any, pat, rewriteGraph, rule, type Pattern, type Rule } from './pattern.ts';
+
+/*
+ * Simulated quantized linears (insert-qdq) → integer GEMMs:
+ *
+ *   linear(dequantize(quantize{a}(x, s), s), dequantize(wq, sw), b?)
+ *     →  qgemm{abits=a, wbits}(quantize{a}(x, s), s, wq, sw, b?)
+ *
+ * wq is i4 (wbits 4, packed) or i8 (wbits 8); s must be the per-token [..., 1] scale and sw the per-channel [N, 1]
+ * scale, else the linear is left as it is (qgemm's type rule would reject it). The float dequantize of the
+ * activations and of the weights drop out of the graph: the product runs on integers, the scales multiply once.
+ *
+ * Fused now: the two dequantizes and the matmul, and the bias (added in f32 after the integer sum).
+ * Not fused yet: the epilogue (GELU after fc1, the adaLN gate and the residual add stay separate ops reading the
+ * qgemm result), and the per-token token_scale + quantize, which stay separate ops rather than joining the op that
+ * produces x (layernorm + modulate, the attention output). Those are later epilogue/prologue passes.
+ */
+
+function named<N extends string, K extends string>(name: N, p: Pattern<K>): Pattern<N | K> {
+  const bind = any(name);
+  return { match: (n, caps) => p.match(n, caps) && bind.match(n, caps) };
+}
+
+const isIntWeight = (n: Node): boolean => (n.type.dtype === 'i4' || n.type.dtype === 'i8') && n.type.shape.length === 2;
+
+const ACTIVATION = pat('dequantize', [named('xq', pat('quantize', [any('x'), any('s')])), any('s')]);
+const WEIGHT = pat('dequantize', [any('wq', isIntWeight), any('sw')]);
+
+/** The qgemm, or undefined when the scales do not have the per-token / per-channel shapes it requires. */
+function qgemm(xq: Node, s: Node, wq: Node, sw: Node, b?: Node): Node | undefined {
+  const xs = xq.type.shape;
+  const n = wq.type.shape[0]!;
+  const tokenScale = [...xs.slice(0, -1), 1].join();
+  if (s.type.shape.join() !== tokenScale || s.type.dtype !== 'f32') return undefined;
+  if (sw.type.shape.join() !== `${n},1` || sw.type.dtype !== 'f32') return undefined;
+  if (b && b.type.dtype !== 'f32') return undefined;
+  const attrs = { abits: xq.attrs['bits'] as number, wbits: wq.type.dtype === 'i4' ? 4 : 8 };
+  return node('qgemm', [xq, s, wq, sw, ...(b ? [b] : [])], attrs);
+}
+
+export const INT4_GEMM_RULES: readonly Rule[] = [
+  // linear(dq(q(x, s), s), dq(wq, sw)) -> qgemm(q(x, s), s, wq, sw)
+  rule('qgemm', pat('linear', [ACTIVATION, WEIGHT]), ({ xq, s, wq, sw }) => qgemm(xq, s, wq, sw)),
+  // the same with a bias, which qgemm adds after scaling the integer sum
+  rule('qgemm-bias', pat('linear', [ACTIVATION, WEIGHT, any('b')]), ({ xq, s, wq, sw, b }) => qgemm(xq, s, wq, sw, b)),
+];
+
+export const fuseInt4Gemm = definePass({
+  name: 'fuse-int4-gemm',
+  description: 'linear over dequantized activations and int4/int8 weights -> qgemm on integers (+ bias)',
+  run: (g, ctx) => {
+    checkOptions(ctx, 'fuse-int4-gemm', []);
+    return rewriteGraph(g, INT4_GEMM_RULES, ctx, { statPrefix: 'fuse-int4-gemm' });
+  },
+});

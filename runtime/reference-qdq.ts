@@ -1,0 +1,79 @@
+import type { Node } from '../ir/node.ts';
+import { qmax, quantizeValue } from '../ir/quant.ts';
+import { gemmNT } from './reference-gemm.ts';
+import { alloc, broadcastIndex, type Ctx, type Val } from './reference-values.ts';
+
+/*
+ * QDQ ops (ir/ops.ts). The f32 steps are rounded exactly where an f32 kernel rounds, so the WGSL kernels can be
+ * compared bit for bit; in f64 mode nothing is rounded. i4 values arrive unpacked (reference-values.ts).
+ *   token_scale: Δ = f32(max_k |x| / qmax), 1 for an all-zero row (max is exact, one rounding of the quotient)
+ *   quantize:    clamp(round_half_even(f32(x / Δ))); NaN → 0
+ *   dequantize:  f32(q) · Δ, one rounding
+ *   qgemm:       acc = Σ_k xq·wq exactly (integer products summed in f64: |acc| ≤ 128·128·K < 2^53), then
+ *                ((f32(acc) · Δx) · Δw) + b, each step rounded to f32, left to right
+ */
+
+function bitsOf(n: Node, name = 'bits'): number {
+  const b = n.attrs[name];
+  if (typeof b !== 'number') throw new Error(`${n.op}: attribute ${name} must be a number`);
+  return b;
+}
+
+function lastDim(v: Val): number {
+  return v.type.shape[v.type.shape.length - 1] ?? 1;
+}
+
+export function evalTokenScale(n: Node, src: readonly Val[], ctx: Ctx): Val {
+  const x = src[0]!;
+  const k = lastDim(x);
+  const qm = qmax(bitsOf(n));
+  const out = alloc(n.type, ctx);
+  const round = ctx.f64 ? (v: number) => v : Math.fround;
+  for (let r = 0; r < out.data.length; r++) {
+    let m = 0;
+    for (let i = r * k; i < (r + 1) * k; i++) m = Math.max(m, Math.abs(x.data[i]!));
+    out.data[r] = m === 0 ? 1 : round(m / qm);
+  }
+  return out;
+}
+
+export function evalQuantize(n: Node, src: readonly Val[], ctx: Ctx): Val {
+  const [x, d] = [src[0]!, src[1]!];
+  const bits = bitsOf(n);
+  const out = alloc(n.type, ctx);
+  const idx = broadcastIndex(d.type.shape, n.type.shape);
+  const round = ctx.f64 ? (v: number) => v : Math.fround;
+  for (let i = 0; i < out.data.length; i++) {
+    out.data[i] = quantizeValue(round(x.data[i]! / d.data[idx ? idx[i]! : i]!), bits);
+  }
+  return out;
+}
+
+export function evalDequantize(n: Node, src: readonly Val[], ctx: Ctx): Val {
+  const [q, d] = [src[0]!, src[1]!];
+  const out = alloc(n.type, ctx);
+  const idx = broadcastIndex(d.type.shape, n.type.shape);
+  for (let i = 0; i < out.data.length; i++) out.data[i] = q.data[i]! * d.data[idx ? idx[i]! : i]!;
+  return out;
+}
+
+export function evalQgemm(n: Node, src: readonly Val[], ctx: Ctx): Val {
+  const [x, sx, w, sw, b] = [src[0]!, src[1]!, src[2]!, src[3]!, src[4]];
+  const [N, K] = w.type.shape as [number, number];
+  const rows = sx.data.length;
+  // |xq·wq| ≤ 2^7 · 2^(wbits−1): past this K a kernel's i32 accumulator could wrap, so the sum is undefined
+  const maxK = 2 ** 31 / (2 ** 7 * 2 ** (bitsOf(n, 'wbits') - 1));
+  if (K >= maxK) throw new Error(`qgemm: K = ${K} can overflow the i32 accumulator (limit ${maxK - 1})`);
+  const acc = new Float64Array(rows * N);
+  gemmNT({ x: x.data, xOff: 0, w: w.data, wOff: 0, o: acc, oOff: 0, rows, cols: N, k: K });
+  const out = alloc(n.type, ctx);
+  const round = ctx.f64 ? (v: number) => v : Math.fround;
+  for (let r = 0; r < rows; r++) {
+    const dx = sx.data[r]!;
+    for (let j = 0; j < N; j++) {
+      const y = round(round(round(acc[r * N + j]!) * dx) * sw.data[j]!);
+      out.data[r * N + j] = b ? round(y + b.data[j]!) : y;
+    }
+  }
+  return out;
+}

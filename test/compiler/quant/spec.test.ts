@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { buildDiT } from '../../../compiler/model/dit.ts';
+import { getPreset, tinyConfig } from '../../../compiler/model/presets.ts';
+import {
+  compilePattern, configFromOptions, createResolver, layerName, planLinears,
+} from '../../../compiler/quant/spec.ts';
+
+describe('layer patterns', () => {
+  it('globs: * stays in a segment, ** crosses segments, {a,b} alternates; regexes match the whole name', () => {
+    const m = compilePattern('blocks.*.attn.{q,k,v,proj}');
+    expect(['blocks.0.attn.q', 'blocks.12.attn.proj'].every(m)).toBe(true);
+    expect(['blocks.0.attn.q_norm', 'blocks.0.x.attn.q', 'blocks.0.attn_temp.q'].some(m)).toBe(false);
+    expect(compilePattern('final_layer.**')('final_layer.adaLN_modulation.1')).toBe(true);
+    expect(compilePattern('/blocks\\.[0-3]\\.mlp\\..*/')('blocks.3.mlp.fc2')).toBe(true);
+    expect(compilePattern(/mlp/)('blocks.3.mlp.fc2')).toBe(false); // anchored: 'mlp' is not the whole name
+    expect(layerName('blocks.0.attn.q.weight')).toBe('blocks.0.attn.q');
+  });
+
+  it('later overrides win; excluded layers stay FP whatever the overrides say', () => {
+    const r = createResolver({
+      setting: 'w4a6',
+      overrides: [
+        { pattern: 'blocks.*.mlp.*', wBits: 8, aBits: 8 },
+        { pattern: 'blocks.0.mlp.fc1', aBits: 6 },
+        { pattern: 'blocks.*.adaLN_modulation.1', wBits: 8 },
+      ],
+    });
+    expect(r('blocks.1.attn.q')).toMatchObject({ wBits: 4, aBits: 6 });
+    expect(r('blocks.1.mlp.fc2')).toMatchObject({ wBits: 8, aBits: 8 });
+    expect(r('blocks.0.mlp.fc1')).toMatchObject({ wBits: 8, aBits: 6 });
+    expect(r('blocks.1.adaLN_modulation.1')).toBeUndefined();
+    expect(() => createResolver({ setting: 'w4a6', overrides: [{ pattern: 'x', aBits: 5 as 6 }] })).toThrow(/got 5/);
+  });
+
+  it('parses pass options into a config', () => {
+    expect(configFromOptions({ quant: 'w4a4', include: 'a.*; b.{c,d}', overrides: 'a.x=w8a8' })).toEqual({
+      setting: 'w4a4', include: ['a.*', 'b.{c,d}'], overrides: [{ pattern: 'a.x', wBits: 8, aBits: 8 }],
+    });
+    expect(configFromOptions({})).toEqual({ setting: 'w4a6' });
+    expect(() => configFromOptions({ quant: 4 })).toThrow(/option quant must be a string/);
+    expect(() => configFromOptions({ spec: '[1]' })).toThrow(/must be an object with a string 'setting'/);
+  });
+});
+
+describe('default layer selection (PAPER.md §6)', () => {
+  it('quantizes exactly the block linears of the tiny model and keeps embedders, adaLN and final layer FP', () => {
+    const plan = planLinears(buildDiT(tinyConfig({ depth: 2 })), { setting: 'w4a6' });
+    const q = plan.quantized.map((p) => p.layer).sort();
+    expect(q).toEqual(['0', '1'].flatMap((i) =>
+      ['attn.k', 'attn.proj', 'attn.q', 'attn.v', 'mlp.fc1', 'mlp.fc2'].map((l) => `blocks.${i}.${l}`)).sort());
+    expect(plan.keptFp.map((k) => k.layer).sort()).toEqual([
+      'blocks.0.adaLN_modulation.1', 'blocks.1.adaLN_modulation.1', 'final_layer.adaLN_modulation.1',
+      'final_layer.linear', 't_embedder.mlp.0', 't_embedder.mlp.2', 'x_embedder.proj',
+    ]);
+  });
+
+  it('covers cross-attention, temporal attention, text embedder and t_block of the STDiT preset', () => {
+    const cfg = { ...getPreset('opensora-stdit'), depth: 1, video: [2, 4, 4, 4] as const, text: { tokens: 3, dim: 8 } };
+    const plan = planLinears(buildDiT(cfg), { setting: 'w4a4' });
+    const q = plan.quantized.map((p) => p.layer);
+    expect(q).toEqual(expect.arrayContaining(['blocks.0.attn_temp.q', 'blocks.0.cross_attn.proj', 'blocks.0.mlp.fc2']));
+    expect(q).toHaveLength(14);
+    expect(plan.keptFp.map((k) => k.layer)).toEqual(expect.arrayContaining([
+      't_block.1', 'text_embedder.mlp.0', 'text_embedder.mlp.2', 'final_layer.linear',
+    ]));
+  });
+});
