@@ -3,6 +3,7 @@ import { className, classId } from '../data/classes.ts';
 import { floatToClip } from '../data/moving-shapes.ts';
 import { generateClips } from '../generate/generate-clips.ts';
 import { createProgress } from '../generate/progress.ts';
+import { isCompiledFolder, openCompiledDenoiser } from '../generate/compiled-session.ts';
 import { openDenoiser, type Backend } from '../generate/session.ts';
 import { loadModel } from '../models.ts';
 import { writeFileAtomic } from '../video/atomic.ts';
@@ -29,7 +30,7 @@ export const generateCommand = {
   describe: 'sample one clip (Euler flow matching with classifier-free guidance) and write it as an animated GIF',
   builder: (y: Argv) =>
     y
-      .positional('model', { type: 'string', describe: 'preset name or IR text file (class-conditioned, batch 2)' })
+      .positional('model', { type: 'string', describe: 'preset name, IR text file (class-conditioned, batch 2) or a `vdit compile` folder' })
       .option('class', { type: 'string', demandOption: true, describe: 'id 0..47 or name, e.g. "red circle right"' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the initial noise' })
       .option('steps', { type: 'number', default: 30, describe: 'Euler steps from t = 1 to t = 0' })
@@ -43,8 +44,9 @@ export const generateCommand = {
   handler: async (args: GenerateArgs) => {
     const cls = classId(args.class);
     checkSteps(args.steps);
-    const model = loadModel(args.model, args.weights ? { weights: args.weights } : {});
-    const session = await openDenoiser(model, { backend: args.backend, dtype: args.dtype });
+    const session = isCompiledFolder(args.model) ? await openCompiledDenoiser(args.model)
+      : await openDenoiser(loadModel(args.model, args.weights ? { weights: args.weights } : {}),
+        { backend: args.backend, dtype: args.dtype });
     const progress = createProgress('generate', args.steps, args.json);
     let run;
     try {
