@@ -3,6 +3,7 @@ import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
 import { buildKernel, literal } from '../render.ts';
 import { broadcastStrides, tensorVar, type TensorVar } from '../tensor-var.ts';
+import { attentionShape, MASKED, MAX_SEED, type AttnShape } from './attention-shape.ts';
 import { bytesOf } from './elementwise.ts';
 import { shrinkWorkgroup, vecView, type VecView } from './gemm-direct.ts';
 
@@ -26,18 +27,6 @@ export interface DirectAttentionTile {
 export const DIRECT_ATTENTION_TILE: DirectAttentionTile = { wg: 64, rows: 2, block: 2 };
 /** head dims above this would unroll into very long shaders */
 export const DIRECT_ATTENTION_MAX_HEAD = 256;
-// same conventions as attention.ts: masked scores are finite and far below any real score
-const MASKED = -1e30;
-const MAX_SEED = -3e38;
-
-interface AttnShape {
-  readonly b: number;
-  readonly h: number;
-  readonly nq: number;
-  readonly nk: number;
-  readonly d: number;
-  readonly dv: number;
-}
 
 interface Parts {
   readonly s: AttnShape;
@@ -162,8 +151,8 @@ function body(p: Parts, qBlocks: number, wg: number): string[] {
 export function lowerAttentionDirect(n: Node, ctx: LowerContext, t: DirectAttentionTile = DIRECT_ATTENTION_TILE):
 KernelSpec {
   const [qt, kt, vt, mt] = [n.src[0]!.type, n.src[1]!.type, n.src[2]!.type, n.src[3]?.type];
-  const [b, h, nq, d] = qt.shape as [number, number, number, number];
-  const s: AttnShape = { b, h, nq, d, nk: kt.shape[2]!, dv: vt.shape[3]! };
+  const s = attentionShape(n);
+  const { b, h, nq, d } = s;
   if (s.d > DIRECT_ATTENTION_MAX_HEAD || s.dv > DIRECT_ATTENTION_MAX_HEAD) {
     throw new Error(`wgsl: direct attention supports head dims up to ${DIRECT_ATTENTION_MAX_HEAD}, got ${s.d}/${s.dv}`);
   }

@@ -3,6 +3,7 @@ import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
 import { buildKernel, literal } from '../render.ts';
 import { broadcastStrides, tensorVar, type TensorVar } from '../tensor-var.ts';
+import { attentionShape, MASKED, MAX_SEED, type AttnShape } from './attention-shape.ts';
 import { bytesOf } from './elementwise.ts';
 
 /**
@@ -13,18 +14,6 @@ import { bytesOf } from './elementwise.ts';
 export const THREADS_PER_ROW = 8;
 /** (Q_BLOCK, KV_BLOCK) candidates, largest first; the first whose tiles fit workgroup memory is used. */
 export const ATTENTION_BLOCKS: readonly (readonly [number, number])[] = [[16, 32], [16, 16], [8, 16], [16, 8], [8, 8]];
-// masked scores: finite (implementations may assume no inf), far below any real score, above the running-max seed
-const MASKED = -1e30;
-const MAX_SEED = -3e38;
-
-interface AttnShape {
-  readonly b: number;
-  readonly h: number;
-  readonly nq: number;
-  readonly nk: number;
-  readonly d: number;
-  readonly dv: number;
-}
 
 /** Bytes of workgroup memory for one block configuration (K rows padded by one against bank conflicts). */
 export function attentionSharedBytes(s: AttnShape, qBlock: number, kvBlock: number): number {
@@ -98,8 +87,8 @@ const ONLINE_SOFTMAX = [
 /** attention{scale}(q[B,H,Nq,D], k[B,H,Nk,D], v[B,H,Nk,Dv], mask?) → [B,H,Nq,Dv]. */
 export function lowerAttention(n: Node, ctx: LowerContext): KernelSpec {
   const [qt, kt, vt, mt] = [n.src[0]!.type, n.src[1]!.type, n.src[2]!.type, n.src[3]?.type];
-  const [b, h, nq, d] = qt.shape as [number, number, number, number];
-  const s: AttnShape = { b, h, nq, d, nk: kt.shape[2]!, dv: vt.shape[3]! };
+  const s = attentionShape(n);
+  const { b, h, nq, d } = s;
   const scale = attr<number>(n, 'scale');
   const [qBlock, kvBlock] = pickBlocks(s, ctx.caps.limits.maxComputeWorkgroupStorageSize);
   const wg = qBlock * THREADS_PER_ROW;
