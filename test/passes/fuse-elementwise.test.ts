@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../compiler/data/prng.ts';
 import { describe, expect, it } from 'vitest';
 import { graph, node, parse, print, tensorType, toposort, type Graph } from '../../ir/index.ts';
 import { canonicalize, fuseElementwise } from '../../passes/index.ts';
@@ -162,17 +163,7 @@ describe('fuse-elementwise', () => {
 
 const NO_WEIGHTS = { get: () => undefined, names: () => [] };
 
-// mulberry32: small, seeded, deterministic
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = (seed: number): (() => number) => mulberry32(seed >>> 0).next;
 
 function seeded(g: Graph, seed: number): Record<string, Tensor> {
   const r = rng(seed);

@@ -10,19 +10,9 @@ import type { Weights } from '../../../compiler/weights/weights.ts';
 import { insertQdq } from '../../../passes/insert-qdq.ts';
 import { createContext } from '../../../passes/pass.ts';
 import { ir } from '../../passes/expect-pass.ts';
+import { MLP_FP } from '../../passes/mlp-ir.ts';
 
-const MLP = parse(ir(`
-  graph g(%x: f32[2,3,16]) {
-    %0: f32[8,16] = param{name="blocks.0.mlp.fc1.weight"}()
-    %1: f32[8] = param{name="blocks.0.mlp.fc1.bias"}()
-    %2: f32[2,3,8] = linear(%x, %0, %1)
-    %3: f32[2,3,8] = gelu{approx="tanh"}(%2)
-    %4: f32[16,8] = param{name="blocks.0.mlp.fc2.weight"}()
-    %5: f32[2,3,16] = linear(%3, %4)
-    %6: f32[16,16] = param{name="final_layer.linear.weight"}()
-    %7: f32[2,3,16] = linear(%5, %6)
-    return %7
-  }`));
+const MLP = parse(ir(MLP_FP));
 const CONFIG = { setting: 'w4a6', overrides: [{ pattern: 'blocks.*.mlp.fc2', wBits: 8, aBits: 8 }] } as const;
 
 function counting(w: Weights): { weights: Weights; calls: string[] } {

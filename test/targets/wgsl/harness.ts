@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { mulberry32 } from '../../../compiler/data/prng.ts';
 import { roundF16 } from '../../../compiler/weights/f16.ts';
 import type { Weights } from '../../../compiler/weights/weights.ts';
 import type { DType } from '../../../ir/dtype.ts';
@@ -31,16 +32,9 @@ export function lowerCtx(elem: 'f32' | 'f16', variant?: LowerContext['variant'])
   return { elem, caps: gpuCtx.caps, ...(variant ? { variant } : {}) };
 }
 
-/** mulberry32: small, seeded, good enough for test data. */
+/** Uniform [0, 1) stream for test data: the project's documented mulberry32 (compiler/data/prng.ts). */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed >>> 0).next;
 }
 
 /** Random tensor: floats uniform in [lo, hi) (rounded to f16 when the dtype is f16), ints in [lo, hi], bools 0/1. */
