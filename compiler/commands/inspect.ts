@@ -23,7 +23,7 @@ export const inspectCommand = {
       .positional('model', { type: 'string', describe: 'preset name or IR text file' })
       .option('passes', {
         type: 'string',
-        describe: `pass pipeline, e.g. "${DEFAULT_PIPELINE}" or "fuse-elementwise{max=8}"; none by default`,
+        describe: `pass pipeline, e.g. "${DEFAULT_PIPELINE}" or "fuse-elementwise{min-ops=2}"; none by default`,
       })
       .option('print-after', {
         type: 'string',
