@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../compiler/data/prng.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { roundF16 } from '../../compiler/weights/f16.ts';
 import { tensorType } from '../../ir/types.ts';
@@ -12,15 +13,7 @@ import { tensor, type Tensor } from '../../runtime/tensor.ts';
 const gpu: GpuContext = await openDevice();
 afterAll(() => closeDevice(gpu));
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = (seed: number): (() => number) => mulberry32(seed >>> 0).next;
 
 function randomF32(shape: number[], seed: number, scale = 4): Tensor {
   const r = rng(seed);
