@@ -5,10 +5,13 @@ import type { Graph } from '../ir/graph.ts';
 import { parse } from '../ir/parse.ts';
 import { buildDiT } from './model/dit.ts';
 import { PRESETS } from './model/presets.ts';
-import type { VDiTConfig } from './model/config.ts';
+import { hasPositionTable, modelDims, type VDiTConfig } from './model/config.ts';
+import { sincosTable3d } from './model/embed.ts';
 import { seededWeights } from './weights/init.ts';
 import { checkWeights, readSafetensors } from './weights/safetensors.ts';
 import type { Weights } from './weights/weights.ts';
+import { tensor } from '../runtime/tensor.ts';
+import { params } from '../ir/graph.ts';
 
 /** A model as the CLI sees it: a graph and where its weights come from. */
 export interface LoadedModel {
@@ -56,8 +59,17 @@ export function loadModel(spec: string, opts: LoadOptions = {}): LoadedModel {
   const seed = opts.weightsSeed ?? 0;
   const embedded = preset && Object.prototype.hasOwnProperty.call(EMBEDDED_WEIGHTS, spec) ? EMBEDDED_WEIGHTS[spec] : undefined;
   const file = opts.weights === 'seeded' ? undefined : (opts.weights ?? (embedded && join(PACKAGE_ROOT, embedded)));
-  const weights = file ? readSafetensors(file) : seededWeights(graph, seed);
+  const weights = file ? readSafetensors(file) : seededModelWeights(graph, config, seed);
   if (file) checkWeights(graph, weights);
   const weightsFrom = file ? (opts.weights ? file : embedded!) : `seeded initialisation (seed ${seed})`;
   return config ? { name, graph, weights, config, weightsFrom } : { name, graph, weights, weightsFrom };
+}
+
+/** Seeded weights, with the fixed sin-cos table as `pos_embed` where the config adds one (it is not learned). */
+function seededModelWeights(graph: Graph, cfg: VDiTConfig | undefined, seed: number): Weights {
+  const w = seededWeights(graph, seed);
+  const pos = params(graph).find((p) => p.attrs['name'] === 'pos_embed');
+  if (!cfg || !pos || !hasPositionTable(cfg)) return w;
+  const table = tensor(pos.type, sincosTable3d(modelDims(cfg).grid, cfg.hidden));
+  return { get: (name) => (name === 'pos_embed' ? table : w.get(name)), names: () => w.names() };
 }

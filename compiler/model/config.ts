@@ -32,8 +32,14 @@ export interface VDiTConfig {
    * `t_block` for all blocks plus a per-block learned table [6, hidden] added to it (PixArt, STDiT, Wan)
    */
   readonly adaLN?: 'block' | 'shared';
-  /** 3D RoPE on q and k (dims sum to the head dim); null = a fixed 3D sin-cos position table added to the tokens */
+  /** 3D RoPE on q and k (dims sum to the head dim); null = none */
   readonly rope: { readonly dims: readonly [number, number, number]; readonly theta: number } | null;
+  /**
+   * add the fixed 3D sin-cos table `pos_embed` (embed.ts sincosTable3d) to the video tokens after the patch
+   * embedding; default: when rope is null. With RoPE it gives the model absolute positions (where the walls are),
+   * which relative RoPE alone does not
+   */
+  readonly posEmbed?: boolean;
   /** per-head normalisation of q and k (affine) */
   readonly qkNorm: 'rmsnorm' | 'layernorm' | 'none';
   /** gelu in the MLP: 'tanh' (approximate) or 'none' (erf) */
@@ -105,8 +111,14 @@ export function validateConfig(cfg: VDiTConfig): void {
     if (dims.some((d) => d < 0 || d % 2) || dims[0] + dims[1] + dims[2] !== hd) {
       fail(`rope dims [${dims.join(',')}] must be even and sum to the head dim ${hd}`);
     }
-  } else if (cfg.hidden % 6) {
-    fail(`the sin-cos position table needs hidden divisible by 6, got ${cfg.hidden}`);
+  }
+  if (hasPositionTable(cfg) && cfg.hidden % 16) {
+    fail(`the sin-cos position table needs hidden divisible by 16, got ${cfg.hidden}`);
   }
   if (!(cfg.eps > 0)) fail(`eps must be positive, got ${cfg.eps}`);
+}
+
+/** Whether the graph adds the fixed sin-cos table `pos_embed` (cfg.posEmbed, default: no RoPE). */
+export function hasPositionTable(cfg: VDiTConfig): boolean {
+  return cfg.posEmbed ?? cfg.rope === null;
 }

@@ -9,7 +9,7 @@
  *
  *  1. patchify: x.reshape(B,T',pt,H',ph,W',pw,C).permute(0,1,3,5,2,4,6,7).reshape(B,N,P)   tokens (t,h,w) row-major
  *     h = x_embedder.proj(h)                                   x_embedder.proj.weight [D,P], .bias [D]
- *     rope null: h = h + pos_embed                              pos_embed [1,N,D] (fixed table, embed.ts sincosTable3d)
+ *     posEmbed (default rope null): h = h + pos_embed            pos_embed [1,N,D] (fixed table, embed.ts sincosTable3d)
  *  2. c = t_embedder.mlp.2(silu(t_embedder.mlp.0(timestep_embedding(t, Ft, scale=1000))))
  *        timestep_embedding: f_i = 10000^(−i/(Ft/2)), a = 1000·t·f, [cos a, sin a]   (Ft = timeFreqDim)
  *        t_embedder.mlp.0.weight [Dc,Ft], .bias [Dc]; t_embedder.mlp.2.weight [Dc,Dc], .bias [Dc]
@@ -50,7 +50,7 @@ import { GraphBuilder } from '../../ir/builder.ts';
 import type { Graph } from '../../ir/graph.ts';
 import type { Node } from '../../ir/node.ts';
 import { factorizedBlock, fullBlock, type BlockContext } from './blocks.ts';
-import { modelDims, type VDiTConfig, type VDiTDims } from './config.ts';
+import { hasPositionTable, modelDims, type VDiTConfig, type VDiTDims } from './config.ts';
 import { addPositionTable, conditioning, embedText, patchify, unpatchify } from './embed.ts';
 
 /** Options for inspection graphs: `stopAfterBlock: i` returns the hidden state after block i ([B, tokens, D]). */
@@ -67,7 +67,7 @@ export function buildDiT(cfg: VDiTConfig, opts: BuildOptions = {}): Graph {
   const text = cfg.text ? b.input('text', [cfg.batch, cfg.text.tokens, cfg.text.dim]) : undefined;
 
   let h = b.linear(patchify(b, x, cfg, d), 'x_embedder.proj', cfg.hidden);
-  if (!cfg.rope) h = addPositionTable(b, h, cfg, d);
+  if (hasPositionTable(cfg)) h = addPositionTable(b, h, cfg, d);
   const c = conditioning(b, t, y, cfg, d);
   const e = text ? embedText(b, text, cfg) : undefined;
   if (e && cfg.block === 'joint') h = b.concat([e, h], 1);

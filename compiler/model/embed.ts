@@ -41,22 +41,23 @@ export function embedText(b: GraphBuilder, text: Node, cfg: VDiTConfig): Node {
 }
 
 /**
- * `pos_embed` [1, N, hidden], used when cfg.rope is null. It is a param only because the op set has no iota:
- * weight sources must supply the fixed table from sincosTable3d() (the seeded normal init is a stand-in).
+ * `pos_embed` [1, N, hidden], added when cfg.posEmbed (default: rope null). It is a param only because the op set
+ * has no iota: weight sources supply the fixed table from sincosTable3d() (seededWeights and the training script do).
  */
 export function addPositionTable(b: GraphBuilder, x: Node, cfg: VDiTConfig, d: VDiTDims): Node {
   return b.add(x, b.param('pos_embed', [1, d.videoTokens, cfg.hidden]));
 }
 
 /**
- * The fixed 3D position table [N·hidden] for `pos_embed`: hidden splits into equal thirds for t, h, w; each third
- * is MAE's 1D table [sin(p·ω_i), cos(p·ω_i)] with ω_i = 10000^(−i/(d/2)), p the token's coordinate on that axis.
+ * The fixed 3D position table [N·hidden] for `pos_embed`, in CogVideoX's layout: hidden splits into sections
+ * [t: D/4 | h: 3D/8 | w: 3D/8]; each section of width d is MAE's 1D table [sin(p·ω_i), cos(p·ω_i)],
+ * ω_i = 10000^(−i/(d/2)), p the token's coordinate on that axis. Needs hidden divisible by 16.
  */
 export function sincosTable3d(grid: readonly [number, number, number], hidden: number): Float32Array {
-  if (hidden % 6) throw new Error(`sincosTable3d: hidden ${hidden} must be divisible by 6`);
-  const third = hidden / 3;
-  const half = third / 2;
-  const omega = Float64Array.from({ length: half }, (_, i) => 10000 ** (-i / half));
+  if (hidden % 16) throw new Error(`sincosTable3d: hidden ${hidden} must be divisible by 16`);
+  const widths = [hidden / 4, (3 * hidden) / 8, (3 * hidden) / 8];
+  const starts = [0, widths[0]!, widths[0]! + widths[1]!];
+  const omegas = widths.map((w) => Float64Array.from({ length: w / 2 }, (_, i) => 10000 ** (-i / (w / 2))));
   const [gt, gh, gw] = grid;
   const out = new Float32Array(gt * gh * gw * hidden);
   let row = 0;
@@ -64,10 +65,11 @@ export function sincosTable3d(grid: readonly [number, number, number], hidden: n
     for (let h = 0; h < gh; h++) {
       for (let w = 0; w < gw; w++, row++) {
         [t, h, w].forEach((p, axis) => {
-          const base = row * hidden + axis * third;
-          for (let i = 0; i < half; i++) {
+          const omega = omegas[axis]!;
+          const base = row * hidden + starts[axis]!;
+          for (let i = 0; i < omega.length; i++) {
             out[base + i] = Math.sin(p * omega[i]!);
-            out[base + half + i] = Math.cos(p * omega[i]!);
+            out[base + omega.length + i] = Math.cos(p * omega[i]!);
           }
         });
       }

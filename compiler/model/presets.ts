@@ -1,12 +1,16 @@
 import type { VDiTConfig } from './config.ts';
 
 /**
- * Positions: every preset except opensora-stdit uses 3D RoPE. CogVideoX-2b really uses a fixed 3D sin-cos table
+ * Positions: every preset except opensora-stdit uses 3D RoPE; tiny adds the fixed sin-cos table too (posEmbed). CogVideoX-2b really uses a fixed 3D sin-cos table
  * (diffusers use_rotary_positional_embeddings=False) and 5b uses 3D RoPE; both are RoPE here (dims as diffusers
  * get_3d_rotary_pos_embed: t = Dh/4, h = w = 3·Dh/8). Open-Sora v1 adds fixed sin-cos tables, kept as pos_embed.
  */
 
-/** 8 blocks over 8×8×8 = 512 pixel-space tokens, class-conditioned; the model a PyTorch script trains. */
+/**
+ * 8 blocks over 8×8×8 = 512 pixel-space tokens, class-conditioned; the model a PyTorch script trains. RoPE plus the
+ * absolute sin-cos table: with RoPE alone the trained model ignored the class's motion direction and wrapped shapes
+ * around the frame edges (it could not tell where the walls are).
+ */
 const TINY: VDiTConfig = {
   name: 'tiny',
   video: [16, 32, 32, 3],
@@ -20,6 +24,7 @@ const TINY: VDiTConfig = {
   timeFreqDim: 256,
   adaLN: 'block',
   rope: { dims: [16, 24, 24], theta: 10000 },
+  posEmbed: true,
   qkNorm: 'rmsnorm',
   gelu: 'tanh',
   batch: 2,

@@ -2,9 +2,10 @@
 
   python3 models/tiny/train.py --config CONFIG.json --out DIR [--minutes 8] [--batch 128]
 
-Rectified flow (SD3/Wan): x_t = (1 − t)·x_0 + t·ε, the model predicts v = ε − x_0 (MSE); t ~ logit-normal(0, 1);
+Rectified flow (SD3/Wan): x_t = (1 − t)·x_0 + t·ε, the model predicts v = ε − x_0 (MSE); t ~ logit-normal(0, 1)
+shifted toward noise by --t-shift (SD3's t → s·t / (1 + (s − 1)·t), default 3);
 class labels dropped to the null class with p = 0.1 for classifier-free guidance. AdamW, warm-up then cosine,
-bf16 autocast, EMA of the weights (the EMA is what ships). Writes DIR/model.safetensors (f32, vdit names),
+bf16 autocast, EMA of the weights (the EMA is what ships). Writes DIR/model.safetensors (f16, vdit names),
 DIR/train-log.jsonl and DIR/loss.png. The config is `vdit config tiny --json`.
 """
 from __future__ import annotations
@@ -88,6 +89,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--per-class", type=int, default=400)
     ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--t-shift", type=float, default=3.0,
+                    help="SD3 time shift s of the logit-normal training times, t -> s t / (1 + (s-1) t): more steps at "
+                         "high noise, where layout and motion direction are decided")
     ap.add_argument("--init", help="safetensors to continue from (e.g. an earlier run's EMA weights)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the training forward (eager if it fails)")
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
@@ -126,6 +130,7 @@ def main() -> None:
         x0, y = data[idx], ys[idx].clone()
         y[torch.rand(args.batch, device=dev) < 0.1] = NULL_CLASS
         t = torch.sigmoid(torch.randn(args.batch, device=dev))
+        t = args.t_shift * t / (1 + (args.t_shift - 1) * t)
         eps = torch.randn_like(x0)
         xt = (1 - t)[:, None, None, None, None] * x0 + t[:, None, None, None, None] * eps
         with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -154,6 +159,7 @@ def main() -> None:
         step += 1
     log.close()
     meta = {"steps": str(step), "batch": str(args.batch), "lr": str(args.lr), "ema": str(args.ema),
+            "t_shift": str(args.t_shift),
             "dataset": f"{NUM_CLASSES} classes x {args.per_class} clips", "torch": torch.__version__}
     save_safetensors(out / "model.safetensors", export_state(ema), meta)
     plot_loss(out)

@@ -34,6 +34,27 @@ def rope_tables(grid, dims, theta: float, device) -> tuple[torch.Tensor, torch.T
     return torch.cos(ang).float(), torch.sin(ang).float()
 
 
+def sincos_table_3d(grid, hidden: int) -> torch.Tensor:
+    """[1, N, hidden] fixed position table, compiler/model/embed.ts sincosTable3d: sections [t D/4 | h 3D/8 | w 3D/8],
+    each [sin(p w_i), cos(p w_i)] with w_i = 10000^(-i/(d/2))."""
+    if hidden % 16:
+        raise ValueError(f"sincos_table_3d: hidden {hidden} must be divisible by 16")
+    gt, gh, gw = grid
+    coords = torch.stack(torch.meshgrid(torch.arange(gt), torch.arange(gh), torch.arange(gw), indexing="ij"), -1)
+    coords = coords.reshape(-1, 3).to(torch.float64)
+    parts = []
+    for axis, width in enumerate((hidden // 4, 3 * hidden // 8, 3 * hidden // 8)):
+        half = width // 2
+        omega = 10000.0 ** (-torch.arange(half, dtype=torch.float64) / half)
+        a = coords[:, axis : axis + 1] * omega[None]
+        parts += [torch.sin(a), torch.cos(a)]
+    return torch.cat(parts, dim=-1).float()[None]
+
+
+def has_position_table(cfg: dict) -> bool:
+    return cfg.get("posEmbed", cfg["rope"] is None)
+
+
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, offset: int) -> torch.Tensor:
     head, tail = x[:, :, :offset], x[:, :, offset:]
     x0, x1 = tail[..., 0::2], tail[..., 1::2]
@@ -150,8 +171,8 @@ class VDiT(nn.Module):
         d, dc = cfg["hidden"], cfg.get("condDim", cfg["hidden"])
         self.x_embedder = nn.Module()
         self.x_embedder.proj = nn.Linear(pt * ph * pw * C, d)
-        if cfg["rope"] is None:
-            self.pos_embed = nn.Parameter(torch.zeros(1, math.prod(cfg["_grid"]), d))
+        if has_position_table(cfg):  # fixed, not learned; stored with the weights because vdit reads it as a param
+            self.pos_embed = nn.Parameter(sincos_table_3d(cfg["_grid"], d), requires_grad=False)
         self.t_embedder = nn.Module()
         self.t_embedder.mlp = nn.Sequential(nn.Linear(cfg["timeFreqDim"], dc), nn.SiLU(), nn.Linear(dc, dc))
         if cfg.get("classes"):
@@ -188,7 +209,7 @@ class VDiT(nn.Module):
         gt, gh, gw = cfg["_grid"]
         h = x.reshape(B, gt, pt, gh, ph, gw, pw, C).permute(0, 1, 3, 5, 2, 4, 6, 7).reshape(B, gt * gh * gw, -1)
         h = self.x_embedder.proj(h)
-        if cfg["rope"] is None:
+        if has_position_table(cfg):
             h = h + self.pos_embed
         c = self.t_embedder.mlp(timestep_embedding(t, cfg["timeFreqDim"]).to(h.dtype))
         if y is not None:

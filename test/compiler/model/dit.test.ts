@@ -20,9 +20,9 @@ describe('buildDiT', () => {
       ['y', 'i32', [2]],
     ]);
     expect(g.outputs.map(shapeOf)).toEqual([[2, 16, 32, 32, 3]]);
-    // patch 96→256; t mlp 2×(256·256+256); y 49·256; 8 × (adaLN 256·1536+1536, q/k/v/proj 4·(256²+256),
+    // patch 96→256; pos_embed 512·256 (fixed table); t mlp 2×(256·256+256); y 49·256; 8 × (adaLN 256·1536+1536, q/k/v/proj 4·(256²+256),
     // q/k rmsnorm 2·64, fc1 256·1024+1024, fc2 1024·256+256); final adaLN 256·512+512, linear 256·96+96
-    expect(paramCount(g)).toBe(9_794_144);
+    expect(paramCount(g)).toBe(9_925_216);
     expect(ofOp(g, 'attention').map(shapeOf)).toEqual(Array(8).fill([2, 4, 512, 64]));
   });
 
@@ -39,7 +39,8 @@ describe('buildDiT', () => {
     expect(ps.get('blocks.0.mlp.fc2.weight')).toEqual([256, 1024]);
     expect(ps.get('final_layer.adaLN_modulation.1.weight')).toEqual([512, 256]);
     expect(ps.get('final_layer.linear.weight')).toEqual([96, 256]);
-    expect(ps.size).toBe(7 + 2 * 16 + 4); // top, 2 blocks (adaLN 2, attn 8, qk norm 2, mlp 4), final
+    expect(ps.get('pos_embed')).toEqual([1, 512, 256]);
+    expect(ps.size).toBe(8 + 2 * 16 + 4); // top (with pos_embed), 2 blocks (adaLN 2, attn 8, qk norm 2, mlp 4), final
   });
 
   it('tiny: adaLN linear is not zero-initialised; timestep embedding scales t by 1000', () => {
@@ -85,18 +86,27 @@ describe('buildDiT', () => {
     expect(ps.get('blocks.1.attn_temp.v.weight')).toEqual([256, 256]);
   });
 
-  it('rope null adds a pos_embed table; sincosTable3d fills it', () => {
+  it('rope null adds a pos_embed table; sincosTable3d fills it in CogVideoX layout [t D/4 | h 3D/8 | w 3D/8]', () => {
     const g = buildDiT(tinyConfig({ depth: 1, rope: null, hidden: 192, heads: 4 }));
     expect(paramShapes(g).get('pos_embed')).toEqual([1, 512, 192]);
     expect(ofOp(g, 'rope3d')).toHaveLength(0);
-    const tab = sincosTable3d([2, 3, 4], 12);
-    expect(tab).toHaveLength(24 * 12);
+    const tab = sincosTable3d([2, 3, 4], 16);
+    expect(tab).toHaveLength(24 * 16);
     const row = 1 * 12 + 2 * 4 + 3; // token (t=1, h=2, w=3)
-    expect(tab[row * 12 + 0]).toBeCloseTo(Math.sin(1)); // t section, ω_0 = 1
-    expect(tab[row * 12 + 2]).toBeCloseTo(Math.cos(1));
-    expect(tab[row * 12 + 5]).toBeCloseTo(Math.sin(2 / 100)); // h section, ω_1 = 10000^(−1/2)
-    expect(tab[row * 12 + 10]).toBeCloseTo(Math.cos(3)); // w section, cos half, ω_0
+    expect(tab[row * 16 + 0]).toBeCloseTo(Math.sin(1)); // t section (width 4), ω_0 = 1
+    expect(tab[row * 16 + 2]).toBeCloseTo(Math.cos(1));
+    expect(tab[row * 16 + 5]).toBeCloseTo(Math.sin(2 * 10000 ** (-1 / 3))); // h section (width 6) from 4, ω_1
+    expect(tab[row * 16 + 13]).toBeCloseTo(Math.cos(3)); // w section from 10, cos half from 13, ω_0
+    expect(() => sincosTable3d([2, 3, 4], 12)).toThrow(/divisible by 16/);
   });
+
+  it('posEmbed adds the table next to RoPE (tiny); posEmbed false drops it', () => {
+    const tiny = buildDiT(tinyConfig({ depth: 1 }));
+    expect(paramShapes(tiny).get('pos_embed')).toEqual([1, 512, 256]);
+    expect(ofOp(tiny, 'rope3d').length).toBeGreaterThan(0);
+    expect(paramShapes(buildDiT(tinyConfig({ depth: 1, posEmbed: false }))).has('pos_embed')).toBe(false);
+  });
+
 });
 
 describe('large presets build and match published sizes', () => {
