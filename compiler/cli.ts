@@ -6,9 +6,10 @@ import { configCommand } from './commands/config.ts';
 import { evalCommand } from './commands/eval.ts';
 import { generateCommand } from './commands/generate.ts';
 import { compileCommand } from './commands/compile.ts';
+import { benchCommand } from './commands/bench.ts';
 import { CliExit } from './commands/output.ts';
 
-const COMMANDS = [devicesCommand, inspectCommand, runCommand, configCommand, generateCommand, evalCommand, compileCommand];
+const COMMANDS = [devicesCommand, inspectCommand, runCommand, configCommand, generateCommand, evalCommand, compileCommand, benchCommand];
 
 /** Entry point of `vdit`: one clear error line and a non-zero exit on failure; stack traces only with --verbose. */
 export async function main(argv: readonly string[]): Promise<void> {

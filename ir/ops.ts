@@ -32,8 +32,20 @@
  *           quantize{bits}(x[..., K], Δ[..., 1] or broadcastable) → i8 (bits ≤ 8): clamp(round_half_even(x / Δ),
  *             −2^(bits−1), 2^(bits−1) − 1); A6 is held in i8 in [−32, 31], A4 in [−8, 7]
  *           dequantize(q, Δ) = f32(q) · Δ (broadcasting); q may be i8, i32, or packed i4 (weights)
- *           qgemm{abits, wbits}(xq: i8[..., K], Δx: f32[..., 1], wq: i4|i8[N, K], Δw: f32[N, 1], b?: f32[N])
- *             → f32[..., N] = (Σ_k xq·wq) · Δx · Δwᵀ + b, the sum exact in i32; `epilogue` attrs of later fusion
+ *           qgemm{abits, wbits, act?, gate?, residual?}(xq: i8[..., K], Δx: f32[..., 1], wq: i4|i8[N, K],
+ *                 Δw: f32[N, 1], b?: f32[N], g?: f32[B, N], r?: f32[..., N])
+ *             → f32[..., N]: y = (Σ_k xq·wq) · Δx · Δwᵀ + b, the sum exact in i32; then the epilogue, in order:
+ *             y = act(y) with act = 'none' (default) | 'gelu_tanh' | 'gelu_erf' (the gelu op, approx tanh | none);
+ *             y = y · g[b, n] when gate = true (the adaLN gate op; the output must be [B, T, N]);
+ *             y = r + y when residual = true (r of the output's shape). Operands after Δw: b (when present),
+ *             then g (gate), then r (residual); b is present when there are more than 4 + gate + residual.
+ *           Producer prologue (fuse-int4-gemm): token_scale and quantize may carry attrs norm?, eps, affine?,
+ *             modulate?, expr? and then read, instead of x, the value v of this chain over their operands
+ *             (x, w?, b?, shift?, scale?, e1.., then Δ for quantize):
+ *               v = x;  v = layernorm|rmsnorm{eps}(v, w?, b?) when norm (affine = number of w, b operands, 0..2);
+ *               v = modulate(v, shift[B, D], scale[B, D]) when modulate = true;
+ *               v = fused{expr}(v, e1, ..) when expr ($0 = v; e_i broadcast to x's shape, which v keeps).
+ *             Each step rounds as the op it names does, so the fused form equals the unfused chain exactly.
  * FUSED     fused{expr}(x...)                 one elementwise kernel; expr over $0.. in the op names above,
  *                                            e.g. "silu(add($0,$1))"; inputs broadcast to the result shape
  */

@@ -1,6 +1,9 @@
 import { node, type Node } from '../ir/index.ts';
 import { checkOptions, definePass } from './pass.ts';
 import { any, pat, rewriteGraph, rule, type Pattern, type Rule } from './pattern.ts';
+import { epilogueRules } from './qgemm-epilogue.ts';
+import { prologueRules } from './quant-prologue.ts';
+import { rewriteWithUses } from './uses.ts';
 
 /*
  * Simulated quantized linears (insert-qdq) → integer GEMMs:
@@ -12,10 +15,14 @@ import { any, pat, rewriteGraph, rule, type Pattern, type Rule } from './pattern
  * scale, else the linear is left as it is (qgemm's type rule would reject it). The float dequantize of the
  * activations and of the weights drop out of the graph: the product runs on integers, the scales multiply once.
  *
- * Fused now: the two dequantizes and the matmul, and the bias (added in f32 after the integer sum).
- * Not fused yet: the epilogue (GELU after fc1, the adaLN gate and the residual add stay separate ops reading the
- * qgemm result), and the per-token token_scale + quantize, which stay separate ops rather than joining the op that
- * produces x (layernorm + modulate, the attention output). Those are later epilogue/prologue passes.
+ * Fused: the two dequantizes and the matmul, and the bias (added in f32 after the integer sum). Then, in one sweep each
+ * over the uses (passes/uses.ts), two more rule tables:
+ *   - the epilogue (passes/qgemm-epilogue.ts): GELU after fc1, the adaLN gate and the residual add join the qgemm
+ *     that is their only operand's producer: add(x, gate(gelu(qgemm(..)), g)) → qgemm{act, gate, residual};
+ *   - the producer prologue (passes/quant-prologue.ts): token_scale and quantize of modulate(layernorm(h)) (or a
+ *     norm, or an elementwise chain) read h and the chain's operands, so the f32 activation is never stored.
+ * Not fused: quantization of a qgemm's own output (its row spans workgroups), and of attention outputs.
+ * Stats: fuse-int4-gemm.<rule> for every rule of the three tables.
  */
 
 function named<N extends string, K extends string>(name: N, p: Pattern<K>): Pattern<N | K> {
@@ -49,9 +56,12 @@ export const INT4_GEMM_RULES: readonly Rule[] = [
 
 export const fuseInt4Gemm = definePass({
   name: 'fuse-int4-gemm',
-  description: 'linear over dequantized activations and int4/int8 weights -> qgemm on integers (+ bias)',
+  description: 'linear over dequantized activations and int4/int8 weights -> qgemm on integers (+ bias, GELU, gate, '
+    + 'residual), with the per-token quantization fused into the producer of its input',
   run: (g, ctx) => {
     checkOptions(ctx, 'fuse-int4-gemm', []);
-    return rewriteGraph(g, INT4_GEMM_RULES, ctx, { statPrefix: 'fuse-int4-gemm' });
+    const gemms = rewriteGraph(g, INT4_GEMM_RULES, ctx, { statPrefix: 'fuse-int4-gemm' });
+    const epilogues = rewriteWithUses(gemms, epilogueRules, ctx, 'fuse-int4-gemm');
+    return rewriteWithUses(epilogues, prologueRules, ctx, 'fuse-int4-gemm');
   },
 });

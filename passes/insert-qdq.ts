@@ -16,7 +16,7 @@ import { pat, any, rewriteGraph, rule, type Rule } from './pattern.ts';
  * and w.scale by name. Stats: insert-qdq.quantized, insert-qdq.kept-fp (and .kept-fp-<reason>).
  */
 
-const OPTIONS = ['quant', 'include', 'exclude', 'overrides', 'spec'];
+const OPTIONS = ['quant', 'include', 'exclude', 'overrides', 'spec', 'profile', 'keep-fp'];
 
 /** dequantize(quantize{bits}(x, s), s) with the per-token dynamic scale s = token_scale{bits}(x). */
 export function qdqActivation(x: Node, bits: number): Node {
@@ -64,7 +64,8 @@ export function insertQdqWith(g: Graph, config: QuantConfig, ctx: PassContext): 
 export const insertQdq = definePass({
   name: 'insert-qdq',
   description:
-    'quantize/dequantize around the block linears (quant=w4a6; include/exclude/overrides patterns; spec=JSON)',
+    'quantize/dequantize around the block linears (quant=w4a6; include/exclude/overrides patterns; spec=JSON; ' +
+    'profile=lineage|deploy; keep-fp patterns)',
   run: (g, ctx) => {
     checkOptions(ctx, 'insert-qdq', OPTIONS);
     return insertQdqWith(g, configFromOptions(ctx.options), ctx);

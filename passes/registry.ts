@@ -1,3 +1,4 @@
+import { GRAD_GUARD } from './autodiff/grad-guard.ts';
 import { canonicalize } from './canonicalize.ts';
 import { dce } from './dce.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
@@ -8,7 +9,8 @@ import type { Pass } from './pass.ts';
 /** Pass name → pass; what parsePipeline resolves names against. */
 export type PassRegistry = ReadonlyMap<string, Pass>;
 
-export const BUILTIN_PASSES: readonly Pass[] = [canonicalize, dce, fuseElementwise, insertQdq, fuseInt4Gemm];
+/** `grad` is reserved (GRAD_GUARD): autodiff is the function passes/autodiff/grad.ts, not a pipeline step. */
+export const BUILTIN_PASSES: readonly Pass[] = [canonicalize, dce, fuseElementwise, insertQdq, fuseInt4Gemm, GRAD_GUARD];
 
 /** A fresh, caller-owned registry of the built-in passes (no global state: plugins go into the caller's copy). */
 export function builtinPasses(): Map<string, Pass> {

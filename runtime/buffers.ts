@@ -2,6 +2,7 @@ import { fromF16Bits, toF16Bits } from '../compiler/weights/f16.ts';
 import { numel, byteSize, formatType, type TensorType } from '../ir/types.ts';
 import { packedRowWords, storageElem, storagePacking } from '../targets/target.ts';
 import { checkDevice, type GpuContext } from './device.ts';
+import { trackBuffer } from './memory.ts';
 import { tensor, type Tensor, type TensorData } from './tensor.ts';
 
 // GPUBufferUsage values, spelled out because the WebGPU globals exist only after openDevice() installs them
@@ -50,7 +51,7 @@ export async function createBufferChecked(
   const oom = await device.popErrorScope();
   if (oom) throw new Error(`GPU out of memory allocating ${mib(size)} MiB for ${label}`);
   if (invalid) throw new Error(`createBuffer for ${label} (${mib(size)} MiB) failed: ${invalid.message}`);
-  return buf;
+  return trackBuffer(device, buf);
 }
 
 function mib(bytes: number): string {

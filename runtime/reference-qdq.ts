@@ -1,5 +1,8 @@
+import { hasPrologue } from '../ir/infer.ts';
 import type { Node } from '../ir/node.ts';
 import { qmax, quantizeValue } from '../ir/quant.ts';
+import { evalPrologue } from './reference-prologue.ts';
+import { unaryFn } from './reference-elementwise.ts';
 import { gemmNT } from './reference-gemm.ts';
 import { alloc, broadcastIndex, type Ctx, type Val } from './reference-values.ts';
 
@@ -10,7 +13,9 @@ import { alloc, broadcastIndex, type Ctx, type Val } from './reference-values.ts
  *   quantize:    clamp(round_half_even(f32(x / Δ))); NaN → 0
  *   dequantize:  f32(q) · Δ, one rounding
  *   qgemm:       acc = Σ_k xq·wq exactly (integer products summed in f64: |acc| ≤ 128·128·K < 2^53), then
- *                ((f32(acc) · Δx) · Δw) + b, each step rounded to f32, left to right
+ *                ((f32(acc) · Δx) · Δw) + b, each step rounded to f32, left to right; then the epilogue (act, gate,
+ *                residual), each step rounded to f32 as the gelu / gate / add op it replaces
+ *   token_scale and quantize with a producer prologue read the chain's value (reference-prologue.ts)
  */
 
 function bitsOf(n: Node, name = 'bits'): number {
@@ -23,8 +28,13 @@ function lastDim(v: Val): number {
   return v.type.shape[v.type.shape.length - 1] ?? 1;
 }
 
+/** The value token_scale / quantize reads: operand 0, or its producer chain's value. */
+function chainInput(n: Node, src: readonly Val[], ctx: Ctx): Val {
+  return hasPrologue(n.attrs) ? evalPrologue(n, src, ctx) : src[0]!;
+}
+
 export function evalTokenScale(n: Node, src: readonly Val[], ctx: Ctx): Val {
-  const x = src[0]!;
+  const x = chainInput(n, src, ctx);
   const k = lastDim(x);
   const qm = qmax(bitsOf(n));
   const out = alloc(n.type, ctx);
@@ -38,7 +48,7 @@ export function evalTokenScale(n: Node, src: readonly Val[], ctx: Ctx): Val {
 }
 
 export function evalQuantize(n: Node, src: readonly Val[], ctx: Ctx): Val {
-  const [x, d] = [src[0]!, src[1]!];
+  const [x, d] = [chainInput(n, src, ctx), src[src.length - 1]!];
   const bits = bitsOf(n);
   const out = alloc(n.type, ctx);
   const idx = broadcastIndex(d.type.shape, n.type.shape);
@@ -57,8 +67,36 @@ export function evalDequantize(n: Node, src: readonly Val[], ctx: Ctx): Val {
   return out;
 }
 
+/** qgemm's epilogue operands by role: b?, then g (gate), then r (residual) (ir/ops.ts). */
+export function qgemmOperands<T>(n: Node, src: readonly T[]): { bias?: T; gate?: T; residual?: T } {
+  const gate = n.attrs['gate'] === true;
+  const residual = n.attrs['residual'] === true;
+  const extra = src.slice(4);
+  const nb = extra.length - Number(gate) - Number(residual);
+  return {
+    ...(nb > 0 ? { bias: extra[0]! } : {}),
+    ...(gate ? { gate: extra[nb]! } : {}),
+    ...(residual ? { residual: extra[extra.length - 1]! } : {}),
+  };
+}
+
+/** y ↦ act(y) · g + r per output element `i` of row `r`, rounding each step as the unfused op does. */
+function epilogueFn(n: Node, src: readonly Val[], ctx: Ctx, cols: number): (y: number, i: number) => number {
+  const { gate, residual } = qgemmOperands(n, src);
+  const act = (n.attrs['act'] as string | undefined) ?? 'none';
+  const round = ctx.f64 ? (v: number) => v : Math.fround;
+  const gelu = act === 'none' ? undefined : unaryFn('gelu', { approx: act === 'gelu_tanh' ? 'tanh' : 'none' });
+  const tokens = gate ? n.type.shape[1]! : 1;
+  return (y, i) => {
+    let v = gelu ? round(gelu(y)) : y;
+    if (gate) v = round(v * gate.data[Math.floor(i / (tokens * cols)) * cols + (i % cols)]!);
+    return residual ? round(residual.data[i]! + v) : v;
+  };
+}
+
 export function evalQgemm(n: Node, src: readonly Val[], ctx: Ctx): Val {
-  const [x, sx, w, sw, b] = [src[0]!, src[1]!, src[2]!, src[3]!, src[4]];
+  const [x, sx, w, sw] = [src[0]!, src[1]!, src[2]!, src[3]!];
+  const b = qgemmOperands(n, src).bias;
   const [N, K] = w.type.shape as [number, number];
   const rows = sx.data.length;
   // |xq·wq| ≤ 2^7 · 2^(wbits−1): past this K a kernel's i32 accumulator could wrap, so the sum is undefined
@@ -68,11 +106,12 @@ export function evalQgemm(n: Node, src: readonly Val[], ctx: Ctx): Val {
   gemmNT({ x: x.data, xOff: 0, w: w.data, wOff: 0, o: acc, oOff: 0, rows, cols: N, k: K });
   const out = alloc(n.type, ctx);
   const round = ctx.f64 ? (v: number) => v : Math.fround;
+  const post = epilogueFn(n, src, ctx, N);
   for (let r = 0; r < rows; r++) {
     const dx = sx.data[r]!;
     for (let j = 0; j < N; j++) {
       const y = round(round(round(acc[r * N + j]!) * dx) * sw.data[j]!);
-      out.data[r * N + j] = b ? round(y + b.data[j]!) : y;
+      out.data[r * N + j] = post(b ? round(y + b.data[j]!) : y, r * N + j);
     }
   }
   return out;

@@ -6,6 +6,7 @@ import {
 } from '../compile/compile-model.ts';
 import { buildDiT } from '../model/dit.ts';
 import { loadModel } from '../models.ts';
+import { splitPatternList } from '../quant/spec.ts';
 import { emit, fmt, table, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
 
 interface CompileArgs extends GlobalArgs {
@@ -15,6 +16,7 @@ interface CompileArgs extends GlobalArgs {
   target: 'wgsl';
   output: string;
   weights?: string;
+  keepFp?: string;
 }
 
 export const compileCommand = {
@@ -26,6 +28,7 @@ export const compileCommand = {
       .option('quant', { type: 'string', default: 'w4a6', describe: `precision: ${COMPILE_QUANTS.join('|')}` })
       .option('method', { type: 'string', default: 'rtn', describe: `weight quantizer: ${COMPILE_METHODS.join('|')}` })
       .option('target', { choices: ['wgsl'] as const, default: 'wgsl' as const })
+      .option('keep-fp', KEEP_FP_OPTION)
       .option('weights', WEIGHTS_OPTION)
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'folder to write' }),
   handler: async (args: CompileArgs) => {
@@ -38,7 +41,7 @@ export const compileCommand = {
     let report: CompileReport;
     try {
       report = compileModel(graph, model.weights, {
-        quant: args.quant, method: args.method, gpu, modelName: model.name,
+        quant: args.quant, method: args.method, keepFp: splitPatternList(args.keepFp ?? ''), gpu, modelName: model.name,
         ...(model.config?.classes !== undefined ? { classes: model.config.classes } : {}),
       }, args.output);
     } finally {
@@ -57,9 +60,17 @@ export function formatReport(out: string, r: CompileReport): string {
   return [
     `${out}: ${r.model} ${r.quant} (${r.method}) for ${r.adapter}, compiled in ${fmt(r.compileMs / 1000, 3)} s`,
     `pipeline   ${r.pipeline}`,
+    ...(r.keepFp.length ? [`kept FP    ${r.keepFp.join(', ')} (--keep-fp)`] : []),
     `kernels    ${r.kernels} distinct, ${r.steps} dispatches per forward`,
     `weights    FP16 ${t.fp16Bytes} B → ${t.storedBytes} B quantized incl. scales: ${fmt(t.compressionRatio, 3)}x ` +
       `(weights.bin ${r.weightsBytes} B as stored for the GPU)`,
     ...(r.quantization.layers.length ? ['', table(rows)] : []),
   ].join('\n');
 }
+
+/** `--keep-fp` of compile and eval: layers kept FP on top of the deployment profile (compiler/quant/spec.ts). */
+export const KEEP_FP_OPTION = {
+  type: 'string',
+  describe: "comma-separated layer globs to keep FP, e.g. '**.adaLN_modulation.*' (the lineage's choice); " +
+    'by default the adaLN / t_block linears are W4A8',
+} as const;

@@ -9,7 +9,8 @@ import { loadModel } from '../models.ts';
 import { writeFileAtomic } from '../video/atomic.ts';
 import { encodeGif, GIF_DEFAULTS } from '../video/gif.ts';
 import { writePngFrames } from '../video/png.ts';
-import { emit, fmt, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
+import { parseKernelChoice } from '../../targets/wgsl/select.ts';
+import { emit, fmt, KERNEL_OPTION, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
 
 interface GenerateArgs extends GlobalArgs {
   model: string;
@@ -20,6 +21,7 @@ interface GenerateArgs extends GlobalArgs {
   backend: Backend;
   dtype: 'f32' | 'f16';
   weights?: string;
+  kernel?: string;
   output: string;
   frames?: string;
   scale: number;
@@ -38,6 +40,7 @@ export const generateCommand = {
       .option('backend', { choices: ['cpu', 'wgsl'] as const, default: 'wgsl' as const })
       .option('dtype', { choices: ['f32', 'f16'] as const, default: 'f32' as const, describe: 'WGSL storage type' })
       .option('weights', WEIGHTS_OPTION)
+      .option('kernel', KERNEL_OPTION)
       .option('output', { alias: 'o', type: 'string', default: 'clip.gif', describe: 'GIF to write' })
       .option('frames', { type: 'string', describe: 'also write every frame as PNG into this folder' })
       .option('scale', { type: 'number', default: GIF_DEFAULTS.scale, describe: 'nearest-neighbour upscale factor' }),
@@ -46,7 +49,10 @@ export const generateCommand = {
     checkSteps(args.steps);
     const session = isCompiledFolder(args.model) ? await openCompiledDenoiser(args.model)
       : await openDenoiser(loadModel(args.model, args.weights ? { weights: args.weights } : {}),
-        { backend: args.backend, dtype: args.dtype });
+        {
+          backend: args.backend, dtype: args.dtype,
+          ...(args.kernel !== undefined ? { kernels: parseKernelChoice(args.kernel) } : {}),
+        });
     const progress = createProgress('generate', args.steps, args.json);
     let run;
     try {

@@ -34,3 +34,9 @@ export const WEIGHTS_OPTION = {
   type: 'string',
   describe: "safetensors file, or 'seeded' for seeded initialisation; default: the preset's shipped weights (tiny), else seeded",
 } as const;
+
+/** `--kernel op=variant,...`: forced WGSL kernels (targets/wgsl/select.ts), e.g. to compare qgemm variants. */
+export const KERNEL_OPTION = {
+  type: 'string',
+  describe: 'force WGSL kernel variants, e.g. qgemm=dp4a or qgemm=sgmat,linear=direct (default: by device)',
+} as const;

@@ -2,10 +2,6 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, write
 import { basename, dirname, join } from 'node:path';
 import type { Graph } from '../../ir/graph.ts';
 import { attr } from '../../ir/node.ts';
-import { parseQuantSetting, quantSettingName } from '../../ir/quant.ts';
-import { verify } from '../../ir/verify.ts';
-import { parsePipeline, runPipeline } from '../../passes/pipeline.ts';
-import { builtinPasses } from '../../passes/registry.ts';
 import { encodeTensor, fillBytes, storageBytes } from '../../runtime/buffers.ts';
 import {
   COMPILED_FORMAT, type CompiledManifest, type ManifestBuffer, type ManifestKernel, type ManifestStep,
@@ -16,17 +12,18 @@ import { clipsPerForward } from '../../runtime/sampler.ts';
 import { lowerNode } from '../../targets/wgsl/select.ts';
 import { planWgsl, type WgslProgram } from '../../runtime/wgsl-program.ts';
 import { CLASS_NAMES, NULL_CLASS, NUM_CLASSES } from '../data/classes.ts';
-import { quantizationReport, quantizeWeights, type QuantReport } from '../quant/quantized-weights.ts';
+import { quantizationReport, type QuantReport } from '../quant/quantized-weights.ts';
 import type { Weights } from '../weights/weights.ts';
 import { emitRunJs } from './emit-run.ts';
+import { checkCompileOptions, compilePipeline, compileQuantConfig, lowerQuantized } from './quant-build.ts';
 
-/** Quantization precisions `vdit compile --quant` accepts; 'none' keeps every linear FP. */
-export const COMPILE_QUANTS = ['w4a6', 'w4a8', 'w8a8', 'w4a4', 'none'] as const;
-export const COMPILE_METHODS = ['rtn'] as const;
+export { checkCompileOptions, COMPILE_METHODS, COMPILE_QUANTS, compilePipeline } from './quant-build.ts';
 
 export interface CompileOptions {
   readonly quant: string;
   readonly method: string;
+  /** layer globs kept FP on top of the deployment profile's exclusions (compiler/quant/spec.ts) */
+  readonly keepFp?: readonly string[];
   /** the device the folder will run on: kernels are chosen for its caps */
   readonly gpu: GpuContext;
   readonly modelName: string;
@@ -38,6 +35,7 @@ export interface CompileReport {
   readonly model: string;
   readonly quant: string;
   readonly method: string;
+  readonly keepFp: readonly string[];
   readonly pipeline: string;
   readonly kernels: number;
   readonly steps: number;
@@ -47,32 +45,11 @@ export interface CompileReport {
   readonly quantization: QuantReport;
 }
 
-/** The pass pipeline of a compile: FP models skip the Q/DQ insertion and the int4 GEMM fusion. */
-export function compilePipeline(quant: string): string {
-  return quant === 'none'
-    ? 'canonicalize,dce,fuse-elementwise'
-    : `canonicalize,insert-qdq{quant=${quant}},fuse-int4-gemm,dce,fuse-elementwise`;
-}
-
-export function checkCompileOptions(quant: string, method: string): string {
-  const q = quant.trim().toLowerCase();
-  if (!(COMPILE_QUANTS as readonly string[]).includes(q)) {
-    throw new Error(`--quant '${quant}' is not one of ${COMPILE_QUANTS.join(', ')}`);
-  }
-  if (!(COMPILE_METHODS as readonly string[]).includes(method)) {
-    throw new Error(`--method '${method}' is not one of ${COMPILE_METHODS.join(', ')}`);
-  }
-  return q === 'none' ? q : quantSettingName(parseQuantSetting(q));
-}
-
 /** The lowered graph, its weights (quantized lazily) and the WGSL program for `gpu`. */
 export function lowerForCompile(
-  graph: Graph, weights: Weights, quant: string, gpu: GpuContext,
+  graph: Graph, weights: Weights, quant: string, gpu: GpuContext, keepFp: readonly string[] = [],
 ): { graph: Graph; weights: Weights; program: WgslProgram } {
-  const pipeline = parsePipeline(compilePipeline(quant), new Map(builtinPasses()));
-  const lowered = runPipeline(graph, pipeline, { verify }).graph;
-  // the FP graph names the layers: after fuse-int4-gemm no dequantize pair is left to read them from
-  const qweights = quant === 'none' ? weights : quantizeWeights(graph, weights, { setting: quant });
+  const { graph: lowered, weights: qweights } = lowerQuantized(graph, weights, quant, keepFp);
   const program = planWgsl(lowered, { elem: 'f32', caps: gpu.caps }, lowerNode);
   return { graph: lowered, weights: qweights, program };
 }
@@ -85,7 +62,8 @@ export function compileModel(graph: Graph, weights: Weights, options: CompileOpt
   const t0 = performance.now();
   const quant = checkCompileOptions(options.quant, options.method);
   clipsPerForward(graph);
-  const { graph: lowered, weights: qweights, program } = lowerForCompile(graph, weights, quant, options.gpu);
+  const keepFp = options.keepFp ?? [];
+  const { graph: lowered, weights: qweights, program } = lowerForCompile(graph, weights, quant, options.gpu, keepFp);
   const blobs: Uint8Array[] = [];
   let offset = 0;
   const put = (bytes: ArrayBuffer): { offset: number; size: number } => {
@@ -98,14 +76,15 @@ export function compileModel(graph: Graph, weights: Weights, options: CompileOpt
   const buffers = program.buffers.map((b) => manifestBuffer(b, qweights, put));
   const { kernels, sources, steps } = manifestSchedule(program);
   const manifest: CompiledManifest = {
-    format: COMPILED_FORMAT, elem: 'f32', quant, pipeline: compilePipeline(quant), weightsBytes: offset, buffers,
+    format: COMPILED_FORMAT, elem: 'f32', quant, pipeline: compilePipeline(quant, keepFp), weightsBytes: offset,
+    buffers,
     kernels, steps, inputs: graphTensors(program, 'input'), outputs: graphTensors(program, 'output'),
     model: modelInfo(graph, options), device: deviceInfo(options.gpu),
   };
-  // 'none' quantizes no layer: the report then counts every weight at FP16
-  const quantization = quantizationReport(graph, quant === 'none' ? { setting: 'w4a6', include: [] } : { setting: quant }, weights);
+  const quantization = quantizationReport(graph, compileQuantConfig(quant, keepFp), weights);
   const report: CompileReport = {
-    model: options.modelName, quant, method: options.method, pipeline: manifest.pipeline, kernels: kernels.length,
+    model: options.modelName, quant, method: options.method, keepFp: [...keepFp], pipeline: manifest.pipeline,
+    kernels: kernels.length,
     steps: steps.length, weightsBytes: offset, compileMs: 0, adapter: manifest.device.description,
     quantization,
   };

@@ -1,10 +1,13 @@
 import { className } from '../data/classes.ts';
+import type { QuantBuild } from '../compile/quant-build.ts';
+import type { KernelChoice } from '../../targets/wgsl/select.ts';
+import { openEvalSource, type CompiledModel, type EvalQuant } from '../eval/eval-source.ts';
 import { aggregate, psnr, scoreClip, ssim, type AggregateScores, type ClipScores } from '../eval/metrics.ts';
 import type { LoadedModel } from '../models.ts';
 import { CLIPS_BIN, clipKey, readReferenceClips } from './clips-bin.ts';
 import { evalRequests, type EvalSet } from './eval-set.ts';
 import { generateClips } from './generate-clips.ts';
-import { openDenoiser, type Backend } from './session.ts';
+import type { Backend } from './session.ts';
 import type { ClipShape } from '../video/frames.ts';
 
 export interface EvalOptions {
@@ -17,6 +20,10 @@ export interface EvalOptions {
   readonly batch: number;
   /** an earlier eval folder (result.json + clips.bin) to compare with by PSNR/SSIM */
   readonly reference?: string;
+  /** evaluate the quantized build `vdit compile` would write (RTN weights, qgemm), not the FP graph */
+  readonly quant?: EvalQuant;
+  /** forced WGSL kernel variants by op (recorded in result.json) */
+  readonly kernels?: KernelChoice;
   readonly onStep?: (done: number, total: number, ms: number) => void;
 }
 
@@ -34,7 +41,11 @@ export interface ClipResult {
 export interface EvalResult {
   readonly model: string;
   readonly weights: string;
-  readonly settings: Omit<EvalOptions, 'onStep'> & { readonly nullClass: number };
+  /** quant: the build evaluated (setting, method, --keep-fp, pipeline, compression ratio); absent for FP */
+  readonly settings: Omit<EvalOptions, 'onStep' | 'quant'> & {
+    readonly nullClass: number;
+    readonly quant?: QuantBuild;
+  };
   readonly device?: string;
   readonly clipShape: ClipShape;
   readonly clipsBin: { readonly file: string; readonly dtype: 'f32'; readonly layout: string };
@@ -52,13 +63,18 @@ export interface EvalRun {
   readonly clips: readonly Float32Array[];
 }
 
-/** Generates every clip of the set, scores it, and compares it with the reference run when given. */
-export async function runEval(model: LoadedModel, opts: EvalOptions): Promise<EvalRun> {
+/**
+ * Generates every clip of the set, scores it, and compares it with the reference run when given. The model is a
+ * preset or IR model (FP, or its quantized build with opts.quant) or a compiled folder.
+ */
+export async function runEval(model: LoadedModel | CompiledModel, opts: EvalOptions): Promise<EvalRun> {
   const requests = evalRequests(opts.set);
-  const session = await openDenoiser(model, { backend: opts.backend, dtype: opts.dtype, clips: opts.batch });
-  const ref = opts.reference ? readReferenceClips(opts.reference, session.clipShape) : undefined;
+  const source = await openEvalSource(model, opts);
+  const { session } = source;
   let gen;
+  let ref;
   try {
+    ref = opts.reference ? readReferenceClips(opts.reference, session.clipShape) : undefined;
     gen = await generateClips(session, requests, {
       steps: opts.steps, cfg: opts.cfg, ...(opts.onStep ? { onStep: opts.onStep } : {}),
     });
@@ -72,11 +88,14 @@ export async function runEval(model: LoadedModel, opts: EvalOptions): Promise<Ev
     const scores = scoreClip(clip, r.cls);
     return { index: i, class: r.cls, className: className(r.cls), seed: r.seed, scores, ...fidelity };
   });
-  const { onStep: _, ...settings } = opts;
+  const { onStep: _, quant: __, ...settings } = opts;
   const result: EvalResult = {
-    model: model.name,
-    weights: model.weightsFrom,
-    settings: { ...settings, batch: session.clipsPerForward, nullClass: session.nullClass },
+    model: source.name,
+    weights: source.weightsFrom,
+    settings: {
+      ...settings, batch: session.clipsPerForward, nullClass: session.nullClass,
+      ...(source.quant ? { quant: source.quant } : {}),
+    },
     ...(session.device ? { device: session.device } : {}),
     clipShape: session.clipShape,
     clipsBin: { file: CLIPS_BIN, dtype: 'f32', layout: `little-endian [${[requests.length, ...session.clipShape]}]` },

@@ -4,8 +4,10 @@ import { DEFAULT_PIPELINE, parsePipeline, runPipeline } from '../../passes/pipel
 import { builtinPasses } from '../../passes/registry.ts';
 import { closeDevice, openDevice } from '../../runtime/device.ts';
 import { WgslExecutor } from '../../runtime/executor.ts';
+import { lowerNode, type KernelChoice } from '../../targets/wgsl/select.ts';
 import { clipsPerForward, cpuDenoiser, wgslDenoiser, type Denoiser } from '../../runtime/sampler.ts';
 import { NULL_CLASS } from '../data/classes.ts';
+import { lowerQuantized } from '../compile/quant-build.ts';
 import { buildDiT } from '../model/dit.ts';
 import type { LoadedModel } from '../models.ts';
 import type { ClipShape } from '../video/frames.ts';
@@ -18,6 +20,17 @@ export interface SessionOptions {
   readonly dtype: 'f32' | 'f16';
   /** clips per forward (K, batch 2K); presets are rebuilt for it, an IR file must already have batch 2K */
   readonly clips?: number;
+  /** run the quantized build of `vdit compile` (RTN weights, qgemm) instead of the FP graph */
+  readonly quant?: QuantRequest;
+  /** forced WGSL kernel variants by op (`--kernel qgemm=dp4a`); unset ops choose by device capabilities */
+  readonly kernels?: KernelChoice;
+}
+
+/** A quantized build as the CLI names it: checked by compiler/compile/quant-build.ts checkCompileOptions. */
+export interface QuantRequest {
+  /** base setting, e.g. 'w4a6' */
+  readonly setting: string;
+  readonly keepFp: readonly string[];
 }
 
 /** A denoiser ready to sample with: the model on one backend, built for K clips per forward. */
@@ -32,19 +45,26 @@ export interface DenoiserSession {
 }
 
 export async function openDenoiser(model: LoadedModel, opts: SessionOptions): Promise<DenoiserSession> {
-  const graph = batchedGraph(model, opts.clips);
-  const k = clipsPerForward(graph);
+  const fp = batchedGraph(model, opts.clips);
+  const k = clipsPerForward(fp);
+  // the quantized build is lowered already (qgemm, fused elementwise); both backends run that same graph
+  const { graph, weights } = opts.quant ? lowerQuantized(fp, model.weights, opts.quant.setting, opts.quant.keepFp)
+    : { graph: fp, weights: model.weights };
   const [, t, h, w, c] = graph.inputs.find((n) => n.attrs['name'] === 'x')!.type.shape;
   const clipShape = [t!, h!, w!, c!] as const;
   const nullClass = model.config?.classes !== undefined ? model.config.classes - 1 : NULL_CLASS;
   if (opts.backend === 'cpu') {
-    const denoise = cpuDenoiser({ graph, weights: model.weights });
+    const denoise = cpuDenoiser({ graph, weights });
     return { denoise, clipsPerForward: k, clipShape, nullClass, close: () => undefined };
   }
-  const lowered = runPipeline(graph, parsePipeline(DEFAULT_PIPELINE, new Map(builtinPasses())), { verify }).graph;
+  const lowered = opts.quant ? graph
+    : runPipeline(graph, parsePipeline(DEFAULT_PIPELINE, new Map(builtinPasses())), { verify }).graph;
   const gpu = await openDevice();
   try {
-    const exec = await WgslExecutor.create(gpu, lowered, model.weights, { elem: opts.dtype });
+    const kernels = opts.kernels;
+    const exec = await WgslExecutor.create(gpu, lowered, weights, {
+      elem: opts.dtype, ...(kernels ? { lower: (n, ctx) => lowerNode(n, { ...ctx, variant: kernels }) } : {}),
+    });
     const device = gpu.info.adapter.description || gpu.info.adapter.device || gpu.info.adapter.vendor;
     const close = (): void => {
       exec.dispose();

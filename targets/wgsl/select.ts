@@ -23,17 +23,18 @@ type Lowering = (n: Node, ctx: LowerContext) => KernelSpec;
 export type QgemmVariant = 'sgmat' | 'dp4a' | 'direct_dp4a' | 'direct';
 
 /**
- * qgemm's kernel by capability, then shape (ONNX Runtime MatMulNBits order): i8 subgroup matrices when the
- * 16×16×32 config exists and M fills a 16-row tile → DP4A (register-tiled on GPUs; barrier-free on CPU adapters,
- * where workgroup memory only costs) → the portable integer kernel.
+ * qgemm's kernel by capability, then shape, ordered by measured speed: register-tiled DP4A on GPUs (70 TOP/s on
+ * the H100 against 33 for the subgroup-matrix kernel, bench/results/h100-qgemm.md) → i8 subgroup matrices where
+ * there is no DP4A but the 16×16×32 config exists and M fills a 16-row tile → barrier-free DP4A on CPU adapters
+ * (workgroup memory only costs there) → the portable integer kernel. `--kernel qgemm=sgmat` forces the matrix units.
  */
 export function qgemmVariant(n: Node, caps: DeviceCaps): QgemmVariant {
   const k = n.src[0]!.type.shape.at(-1) ?? 0;
   const m = k ? n.type.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 0;
-  if (sgmatSupport(caps).ok && m >= 16) return 'sgmat';
   const dp4a = caps.wgslFeatures.has('packed_4x8_integer_dot_product');
-  if (dp4a) return caps.isFallback ? 'direct_dp4a' : 'dp4a';
-  return 'direct';
+  if (dp4a && !caps.isFallback) return 'dp4a';
+  if (sgmatSupport(caps).ok && m >= 16) return 'sgmat';
+  return dp4a ? 'direct_dp4a' : 'direct';
 }
 
 const QGEMM: Readonly<Record<QgemmVariant | 'tiled_soft', Lowering>> = {
@@ -100,6 +101,27 @@ const VARIANT_RULES: Partial<Record<Op, readonly VariantRule[]>> = {
   attention: [{ variant: 'direct', when: (n, ctx) => ctx.caps.isFallback && headFits(n) }],
   qgemm: QGEMM_RULES,
 };
+
+/** Forced kernel variants by op, as LowerContext.variant takes them. */
+export type KernelChoice = NonNullable<LowerContext['variant']>;
+
+/**
+ * `qgemm=dp4a,linear=tiled` → { qgemm: 'dp4a', linear: 'tiled' }, checked against the variant tables so a typo
+ * fails before any GPU work, naming what exists.
+ */
+export function parseKernelChoice(text: string): KernelChoice {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([a-z_0-9]+)=([a-z_0-9]+)$/.exec(part);
+    if (!m) throw new Error(`--kernel: expected op=variant (e.g. qgemm=dp4a), got '${part}'`);
+    const [, op, v] = m as unknown as [string, string, string];
+    const table = VARIANTS[op as Op];
+    if (!table) throw new Error(`--kernel: op '${op}' has no variants (ops with variants: ${Object.keys(VARIANTS).join(', ')})`);
+    if (!table[v]) throw new Error(`--kernel: no ${v} kernel for ${op} (have ${Object.keys(table).join(', ')})`);
+    out[op] = v;
+  }
+  return out;
+}
 
 /** The variant name lowerNode uses for `n`: the context's override, else the first matching rule, else `tiled`. */
 export function chooseVariant(n: Node, ctx: LowerContext): string | undefined {

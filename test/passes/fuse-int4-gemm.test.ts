@@ -17,16 +17,15 @@ const FUSED = `
     %2: i4[8,16] = param{name="blocks.0.mlp.fc1.weight.q"}()
     %3: f32[8,1] = param{name="blocks.0.mlp.fc1.weight.scale"}()
     %4: f32[8] = param{name="blocks.0.mlp.fc1.bias"}()
-    %5: f32[2,3,8] = qgemm{abits=6, wbits=4}(%1, %0, %2, %3, %4)
-    %6: f32[2,3,8] = gelu{approx="tanh"}(%5)
-    %7: f32[2,3,1] = token_scale{bits=8}(%6)
-    %8: i8[2,3,8] = quantize{bits=8}(%6, %7)
-    %9: i8[16,8] = param{name="blocks.0.mlp.fc2.weight.q"}()
-    %10: f32[16,1] = param{name="blocks.0.mlp.fc2.weight.scale"}()
-    %11: f32[2,3,16] = qgemm{abits=8, wbits=8}(%8, %7, %9, %10)
-    %12: f32[16,16] = param{name="final_layer.linear.weight"}()
-    %13: f32[2,3,16] = linear(%11, %12)
-    return %13
+    %5: f32[2,3,8] = qgemm{abits=6, act="gelu_tanh", wbits=4}(%1, %0, %2, %3, %4)
+    %6: f32[2,3,1] = token_scale{bits=8}(%5)
+    %7: i8[2,3,8] = quantize{bits=8}(%5, %6)
+    %8: i8[16,8] = param{name="blocks.0.mlp.fc2.weight.q"}()
+    %9: f32[16,1] = param{name="blocks.0.mlp.fc2.weight.scale"}()
+    %10: f32[2,3,16] = qgemm{abits=8, wbits=8}(%7, %6, %8, %9)
+    %11: f32[16,16] = param{name="final_layer.linear.weight"}()
+    %12: f32[2,3,16] = linear(%10, %11)
+    return %12
   }`;
 
 describe('fuse-int4-gemm', () => {
@@ -34,6 +33,7 @@ describe('fuse-int4-gemm', () => {
     const stats = expectPass(fuseInt4Gemm, QDQ, FUSED);
     expect(stats.get('fuse-int4-gemm.qgemm')).toBe(1);
     expect(stats.get('fuse-int4-gemm.qgemm-bias')).toBe(1);
+    expect(stats.get('fuse-int4-gemm.qgemm-gelu')).toBe(1);
   });
 
   it('leaves linears whose scales do not pair up, or are not per token / per channel', () => {
@@ -72,6 +72,7 @@ describe('fuse-int4-gemm', () => {
     const qdq = runPass(insertQdq, fp, { quant: 'w4a6' }).graph;
     const fused = runPass(fuseInt4Gemm, qdq).graph;
     expect(stats(fused)).toMatchObject({ qgemm: 2, token_scale: 2, quantize: 2 });
+    expect(stats(fused).gelu).toBeUndefined();
     expect(stats(fused).dequantize).toBeUndefined();
     const weights = quantizeWeights(fp, seededWeights(fp, 4), config);
     const x = { x: rand('f32', [2, 5, 32], 8) };

@@ -1,12 +1,13 @@
 import type { Node } from '../../../ir/node.ts';
-import { numel } from '../../../ir/types.ts';
+import { numel, type TensorType } from '../../../ir/types.ts';
+import { opHelpers, WGSL_OPS } from '../render.ts';
 import { packedRowWords, type LowerContext } from '../../target.ts';
 import { tensorVar, type TensorVar } from '../tensor-var.ts';
 import { bytesOf } from './elementwise.ts';
 
 /**
  * What every qgemm kernel shares: the operands of qgemm(xq: i8[..., K], Δx[..., 1], wq: i4|i8[N, K], Δw[N, 1],
- * b?[N]) bound in that order, the packed operands seen as rows of u32 words (targets/target.ts storagePacking),
+ * b?[N], g?[B, N], r?[..., N]) bound in that order, the packed operands seen as rows of u32 words (targets/target.ts storagePacking),
  * the i4 → i8 widening and the epilogue. All leading dims of x are rows, as in linear.
  */
 export interface QgemmProblem {
@@ -23,6 +24,12 @@ export interface QgemmProblem {
   readonly w: TensorVar;
   readonly sw: TensorVar;
   readonly bias?: TensorVar;
+  /** the epilogue after the bias (ir/ops.ts): act, then · gate[b, n], then residual + */
+  readonly act: 'none' | 'gelu_tanh' | 'gelu_erf';
+  readonly gate?: TensorVar;
+  readonly residual?: TensorVar;
+  /** tokens per sample: rows gm of one gate row are gm / tokens */
+  readonly tokens: number;
   readonly y: TensorVar;
 }
 
@@ -33,13 +40,30 @@ function wordsVar(name: string, dtype: string, shape: readonly number[], elem: '
   return tensorVar(name, 'u32', [rows, packedRowWords(dtype, inner)], elem);
 }
 
+/** Operand types by role: x, Δx, w, Δw, then b?, g (gate), r (residual) as the attrs say (ir/ops.ts). */
+function operandRoles(n: Node): { bias?: TensorType; gate?: TensorType; residual?: TensorType } {
+  const [gate, residual] = [n.attrs['gate'] === true, n.attrs['residual'] === true];
+  const extra = n.src.slice(4).map((s) => s.type);
+  const nb = extra.length - Number(gate) - Number(residual);
+  if (nb < 0 || nb > 1) throw new Error(`wgsl: qgemm has ${n.src.length} operands for its epilogue attrs`);
+  return {
+    ...(nb ? { bias: extra[0]! } : {}),
+    ...(gate ? { gate: extra[nb]! } : {}),
+    ...(residual ? { residual: extra[extra.length - 1]! } : {}),
+  };
+}
+
 export function qgemmProblem(n: Node, ctx: LowerContext): QgemmProblem {
-  const [xt, sxt, wt, swt, bt] = n.src.map((s) => s.type);
+  const [xt, sxt, wt, swt] = n.src.map((s) => s.type);
   if (!xt || !sxt || !wt || !swt) throw new Error('wgsl: qgemm needs xq, Δx, wq, Δw');
   if (xt.dtype !== 'i8') throw new Error(`wgsl: qgemm activations must be i8, got ${xt.dtype}`);
   if (wt.dtype !== 'i4' && wt.dtype !== 'i8') throw new Error(`wgsl: qgemm weights must be i4 or i8, got ${wt.dtype}`);
   const k = xt.shape[xt.shape.length - 1]!;
   const nn = wt.shape[0]!;
+  const roles = operandRoles(n);
+  const act = (n.attrs['act'] as QgemmProblem['act'] | undefined) ?? 'none';
+  let at = 4;
+  const next = (t: TensorType): TensorVar => tensorVar(`x${at++}`, t.dtype, t.shape, ctx.elem);
   return {
     m: numel(xt.shape) / Math.max(k, 1),
     n: nn,
@@ -51,18 +75,23 @@ export function qgemmProblem(n: Node, ctx: LowerContext): QgemmProblem {
     sx: tensorVar('x1', sxt.dtype, sxt.shape, ctx.elem),
     w: wordsVar('x2', wt.dtype, wt.shape, ctx.elem),
     sw: tensorVar('x3', swt.dtype, swt.shape, ctx.elem),
-    ...(bt ? { bias: tensorVar('x4', bt.dtype, bt.shape, ctx.elem) } : {}),
+    ...(roles.bias ? { bias: next(roles.bias) } : {}),
+    act,
+    ...(roles.gate ? { gate: next(roles.gate) } : {}),
+    ...(roles.residual ? { residual: next(roles.residual) } : {}),
+    tokens: n.type.shape.length === 3 ? n.type.shape[1]! : 1,
     y: tensorVar('y', n.type.dtype, n.type.shape, ctx.elem),
   };
 }
 
 export function qgemmVars(p: QgemmProblem): TensorVar[] {
-  return [p.x, p.sx, p.w, p.sw, ...(p.bias ? [p.bias] : []), p.y];
+  return [p.x, p.sx, p.w, p.sw, ...[p.bias, p.gate, p.residual].filter((v) => v !== undefined), p.y];
 }
 
 /** Cache-key hint shared by the variants: weight dtype and the logical K (the word shapes hide K % 4). */
 export function qgemmHint(p: QgemmProblem, ctx: LowerContext, variant: string): string {
-  return `${ctx.elem};w${p.wDtype};k${p.k};${variant}`;
+  const epi = p.act !== 'none' || p.gate || p.residual ? `;${p.act}${p.gate ? '+g' : ''}${p.residual ? '+r' : ''}` : '';
+  return `${ctx.elem};w${p.wDtype};k${p.k};${variant}${epi}`;
 }
 
 export function qgemmCost(p: QgemmProblem): { flops: number; bytes: number } {
@@ -110,10 +139,24 @@ export function dotPrelude(dot: QDot): { directives: string[]; helpers: string[]
     : { directives: [], helpers: [DOT4_I8_SOFT] };
 }
 
-/** out[gm, gn] = f32(acc) · Δx[gm] · Δw[gn] + b[gn], as a store statement (callers bounds-check gm and gn). */
+/**
+ * out[gm, gn] = epilogue(f32(acc) · Δx[gm] · Δw[gn] + b[gn]) as one block statement (callers bounds-check gm and
+ * gn); the epilogue is act, then · gate[gm / tokens, gn], then residual[gm, gn] + (ir/ops.ts), in f32.
+ */
 export function epilogue(p: QgemmProblem, acc: string, gm: string, gn: string): string {
   const bias = p.bias ? ` + ${p.bias.load(gn)}` : '';
-  return p.y.store(`(${gm}) * ${p.n}u + (${gn})`, `f32(${acc}) * ${p.sx.load(gm)} * ${p.sw.load(gn)}${bias}`);
+  const at = `(${gm}) * ${p.n}u + (${gn})`;
+  const lines = [`var e = f32(${acc}) * ${p.sx.load(gm)} * ${p.sw.load(gn)}${bias};`];
+  const approx = p.act === 'gelu_tanh' ? 'tanh' : 'none';
+  if (p.act !== 'none') lines.push(`e = ${WGSL_OPS['gelu']!(['e'], 'f32', { approx })};`);
+  if (p.gate) lines.push(`e = e * ${p.gate.load(`(${gm}) / ${p.tokens}u * ${p.n}u + (${gn})`)};`);
+  if (p.residual) lines.push(`e = ${p.residual.load(at)} + e;`);
+  return `{ ${lines.join(' ')} ${p.y.store(at, 'e')} }`;
+}
+
+/** Helper functions the epilogue calls (erf for the exact GELU). */
+export function epilogueHelpers(p: QgemmProblem): string[] {
+  return p.act === 'none' ? [] : opHelpers(['gelu']);
 }
 
 /** Prepends module-scope directives (requires / enable) to a built kernel's source. */

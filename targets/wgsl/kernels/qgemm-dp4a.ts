@@ -3,7 +3,8 @@ import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
 import { buildKernel } from '../render.ts';
 import {
-  dotCall, dotPrelude, epilogue, qgemmCost, qgemmHint, qgemmProblem, qgemmVars, weightWord, WIDEN_I4, withDirectives,
+  dotCall, dotPrelude, epilogue, epilogueHelpers, qgemmCost, qgemmHint, qgemmProblem, qgemmVars, weightWord, WIDEN_I4,
+  withDirectives,
   type QDot, type QgemmProblem,
 } from './qgemm-common.ts';
 
@@ -114,6 +115,7 @@ export function lowerQgemmTiled(n: Node, ctx: LowerContext, dot: QDot = 'dp4a', 
       `var<workgroup> a_tile: array<u32, ${t.tile * t.tileKw}>;`,
       `var<workgroup> b_tile: array<u32, ${t.tile * t.tileKw}>;`,
       ...(p.wDtype === 'i4' ? [WIDEN_I4] : []),
+      ...epilogueHelpers(p),
       ...pre.helpers,
     ],
     body: tiledBody(t, p, dot),

@@ -3,7 +3,8 @@ import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
 import { buildKernel } from '../render.ts';
 import {
-  dotCall, dotPrelude, epilogue, qgemmCost, qgemmHint, qgemmProblem, qgemmVars, WIDEN_I4, withDirectives,
+  dotCall, dotPrelude, epilogue, epilogueHelpers, qgemmCost, qgemmHint, qgemmProblem, qgemmVars, WIDEN_I4,
+  withDirectives,
   type QDot, type QgemmProblem,
 } from './qgemm-common.ts';
 
@@ -93,7 +94,8 @@ export function lowerQgemmDirect(
     vars: qgemmVars(p),
     workgroup: [t.wg],
     workgroups: Math.ceil(p.m / (t.wg * t.rows)) * Math.ceil(p.n / t.cols),
-    prelude: [...(p.wDtype === 'i4' ? [WIDEN_I4] : []), ...pre.helpers],
+    prelude: [...(p.wDtype === 'i4' ? [WIDEN_I4] : []),
+      ...epilogueHelpers(p), ...pre.helpers],
     body: directBody(t, p, dot),
     ...qgemmCost(p),
   });

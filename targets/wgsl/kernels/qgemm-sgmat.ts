@@ -3,7 +3,8 @@ import type { DeviceCaps, LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
 import { buildKernel } from '../render.ts';
 import {
-  epilogue, qgemmCost, qgemmHint, qgemmProblem, qgemmVars, weightWord, WIDEN_I4, withDirectives, type QgemmProblem,
+  epilogue, epilogueHelpers, qgemmCost, qgemmHint, qgemmProblem, qgemmVars, weightWord, WIDEN_I4, withDirectives,
+  type QgemmProblem,
 } from './qgemm-common.ts';
 
 /**
@@ -109,6 +110,7 @@ export function lowerQgemmSgmat(n: Node, ctx: LowerContext): KernelSpec {
       `var<workgroup> b_sh: array<i32, ${TILE * STEP_W}>;`,
       `var<workgroup> c_sh: array<i32, ${16 * TILE}>;`,
       ...(p.wDtype === 'i4' ? [WIDEN_I4] : []),
+      ...epilogueHelpers(p),
     ],
     body: sgmatBody(p, s.lanes),
     ...qgemmCost(p),

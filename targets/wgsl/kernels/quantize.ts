@@ -1,3 +1,4 @@
+import { hasPrologue } from '../../../ir/infer.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import { numel } from '../../../ir/types.ts';
 import { packedRowWords, type LowerContext } from '../../target.ts';
@@ -6,12 +7,13 @@ import { buildKernel } from '../render.ts';
 import { tensorVar } from '../tensor-var.ts';
 import { bytesOf, ELEMENTWISE_WORKGROUP } from './elementwise.ts';
 import { rowWorkgroup } from './norm.ts';
+import { lowerQuantizePrologue, lowerTokenScalePrologue } from './quantize-prologue.ts';
 import { workgroupReduceFn } from './workgroup-reduce.ts';
 
 /**
  * The QDQ ops (ir/ops.ts): token_scale, quantize and dequantize. i8 results and operands use the packed storage
  * layout (4 per u32 word, rows padded to whole words with zeros; targets/target.ts storagePacking), i4 operands
- * 8 per word. Quotients are computed exactly (q_div), so results match the reference bit for bit.
+ * 8 per word. token_scale / quantize with a producer prologue go to quantize-prologue.ts. Quotients are computed exactly (q_div), so results match the reference bit for bit.
  */
 
 function qmax(n: Node): number {
@@ -32,7 +34,7 @@ function rowLength(n: Node, shape: readonly number[]): number {
  * for bit, and one ulp moves x / Δ across a half-integer. Zeros, subnormals, inf and NaN go to the hardware;
  * quotients below the normal range flush to ±0 (quantize rounds them to 0 anyway).
  */
-const QDIV = `fn q_div(a: f32, b: f32) -> f32 {
+export const QDIV = `fn q_div(a: f32, b: f32) -> f32 {
   let ua = bitcast<u32>(a);
   let ub = bitcast<u32>(b);
   let sign = (ua ^ ub) & 0x80000000u;
@@ -64,13 +66,14 @@ const QDIV = `fn q_div(a: f32, b: f32) -> f32 {
  * clamp(round_half_even(f32(v / d))), NaN → 0, exactly like runtime/reference-qdq.ts (WGSL `round` is
  * half-to-even). NaN is tested on the bits: compilers may fold a float self-comparison away.
  */
-const QUANT = `fn q_round(v: f32, d: f32, lo: f32, hi: f32) -> i32 {
+export const QUANT = `fn q_round(v: f32, d: f32, lo: f32, hi: f32) -> i32 {
   if ((bitcast<u32>(v) & 0x7FFFFFFFu) > 0x7F800000u) { return 0; }
   return i32(clamp(round(q_div(v, d)), lo, hi));
 }`;
 
 /** token_scale{bits}(x[..., K]) → [..., 1]: one workgroup per row, max |x| through a workgroup reduction. */
 export function lowerTokenScale(n: Node, ctx: LowerContext): KernelSpec {
+  if (hasPrologue(n.attrs)) return lowerTokenScalePrologue(n, ctx);
   const xt = n.src[0]!.type;
   const k = rowLength(n, xt.shape);
   const x = tensorVar('x0', xt.dtype, xt.shape, ctx.elem);
@@ -97,6 +100,7 @@ export function lowerTokenScale(n: Node, ctx: LowerContext): KernelSpec {
 
 /** quantize{bits}(x[..., K], Δ) → packed i8: one invocation per storage word (4 elements of one row). */
 export function lowerQuantize(n: Node, ctx: LowerContext): KernelSpec {
+  if (hasPrologue(n.attrs)) return lowerQuantizePrologue(n, ctx);
   const [xt, dt] = [n.src[0]!.type, n.src[1]!.type];
   const k = rowLength(n, xt.shape);
   const kw = packedRowWords('i8', k);

@@ -67,9 +67,14 @@ describe.skipIf(!gpu)('compileModel (skipped without a WebGPU adapter)', () => {
     const t = saved.quantization.totals;
     expect(t.compressionRatio).toBeGreaterThan(1.2);
     expect(t.storedBytes).toBeLessThan(t.fp16Bytes);
-    expect(saved.quantization.layers.length).toBe(12);
+    // 2 blocks × (4 attention + 2 MLP) at w4a6, plus the 3 adaLN linears (2 blocks + final layer) at w4a8
+    expect(saved.quantization.layers.length).toBe(15);
+    const adaLN = saved.quantization.layers.filter((l) => l.layer.includes('adaLN_modulation'));
+    expect(adaLN.map((l) => `${l.layer}:w${l.wBits}a${l.aBits}`)).toEqual(
+      ['blocks.0', 'blocks.1', 'final_layer'].map((b) => `${b}.adaLN_modulation.1:w4a8`));
     for (const l of saved.quantization.layers) expect(l.relError).toBeGreaterThan(0);
-    expect(saved.pipeline).toBe('canonicalize,insert-qdq{quant=w4a6},fuse-int4-gemm,dce,fuse-elementwise');
+    expect(saved.pipeline).toBe('canonicalize,insert-qdq{quant=w4a6,profile=deploy},fuse-int4-gemm,dce,fuse-elementwise');
+    expect(saved.keepFp).toEqual([]);
     expect(saved.kernels).toBeGreaterThan(5);
     expect(saved.compileMs).toBeGreaterThan(0);
   });
@@ -113,6 +118,19 @@ describe.skipIf(!gpu)('compileModel (skipped without a WebGPU adapter)', () => {
     expect(m.quant).toBe('none');
     expect(m.buffers.some((b) => b.dtype === 'i4' || b.dtype === 'i8')).toBe(false);
   });
+
+  it('CLI on the seeded tiny model: W4A6 ≥ 3.5× smaller than FP16 by default, < 2× with --keep-fp adaLN', async () => {
+    const ratio = async (dir: string, ...extra: string[]): Promise<CompileReport> => {
+      const args = [BIN, 'compile', 'tiny', '--quant', 'w4a6', '--weights', 'seeded', '--json', '-o', dir, ...extra];
+      return JSON.parse((await run('node', args, { timeout: 240_000 })).stdout) as CompileReport;
+    };
+    const deploy = await ratio(join(OUT, 'tiny'));
+    const lineage = await ratio(join(OUT, 'tiny-lineage'), '--keep-fp', '**.adaLN_modulation.*');
+    expect(deploy.quantization.totals.compressionRatio).toBeGreaterThanOrEqual(3.5);
+    expect(lineage.quantization.totals.compressionRatio).toBeLessThan(2);
+    expect(lineage.keepFp).toEqual(['**.adaLN_modulation.*']);
+    expect(lineage.quantization.layers.some((l) => l.layer.includes('adaLN'))).toBe(false);
+  }, 480_000);
 
   it('a bad --quant or --method is a clear error, and nothing is written', async () => {
     const bad = join(OUT, 'bad');

@@ -86,7 +86,8 @@ describe('quantization report', () => {
   const ratio = report.totals.compressionRatio;
 
   // the lineage's FP list keeps the tiny model's adaLN linears ([6·256, 256] per block, half the size of the
-  // block's quantized linears) in 16 bits, which caps the ratio near 2; the large presets reach 2.9–3.7×
+  // block's quantized linears) in 16 bits, which caps the ratio near 2; the large presets reach 2.9–3.7×. The
+  // deployment profile of `vdit compile` quantizes them (test/compiler/compile/quant-build.test.ts: ≥ 3.5×)
   it(`tiny preset at W4A6 (default spec): compression ${ratio.toFixed(3)}×, RTN error ~1/14`, () => {
     const all = params(tiny).reduce((n, p) => n + p.type.shape.reduce((a, b) => a * b, 1), 0);
     const [d, ffn, depth] = [256, 1024, 8];
@@ -96,7 +97,8 @@ describe('quantization report', () => {
     expect(report.totals.fp16Bytes).toBe(2 * all);
     expect(report.totals.storedBytes).toBe(stored);
     expect(ratio).toBeCloseTo((2 * all) / stored, 12);
-    expect(ratio).toBeGreaterThan(1.9);
+    // 1.893× since the fixed 512×256 pos_embed table (a param, FP16) joined the tiny model
+    expect(ratio).toBeGreaterThan(1.85);
     expect(report.totals.meanRelError!).toBeGreaterThan(0.06);
     expect(report.totals.maxRelError!).toBeLessThan(0.08);
   });

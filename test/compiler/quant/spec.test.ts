@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { buildDiT } from '../../../compiler/model/dit.ts';
 import { getPreset, tinyConfig } from '../../../compiler/model/presets.ts';
+import { parseQuantSetting } from '../../../ir/quant.ts';
 import {
-  compilePattern, configFromOptions, createResolver, layerName, planLinears,
+  compilePattern, configFromOptions, createResolver, DEFAULT_EXCLUDE, DEPLOY_EXCLUDE, layerName, MODULATION_LAYERS,
+  planLinears, profileConfig, splitPatternList,
 } from '../../../compiler/quant/spec.ts';
 
 describe('layer patterns', () => {
@@ -63,5 +65,51 @@ describe('default layer selection (PAPER.md §6)', () => {
     expect(plan.keptFp.map((k) => k.layer)).toEqual(expect.arrayContaining([
       't_block.1', 'text_embedder.mlp.0', 'text_embedder.mlp.2', 'final_layer.linear',
     ]));
+  });
+});
+
+describe('deployment profile: modulation linears at W4A8', () => {
+  const names = (plan: ReturnType<typeof planLinears>): string[] => plan.quantized.map((p) => p.layer).sort();
+
+  it('puts every adaLN linear at w4a8 whatever the base setting; final_layer.linear and embedders stay FP', () => {
+    const g = buildDiT(tinyConfig({ depth: 2 }));
+    for (const setting of ['w4a6', 'w4a4', 'w8a8']) {
+      const plan = planLinears(g, profileConfig('deploy', setting));
+      const byLayer = new Map(plan.quantized.map((p) => [p.layer, p.spec]));
+      for (const l of ['blocks.0.adaLN_modulation.1', 'blocks.1.adaLN_modulation.1', 'final_layer.adaLN_modulation.1']) {
+        expect(byLayer.get(l)).toMatchObject({ wBits: 4, aBits: 8 });
+      }
+      expect(byLayer.get('blocks.1.mlp.fc1')).toMatchObject(parseQuantSetting(setting));
+      expect(plan.keptFp.map((k) => k.layer).sort()).toEqual(
+        ['final_layer.linear', 't_embedder.mlp.0', 't_embedder.mlp.2', 'x_embedder.proj']);
+    }
+  });
+
+  it('--keep-fp removes layers; the adaLN glob restores the lineage selection exactly', () => {
+    const g = buildDiT(tinyConfig({ depth: 2 }));
+    const lineage = names(planLinears(g, { setting: 'w4a6' }));
+    const kept = names(planLinears(g, profileConfig('deploy', 'w4a6', ['**.adaLN_modulation.*'])));
+    expect(kept).toEqual(lineage);
+    const noMlp = names(planLinears(g, profileConfig('deploy', 'w4a6', ['blocks.*.mlp.{fc1,fc2}'])));
+    expect(noMlp.some((l) => l.includes('mlp'))).toBe(false);
+    expect(noMlp).toContain('blocks.0.adaLN_modulation.1');
+    expect(() => profileConfig('deploy', 'w4a6', ['a.{b'])).toThrow("pattern 'a.{b': unclosed '{'");
+    expect(() => profileConfig('paper' as 'deploy', 'w4a6')).toThrow("quant profile 'paper' is not one of lineage, deploy");
+  });
+
+  it('covers t_block of the shared-adaLN STDiT preset', () => {
+    const cfg = { ...getPreset('opensora-stdit'), depth: 1, video: [2, 4, 4, 4] as const, text: { tokens: 3, dim: 8 } };
+    const plan = planLinears(buildDiT(cfg), profileConfig('deploy', 'w4a6'));
+    expect(plan.quantized.find((p) => p.layer === 't_block.1')?.spec).toMatchObject({ wBits: 4, aBits: 8 });
+  });
+
+  it('pass options: profile=deploy with keep-fp, user overrides after the profile ones; pattern lists split', () => {
+    const c = configFromOptions({ quant: 'w4a4', profile: 'deploy', 'keep-fp': 'blocks.0.*; x.y', overrides: 'a=w8a8' });
+    expect(c.setting).toBe('w4a4');
+    expect(c.exclude).toEqual([...DEPLOY_EXCLUDE, 'blocks.0.*', 'x.y']);
+    expect(c.overrides!.map((o) => o.pattern)).toEqual([...MODULATION_LAYERS, 'a']);
+    expect(configFromOptions({ 'keep-fp': 'q.*' }).exclude).toEqual([...DEFAULT_EXCLUDE, 'q.*']);
+    expect(() => configFromOptions({ profile: 'deploy', spec: '{"setting":"w4a6"}' })).toThrow(/exclude each other/);
+    expect(splitPatternList(' a.{b,c}.*, **.d ,,')).toEqual(['a.{b,c}.*', '**.d']);
   });
 });

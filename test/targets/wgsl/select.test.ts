@@ -3,7 +3,7 @@ import { node } from '../../../ir/node.ts';
 import type { DType } from '../../../ir/dtype.ts';
 import type { Shape } from '../../../ir/types.ts';
 import { DEFAULT_CAPS, type DeviceCaps, type LowerContext } from '../../../targets/target.ts';
-import { chooseVariant, lowerNode } from '../../../targets/wgsl/select.ts';
+import { chooseVariant, lowerNode, parseKernelChoice } from '../../../targets/wgsl/select.ts';
 import { input } from './harness.ts';
 
 const GPU: DeviceCaps = DEFAULT_CAPS;
@@ -54,5 +54,22 @@ describe('wgsl kernel variant selection', () => {
     expect(lowerNode(attention(64), ctx(sg)).features).toContain('subgroups');
     expect(lowerNode(attention(64), ctx({ ...sg, subgroupMaxSize: 32 })).source).not.toContain('subgroupBroadcast');
     expect(lowerNode(attention(24), ctx(sg)).source).not.toContain('subgroupBroadcast');
+  });
+});
+
+describe('--kernel op=variant (parseKernelChoice)', () => {
+  it('parses a list into LowerContext.variant and forces those kernels', () => {
+    const choice = parseKernelChoice(' qgemm=dp4a, linear=direct ');
+    expect(choice).toEqual({ qgemm: 'dp4a', linear: 'direct' });
+    const x = input('x', 'f32', [4, 8]);
+    const w = input('w', 'f32', [6, 8]);
+    const lin = node('linear', [x, w]);
+    expect(chooseVariant(lin, { elem: 'f32', caps: DEFAULT_CAPS, variant: choice })).toBe('direct');
+    expect(chooseVariant(lin, { elem: 'f32', caps: DEFAULT_CAPS })).not.toBe('direct');
+  });
+  it('names what exists when the op or the variant is unknown', () => {
+    expect(() => parseKernelChoice('qgemm=foo')).toThrow(/no foo kernel for qgemm \(have sgmat, dp4a/);
+    expect(() => parseKernelChoice('layernorm=tiled')).toThrow(/op 'layernorm' has no variants/);
+    expect(() => parseKernelChoice('qgemm')).toThrow(/expected op=variant/);
   });
 });
