@@ -7,9 +7,10 @@ import { evalCommand } from './commands/eval.ts';
 import { generateCommand } from './commands/generate.ts';
 import { compileCommand } from './commands/compile.ts';
 import { benchCommand } from './commands/bench.ts';
+import { calibCommand } from './commands/calib.ts';
 import { CliExit } from './commands/output.ts';
 
-const COMMANDS = [devicesCommand, inspectCommand, runCommand, configCommand, generateCommand, evalCommand, compileCommand, benchCommand];
+const COMMANDS = [devicesCommand, inspectCommand, runCommand, configCommand, generateCommand, evalCommand, compileCommand, benchCommand, calibCommand];
 
 /** Entry point of `vdit`: one clear error line and a non-zero exit on failure; stack traces only with --verbose. */
 export async function main(argv: readonly string[]): Promise<void> {

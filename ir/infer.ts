@@ -116,6 +116,19 @@ const RULES: Partial<Record<Op, Rule>> = {
     if (m && m.dtype !== 'bool' && m.dtype !== q.dtype) fail('attention', 'mask must be bool or the q dtype', src);
     return { dtype: sameDtype('attention', src.slice(0, 3)), shape: [b, h, nq, dv] };
   },
+  attention_colsum: (src, attrs) => {
+    arity('attention_colsum', src, 2);
+    num('attention_colsum', attrs, 'scale');
+    const [q, k] = src as [TensorType, TensorType];
+    if (q.shape.length !== 4 || k.shape.length !== 4) fail('attention_colsum', 'q, k must be [B, H, N, D]', src);
+    floatOperand('attention_colsum', src);
+    sameDtype('attention_colsum', src);
+    const [b, h, , d] = q.shape as [number, number, number, number];
+    if (k.shape[0] !== b || k.shape[1] !== h || k.shape[3] !== d) {
+      fail('attention_colsum', 'q and k must agree in batch, heads and head dim', src);
+    }
+    return { dtype: 'f32', shape: [b, k.shape[2]!] };
+  },
   reshape: (src, attrs) => {
     arity('reshape', src, 1);
     const shape = ints('reshape', attrs, 'shape');

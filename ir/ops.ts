@@ -18,6 +18,8 @@
  *           attention{scale}(q[B,H,Nq,D], k[B,H,Nk,D], v[B,H,Nk,Dv], mask?)   softmax(q kᵀ·scale + mask) v;
  *                                                    mask broadcasts to [B,H,Nq,Nk]; bool (true = attend) or
  *                                                    additive float
+ *           attention_colsum{scale}(q[B,H,Nq,D], k[B,H,Nk,D]) → f32[B,Nk]: S_j = Σ_h Σ_i softmax(q kᵀ·scale)[h,i,j],
+ *                                                    the attention key j receives (S²Q-VDiT Eq. 11); Σ_j S_j = H·Nq
  * SHAPE     reshape{shape}  permute{perm}  transpose{dim0, dim1}  concat{axis}(x...)
  *           slice{axis, start, end, step}  gather{axis}(x, idx: i32)  → x.shape[:axis] ++ idx.shape ++ x.shape[axis+1:]
  * VDIT      timestep_embedding{dim, max_period, flip, shift, scale}(t[B]) → [B, dim]:
@@ -57,7 +59,7 @@ export const UNARY_OPS = [
 export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'max', 'min', 'pow'] as const;
 export const TERNARY_OPS = ['where'] as const;
 export const REDUCE_OPS = ['reduce_sum', 'reduce_mean', 'reduce_max'] as const;
-export const NN_OPS = ['matmul', 'linear', 'layernorm', 'rmsnorm', 'softmax', 'attention'] as const;
+export const NN_OPS = ['matmul', 'linear', 'layernorm', 'rmsnorm', 'softmax', 'attention', 'attention_colsum'] as const;
 export const SHAPE_OPS = ['reshape', 'permute', 'transpose', 'concat', 'slice', 'gather'] as const;
 export const VDIT_OPS = ['timestep_embedding', 'modulate', 'gate', 'rope3d'] as const;
 export const QDQ_OPS = ['token_scale', 'quantize', 'dequantize', 'qgemm'] as const;

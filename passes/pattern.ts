@@ -82,7 +82,8 @@ export interface RewriteOptions {
 // a single node rewritten this many times in a row means two rules undo each other
 const MAX_LOCAL_REWRITES = 64;
 
-function applyFirst(n: Node, rules: readonly Rule[], ctx: PassContext, prefix: string): Node | undefined {
+/** The first rule's rewrite of n that changes it (type-checked, counted in ctx.stats), or undefined. */
+export function applyFirst(n: Node, rules: readonly Rule[], ctx: PassContext, prefix: string): Node | undefined {
   for (const r of rules) {
     const out = r.apply(n, ctx);
     if (out === undefined || out === n) continue;

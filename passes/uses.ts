@@ -1,6 +1,6 @@
-import { graph, IRError, node, sameType, toposort, users, type Graph, type Node } from '../ir/index.ts';
-import { bumpStat, type PassContext } from './pass.ts';
-import type { Rule } from './pattern.ts';
+import { graph, IRError, node, toposort, users, type Graph, type Node } from '../ir/index.ts';
+import type { PassContext } from './pass.ts';
+import { applyFirst, type Rule } from './pattern.ts';
 
 /**
  * Who reads each node; rules that fuse a value into its reader need it to be the only one. Answers are about the
@@ -34,19 +34,6 @@ function useInfo(g: Graph, origin: ReadonlyMap<Node, Node>): UseInfo {
     isOutput: (n) => outputs.has(orig(n)),
     originOf: orig,
   };
-}
-
-function applyFirst(n: Node, rules: readonly Rule[], ctx: PassContext, prefix: string): Node | undefined {
-  for (const r of rules) {
-    const out = r.apply(n, ctx);
-    if (out === undefined || out === n) continue;
-    if (!sameType(out.type, n.type)) {
-      throw new IRError(`rule ${r.name}: replacement ${out.key} changes the type of ${n.key}`);
-    }
-    bumpStat(ctx, `${prefix}.${r.name}`);
-    return out;
-  }
-  return undefined;
 }
 
 /**

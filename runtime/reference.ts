@@ -5,6 +5,7 @@ import { BINARY_OPS, isLeaf, UNARY_OPS } from '../ir/ops.ts';
 import type { Weights } from '../compiler/weights/weights.ts';
 import { evalBinaryNode, evalUnaryNode, evalWhere } from './reference-elementwise.ts';
 import { evalFused } from './reference-fused.ts';
+import { evalAttentionColsum } from './reference-colsum.ts';
 import { evalAttention, evalLinear, evalMatmul, evalNorm, evalReduce, evalSoftmax } from './reference-nn.ts';
 import {
   evalConcat, evalGather, evalPermute, evalReshape, evalSlice, evalTranspose,
@@ -41,6 +42,7 @@ const EVAL: Partial<Record<Op, Evaluator>> = {
   rmsnorm: evalNorm,
   softmax: evalSoftmax,
   attention: evalAttention,
+  attention_colsum: evalAttentionColsum,
   reshape: evalReshape,
   permute: evalPermute,
   transpose: evalTranspose,

@@ -7,7 +7,7 @@ import { WgslExecutor } from '../../runtime/executor.ts';
 import { memoryMeter } from '../../runtime/memory.ts';
 import { aggregateTimings, type KernelTiming } from '../../runtime/profile.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
-import { lowerNode } from '../../targets/wgsl/select.ts';
+import { kernelLowering } from '../../targets/wgsl/select.ts';
 import { compilePipeline, lowerQuantized } from '../compile/quant-build.ts';
 import type { Weights } from '../weights/weights.ts';
 import { median } from './time-kernel.ts';
@@ -99,7 +99,7 @@ async function runBuild(
   const before = meter.liveBytes;
   o.progress(`step ${build}: uploading weights and compiling kernels (${b.elem} storage)`);
   const exec = await WgslExecutor.create(gpu, b.graph, b.weights, {
-    elem: b.elem, ...(variant ? { lower: (n, ctx) => lowerNode(n, { ...ctx, variant }) } : {}),
+    elem: b.elem, ...kernelLowering(variant),
   });
   try {
     for (let i = 0; i < o.warmup; i++) {

@@ -13,7 +13,7 @@ interface CompileArgs extends GlobalArgs {
   model: string;
   quant: string;
   method: string;
-  target: 'wgsl';
+  target: 'wgsl' | 'cuda';
   output: string;
   weights?: string;
   keepFp?: string;
@@ -26,8 +26,15 @@ export const compileCommand = {
     y
       .positional('model', { type: 'string', describe: 'preset name or IR text file (class-conditioned)' })
       .option('quant', { type: 'string', default: 'w4a6', describe: `precision: ${COMPILE_QUANTS.join('|')}` })
-      .option('method', { type: 'string', default: 'rtn', describe: `weight quantizer: ${COMPILE_METHODS.join('|')}` })
-      .option('target', { choices: ['wgsl'] as const, default: 'wgsl' as const })
+      .option('method', {
+        type: 'string', default: 'rtn',
+        describe: `quantization method: ${COMPILE_METHODS.join('|')} (smoothquant, viditq and gptq calibrate on 2 ` +
+          'seeded FP forwards)',
+      })
+      .option('target', {
+        choices: ['wgsl', 'cuda'] as const, default: 'wgsl' as const,
+        describe: 'cuda: also write cuda/*.cu (one per kernel, header vdit_cuda.cuh, kernels.json) beside the WGSL',
+      })
       .option('keep-fp', KEEP_FP_OPTION)
       .option('weights', WEIGHTS_OPTION)
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'folder to write' }),
@@ -42,6 +49,7 @@ export const compileCommand = {
     try {
       report = compileModel(graph, model.weights, {
         quant: args.quant, method: args.method, keepFp: splitPatternList(args.keepFp ?? ''), gpu, modelName: model.name,
+        target: args.target,
         ...(model.config?.classes !== undefined ? { classes: model.config.classes } : {}),
       }, args.output);
     } finally {

@@ -53,7 +53,11 @@ export const evalCommand = {
       .option('quant', {
         type: 'string', describe: `evaluate the quantized build of \`vdit compile\`: ${COMPILE_QUANTS.join('|')}`,
       })
-      .option('method', { type: 'string', default: 'rtn', describe: `weight quantizer: ${COMPILE_METHODS.join('|')}` })
+      .option('method', {
+        type: 'string', default: 'rtn',
+        describe: `quantization method: ${COMPILE_METHODS.join('|')} (smoothquant, viditq and gptq calibrate on 2 ` +
+          'seeded FP forwards)',
+      })
       .option('keep-fp', KEEP_FP_OPTION)
       .option('weights', WEIGHTS_OPTION)
       .option('kernel', KERNEL_OPTION)

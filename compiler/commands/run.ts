@@ -10,7 +10,8 @@ import type { Tensor } from '../../runtime/tensor.ts';
 import { seededInputs } from '../inputs.ts';
 import { loadModel } from '../models.ts';
 import { compareTensors, tensorStats, type TensorStats } from '../tensor-stats.ts';
-import { emit, fmt, table, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
+import { kernelLowering, parseKernelChoice } from '../../targets/wgsl/select.ts';
+import { emit, fmt, KERNEL_OPTION, table, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
 
 interface RunArgs extends GlobalArgs {
   model: string;
@@ -21,6 +22,7 @@ interface RunArgs extends GlobalArgs {
   profile: boolean;
   repeat: number;
   weights?: string;
+  kernel?: string;
   passes: string;
 }
 
@@ -37,6 +39,7 @@ export const runCommand = {
       .option('profile', { type: 'boolean', default: false, describe: 'per-kernel GPU time table (timestamp queries)' })
       .option('repeat', { type: 'number', default: 1, describe: 'timed repeats after one warm-up run (median)' })
       .option('weights', WEIGHTS_OPTION)
+      .option('kernel', KERNEL_OPTION)
       .option('passes', { type: 'string', default: DEFAULT_PIPELINE, describe: 'pass pipeline before lowering' }),
   handler: async (args: RunArgs) => {
     const model = loadModel(args.model, args.weights ? { weights: args.weights } : {});
@@ -82,7 +85,8 @@ async function runWgsl(args: RunArgs, model: ReturnType<typeof loadModel>, input
   const g = runPipeline(model.graph, pipeline, { verify }).graph;
   const gpu = await openDevice();
   try {
-    const exec = await WgslExecutor.create(gpu, g, model.weights, { elem: args.dtype });
+    const kernels = args.kernel !== undefined ? parseKernelChoice(args.kernel) : undefined;
+    const exec = await WgslExecutor.create(gpu, g, model.weights, { elem: args.dtype, ...kernelLowering(kernels) });
     let last = await exec.run(inputs); // warm-up: pipeline compilation and first-use clears stay out of the time
     const times: number[] = [];
     for (let i = 0; i < Math.max(1, args.repeat); i++) {

@@ -12,9 +12,12 @@ import { clipsPerForward } from '../../runtime/sampler.ts';
 import { lowerNode } from '../../targets/wgsl/select.ts';
 import { planWgsl, type WgslProgram } from '../../runtime/wgsl-program.ts';
 import { CLASS_NAMES, NULL_CLASS, NUM_CLASSES } from '../data/classes.ts';
+import type { MethodReport } from '../quant/method-report.ts';
 import { quantizationReport, type QuantReport } from '../quant/quantized-weights.ts';
 import type { Weights } from '../weights/weights.ts';
+import { writeCuda } from './emit-cuda.ts';
 import { emitRunJs } from './emit-run.ts';
+import { vendoredFiles } from './vendor.ts';
 import { checkCompileOptions, compilePipeline, compileQuantConfig, lowerQuantized } from './quant-build.ts';
 
 export { checkCompileOptions, COMPILE_METHODS, COMPILE_QUANTS, compilePipeline } from './quant-build.ts';
@@ -29,6 +32,8 @@ export interface CompileOptions {
   readonly modelName: string;
   /** class labels incl. the null class; default the moving-shapes table (48 + null) */
   readonly classes?: number;
+  /** 'cuda' also writes cuda/*.cu beside the WGSL build (compiler/compile/emit-cuda.ts); default 'wgsl' */
+  readonly target?: 'wgsl' | 'cuda';
 }
 
 export interface CompileReport {
@@ -43,15 +48,17 @@ export interface CompileReport {
   readonly compileMs: number;
   readonly adapter: string;
   readonly quantization: QuantReport;
+  /** calibration time and what the method left online (compiler/quant/method-report.ts) */
+  readonly methodReport: MethodReport;
 }
 
 /** The lowered graph, its weights (quantized lazily) and the WGSL program for `gpu`. */
 export function lowerForCompile(
-  graph: Graph, weights: Weights, quant: string, gpu: GpuContext, keepFp: readonly string[] = [],
-): { graph: Graph; weights: Weights; program: WgslProgram } {
-  const { graph: lowered, weights: qweights } = lowerQuantized(graph, weights, quant, keepFp);
+  graph: Graph, weights: Weights, quant: string, gpu: GpuContext, keepFp: readonly string[] = [], method = 'rtn',
+): { graph: Graph; weights: Weights; program: WgslProgram; methodReport: MethodReport } {
+  const { graph: lowered, weights: qweights, report } = lowerQuantized(graph, weights, quant, keepFp, method);
   const program = planWgsl(lowered, { elem: 'f32', caps: gpu.caps }, lowerNode);
-  return { graph: lowered, weights: qweights, program };
+  return { graph: lowered, weights: qweights, program, methodReport: report };
 }
 
 /**
@@ -63,7 +70,8 @@ export function compileModel(graph: Graph, weights: Weights, options: CompileOpt
   const quant = checkCompileOptions(options.quant, options.method);
   clipsPerForward(graph);
   const keepFp = options.keepFp ?? [];
-  const { graph: lowered, weights: qweights, program } = lowerForCompile(graph, weights, quant, options.gpu, keepFp);
+  const { graph: lowered, weights: qweights, program, methodReport } =
+    lowerForCompile(graph, weights, quant, options.gpu, keepFp, options.method);
   const blobs: Uint8Array[] = [];
   let offset = 0;
   const put = (bytes: ArrayBuffer): { offset: number; size: number } => {
@@ -86,7 +94,7 @@ export function compileModel(graph: Graph, weights: Weights, options: CompileOpt
     model: options.modelName, quant, method: options.method, keepFp: [...keepFp], pipeline: manifest.pipeline,
     kernels: kernels.length,
     steps: steps.length, weightsBytes: offset, compileMs: 0, adapter: manifest.device.description,
-    quantization,
+    quantization, methodReport,
   };
   replaceDirAtomic(outDir, (tmp) => {
     writeFileSync(join(tmp, 'weights.bin'), Buffer.concat(blobs));
@@ -94,7 +102,12 @@ export function compileModel(graph: Graph, weights: Weights, options: CompileOpt
     mkdirSync(join(tmp, 'kernels'));
     kernels.forEach((k, i) => writeFileSync(join(tmp, k.file), sources[i]!));
     writeFileSync(join(tmp, 'run.js'), emitRunJs());
+    for (const f of vendoredFiles()) {
+      mkdirSync(dirname(join(tmp, f.path)), { recursive: true });
+      writeFileSync(join(tmp, f.path), f.bytes);
+    }
     writeFileSync(join(tmp, 'package.json'), packageJson(options.modelName));
+    if (options.target === 'cuda') writeCuda(lowered, tmp);
     const done = { ...report, compileMs: performance.now() - t0 };
     writeFileSync(join(tmp, 'report.json'), `${JSON.stringify(done, null, 2)}\n`);
     Object.assign(report, done);
@@ -177,7 +190,7 @@ function packageJson(model: string): string {
     name: `vdit-compiled-${model.replace(/[^a-z0-9-]/gi, '-').toLowerCase()}`, version: '1.0.0', private: true,
     type: 'module', description: `${model} compiled by vdit: node run.js --class <id|name> --seed N -o clip.gif`,
     main: 'run.js', bin: { 'vdit-run': 'run.js' }, engines: { node: '>=20' },
-    dependencies: { webgpu: '0.6.2', gifenc: '1.0.3' },
+    dependencies: { webgpu: '0.6.2' },
   };
   return `${JSON.stringify(pkg, null, 2)}\n`;
 }

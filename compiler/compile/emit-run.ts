@@ -1,12 +1,14 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Node, Project, ts, type SourceFile, type Statement } from 'ts-morph';
+import { runJsSpecifier } from './vendor.ts';
 
 /**
  * Generates a compiled folder's run.js from our own TypeScript: the declarations below are copied out of their
  * modules (one implementation of the sampler, noise, GIF writer and compiled executor, never a hand-kept copy),
  * printed into one source file after the external imports they need, and emitted as ES2022 JavaScript by ts-morph.
- * Relative imports disappear (what they name is inlined); node builtins, webgpu and gifenc stay.
+ * Relative imports disappear (what they name is inlined); node builtins and webgpu stay; vendored libraries
+ * (vendor.ts: gifenc) are imported from the folder's vendor/ copy.
  */
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -76,11 +78,15 @@ function emit(): string {
   return HEADER + emitted;
 }
 
-// value imports of packages and node builtins; relative ones are inlined instead
+// value imports of packages and node builtins (vendored ones pointed at vendor/); relative ones are inlined instead
 function externalImports(sf: SourceFile): string[] {
   return sf.getImportDeclarations()
     .filter((d) => !d.isTypeOnly() && !d.getModuleSpecifierValue().startsWith('.'))
-    .map((d) => d.getText());
+    .map((d) => {
+      const spec = d.getModuleSpecifierValue();
+      const text = d.getText();
+      return runJsSpecifier(spec) === spec ? text : text.replace(`'${spec}'`, `'${runJsSpecifier(spec)}'`);
+    });
 }
 
 function pick(sf: SourceFile, src: Inlined): Statement[] {

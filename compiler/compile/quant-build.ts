@@ -3,6 +3,9 @@ import { parseQuantSetting, quantSettingName } from '../../ir/quant.ts';
 import { verify } from '../../ir/verify.ts';
 import { parsePipeline, runPipeline } from '../../passes/pipeline.ts';
 import { builtinPasses } from '../../passes/registry.ts';
+import type { LinearStats } from '../quant/linear-stats.ts';
+import { applyMethod, calibrate, isQuantMethod, needsCalibration, QUANT_METHODS } from '../quant/method-transform.ts';
+import { methodReport, type MethodReport } from '../quant/method-report.ts';
 import { quantizationReport, quantizeWeights } from '../quant/quantized-weights.ts';
 import { profileConfig, type QuantConfig } from '../quant/spec.ts';
 import type { Weights } from '../weights/weights.ts';
@@ -14,7 +17,8 @@ import type { Weights } from '../weights/weights.ts';
 
 /** Quantization precisions `vdit compile --quant` accepts; 'none' keeps every linear FP. */
 export const COMPILE_QUANTS = ['w4a6', 'w4a8', 'w8a8', 'w4a4', 'none'] as const;
-export const COMPILE_METHODS = ['rtn'] as const;
+/** Weight/activation quantization methods (compiler/quant/method-transform.ts): RTN and the lineage's baselines. */
+export const COMPILE_METHODS = QUANT_METHODS;
 
 /** What one quantized build is: recorded in compile reports and eval results. */
 export interface QuantBuild {
@@ -51,15 +55,39 @@ export function compilePipeline(quant: string, keepFp: readonly string[] = []): 
   return `canonicalize,insert-qdq{quant=${quant},profile=deploy${keep}},fuse-int4-gemm,dce,fuse-elementwise`;
 }
 
-/** The lowered graph (qgemm, fused elementwise) and its weights, quantized lazily by RTN on first request. */
+/** Calibration for methods that need it: precomputed stats, or `count` seeded FP forwards of the graph. */
+export interface BuildCalibration {
+  readonly stats?: ReadonlyMap<string, LinearStats>;
+  readonly count?: number;
+  readonly seed?: number;
+}
+
+/**
+ * The lowered graph (qgemm, fused elementwise) and its weights, quantized lazily on first request: the FP model is
+ * first rewritten for `method` (smoothing / rotation, exact in FP), calibrated on seeded inputs when the method
+ * needs statistics, then Q/DQ-inserted and fused; `report` says what stayed online and what calibration cost.
+ */
 export function lowerQuantized(
-  graph: Graph, weights: Weights, quant: string, keepFp: readonly string[] = [],
-): { graph: Graph; weights: Weights } {
+  graph: Graph, weights: Weights, quant: string, keepFp: readonly string[] = [], method = 'rtn',
+  calibration: BuildCalibration = {},
+): { graph: Graph; weights: Weights; report: MethodReport } {
+  if (!isQuantMethod(method)) throw new Error(`--method '${method}' is not one of ${COMPILE_METHODS.join(', ')}`);
+  const config = compileQuantConfig(quant, keepFp);
+  let [stats, calibrationMs, inputs] = [calibration.stats, 0, 0];
+  if (quant !== 'none' && needsCalibration(method) && !stats) {
+    inputs = calibration.count ?? 2;
+    const seed = calibration.seed === undefined ? {} : { seed: calibration.seed };
+    const c = calibrate(graph, weights, config, { count: inputs, hessian: method === 'gptq', ...seed });
+    [stats, calibrationMs] = [c.stats, c.ms];
+  }
+  const m = quant === 'none' ? applyMethod(graph, weights, config, 'rtn')
+    : applyMethod(graph, weights, config, method, stats);
   const pipeline = parsePipeline(compilePipeline(quant, keepFp), new Map(builtinPasses()));
-  const lowered = runPipeline(graph, pipeline, { verify }).graph;
+  const lowered = runPipeline(m.graph, pipeline, { verify }).graph;
   // the FP graph names the layers: after fuse-int4-gemm no dequantize pair is left to read them from
-  const qweights = quant === 'none' ? weights : quantizeWeights(graph, weights, compileQuantConfig(quant, keepFp));
-  return { graph: lowered, weights: qweights };
+  const qweights = quant === 'none' ? m.weights : quantizeWeights(m.graph, m.weights, config, m.quantizer);
+  const report = methodReport(quant === 'none' ? 'rtn' : method, lowered, m.transforms, calibrationMs, inputs);
+  return { graph: lowered, weights: qweights, report };
 }
 
 /** The record of a build of graph (byte accounting only: shapes suffice). */

@@ -4,7 +4,7 @@ import { DEFAULT_PIPELINE, parsePipeline, runPipeline } from '../../passes/pipel
 import { builtinPasses } from '../../passes/registry.ts';
 import { closeDevice, openDevice } from '../../runtime/device.ts';
 import { WgslExecutor } from '../../runtime/executor.ts';
-import { lowerNode, type KernelChoice } from '../../targets/wgsl/select.ts';
+import { kernelLowering, type KernelChoice } from '../../targets/wgsl/select.ts';
 import { clipsPerForward, cpuDenoiser, wgslDenoiser, type Denoiser } from '../../runtime/sampler.ts';
 import { NULL_CLASS } from '../data/classes.ts';
 import { lowerQuantized } from '../compile/quant-build.ts';
@@ -31,6 +31,8 @@ export interface QuantRequest {
   /** base setting, e.g. 'w4a6' */
   readonly setting: string;
   readonly keepFp: readonly string[];
+  /** quantization method (compiler/quant/method-transform.ts); default 'rtn' */
+  readonly method?: string;
 }
 
 /** A denoiser ready to sample with: the model on one backend, built for K clips per forward. */
@@ -48,7 +50,8 @@ export async function openDenoiser(model: LoadedModel, opts: SessionOptions): Pr
   const fp = batchedGraph(model, opts.clips);
   const k = clipsPerForward(fp);
   // the quantized build is lowered already (qgemm, fused elementwise); both backends run that same graph
-  const { graph, weights } = opts.quant ? lowerQuantized(fp, model.weights, opts.quant.setting, opts.quant.keepFp)
+  const q = opts.quant;
+  const { graph, weights } = q ? lowerQuantized(fp, model.weights, q.setting, q.keepFp, q.method)
     : { graph: fp, weights: model.weights };
   const [, t, h, w, c] = graph.inputs.find((n) => n.attrs['name'] === 'x')!.type.shape;
   const clipShape = [t!, h!, w!, c!] as const;
@@ -61,10 +64,7 @@ export async function openDenoiser(model: LoadedModel, opts: SessionOptions): Pr
     : runPipeline(graph, parsePipeline(DEFAULT_PIPELINE, new Map(builtinPasses())), { verify }).graph;
   const gpu = await openDevice();
   try {
-    const kernels = opts.kernels;
-    const exec = await WgslExecutor.create(gpu, lowered, weights, {
-      elem: opts.dtype, ...(kernels ? { lower: (n, ctx) => lowerNode(n, { ...ctx, variant: kernels }) } : {}),
-    });
+    const exec = await WgslExecutor.create(gpu, lowered, weights, { elem: opts.dtype, ...kernelLowering(opts.kernels) });
     const device = gpu.info.adapter.description || gpu.info.adapter.device || gpu.info.adapter.vendor;
     const close = (): void => {
       exec.dispose();

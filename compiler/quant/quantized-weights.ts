@@ -1,6 +1,7 @@
 import { params, toposort, type Graph } from '../../ir/graph.ts';
 import { weightDtype, type WeightBits } from '../../ir/quant.ts';
 import { byteSize, numel, tensorType } from '../../ir/types.ts';
+import type { Tensor } from '../../runtime/tensor.ts';
 import type { Weights } from '../weights/weights.ts';
 import { rtnQuantize, type RtnWeight } from './rtn.ts';
 import { layerName, planLinears, type QuantConfig } from './spec.ts';
@@ -44,7 +45,12 @@ export function quantizedLayers(g: Graph, config: QuantConfig): QuantizedLayer[]
   return [...out.values()];
 }
 
-export function quantizeWeights(g: Graph, weights: Weights, config: QuantConfig): Weights {
+/** Quantizes one layer's FP weight (RTN by default; GPTQ plugs in here with its calibration Hessian). */
+export type LayerQuantizer = (l: QuantizedLayer, w: Tensor) => RtnWeight;
+
+export function quantizeWeights(
+  g: Graph, weights: Weights, config: QuantConfig, quantizer?: LayerQuantizer,
+): Weights {
   const layers = new Map<string, QuantizedLayer>();
   for (const l of quantizedLayers(g, config)) {
     layers.set(`${l.weight}.q`, l);
@@ -53,7 +59,7 @@ export function quantizeWeights(g: Graph, weights: Weights, config: QuantConfig)
   const cache = new Map<string, RtnWeight>();
   const quantized = (l: QuantizedLayer): RtnWeight => {
     let r = cache.get(l.weight);
-    if (!r) cache.set(l.weight, (r = quantizeLayer(l, weights)));
+    if (!r) cache.set(l.weight, (r = quantizeLayer(l, weights, quantizer)));
     return r;
   };
   return {
@@ -67,14 +73,14 @@ export function quantizeWeights(g: Graph, weights: Weights, config: QuantConfig)
   };
 }
 
-function quantizeLayer(l: QuantizedLayer, weights: Weights): RtnWeight {
+function quantizeLayer(l: QuantizedLayer, weights: Weights, quantizer?: LayerQuantizer): RtnWeight {
   const w = weights.get(l.weight);
   if (!w) throw new Error(`quantizeWeights: no FP weight '${l.weight}' to quantize for ${l.weight}.q`);
   const [n, k] = l.shape;
   if (w.type.shape.length !== 2 || w.type.shape[0] !== n || w.type.shape[1] !== k) {
     throw new Error(`quantizeWeights: '${l.weight}' is [${w.type.shape.join(',')}], the graph expects [${n},${k}]`);
   }
-  return rtnQuantize(w, l.wBits, l.weight);
+  return quantizer ? quantizer(l, w) : rtnQuantize(w, l.wBits, l.weight);
 }
 
 export interface LayerReport {

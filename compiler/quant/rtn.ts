@@ -38,7 +38,7 @@ export function rtnQuantize(w: Tensor, bits: WeightBits, name = 'weight'): RtnWe
   return { q, scale, relError: relErrorOf(w.data, rows.q, rows.scale, k) };
 }
 
-function relErrorOf(w: Float32Array, q: Int8Array, scale: Float32Array, k: number): number {
+export function relErrorOf(w: Float32Array, q: Int8Array, scale: Float32Array, k: number): number {
   let err = 0;
   let ref = 0;
   for (let i = 0; i < w.length; i++) {

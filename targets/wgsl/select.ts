@@ -4,6 +4,7 @@ import type { DeviceCaps, LowerContext } from '../target.ts';
 import type { KernelSpec } from './kernel.ts';
 import { DIRECT_ATTENTION_MAX_HEAD, lowerAttentionDirect } from './kernels/attention-direct.ts';
 import { lowerAttention } from './kernels/attention.ts';
+import { lowerAttentionColsum } from './kernels/attention-colsum.ts';
 import { lowerElementwise } from './kernels/elementwise.ts';
 import { lowerFill } from './kernels/fill.ts';
 import { lowerLinearDirect, lowerMatmulDirect } from './kernels/gemm-direct.ts';
@@ -59,6 +60,7 @@ const KERNELS: Partial<Record<Op, Lowering>> = {
   layernorm: lowerNorm,
   rmsnorm: lowerNorm,
   softmax: lowerSoftmax,
+  attention_colsum: lowerAttentionColsum,
   permute: lowerPermute,
   transpose: lowerTranspose,
   concat: lowerConcat,
@@ -121,6 +123,11 @@ export function parseKernelChoice(text: string): KernelChoice {
     out[op] = v;
   }
   return out;
+}
+
+/** Executor options that force `choice` (spread into WgslExecutor.create's options); none when unset. */
+export function kernelLowering(choice?: KernelChoice): { readonly lower?: (n: Node, ctx: LowerContext) => KernelSpec } {
+  return choice ? { lower: (n, ctx) => lowerNode(n, { ...ctx, variant: choice }) } : {};
 }
 
 /** The variant name lowerNode uses for `n`: the context's override, else the first matching rule, else `tiled`. */

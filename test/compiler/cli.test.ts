@@ -46,6 +46,14 @@ describe('vdit CLI', () => {
     expect(ours(r.stderr)).toEqual([expect.stringMatching(/^vdit: error: .*cut\.safetensors.*truncated/)]);
   });
 
+  it('--kernel names the variants that exist when given one that does not (run, generate, eval)', async () => {
+    for (const cmd of [['run', 'tiny'], ['generate', 'tiny', '--class', '1'], ['eval', 'tiny', '-o', join(dir, 'ev')]]) {
+      const r = await vdit(...cmd, '--weights', 'seeded', '--kernel', 'qgemm=tensorcore');
+      expect(r.code).not.toBe(0);
+      expect(ours(r.stderr)).toEqual([expect.stringMatching(/^vdit: error: --kernel: no tensorcore kernel for qgemm \(have sgmat, dp4a/)]);
+    }
+  });
+
   it('inspect of printed IR prints the same text again, also as --json', async () => {
     const printed = (await vdit('inspect', 'tiny')).stdout;
     const file = join(dir, 'tiny.ir');

@@ -56,7 +56,8 @@ function blockGraph(): Graph {
   });
   const both = node('concat', [gated, x], { axis: 1 });
   const picked = node('gather', [both, ids], { axis: 1 });
-  return graph('return', [x, t, ids, mask], [picked, scores]);
+  const colsum = node('attention_colsum', [q, k], { scale: 0.5 });
+  return graph('return', [x, t, ids, mask], [picked, scores, colsum]);
 }
 
 // the QDQ ops: a per-token quantized activation against packed int4 weights, and its simulated twin

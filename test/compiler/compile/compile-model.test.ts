@@ -16,7 +16,7 @@ import { WgslExecutor } from '../../../runtime/executor.ts';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(ROOT, 'bin/vdit.js');
 const run = promisify(execFile);
-// under the repo (out/ is gitignored) so run.js resolves webgpu and gifenc from the repo's node_modules
+// under the repo (out/ is gitignored) so run.js resolves webgpu from the repo's node_modules
 const OUT = join(ROOT, 'out', `test-compile-${process.pid}`);
 
 const gpu = await openDevice().catch(() => undefined);
@@ -54,10 +54,12 @@ describe.skipIf(!gpu)('compileModel (skipped without a WebGPU adapter)', () => {
     expect(manifest.model.classNames[5]).toBe('green circle left');
     expect(manifest.inputs.map((i) => i.name).sort()).toEqual(['t', 'x', 'y']);
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    expect(pkg.dependencies['webgpu']).toBe('0.6.2');
+    expect(pkg.dependencies).toEqual({ webgpu: '0.6.2' });
     const runJs = readFileSync(join(dir, 'run.js'), 'utf8');
     const specifiers = [...runJs.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]!);
-    expect(specifiers.filter((s) => !s.startsWith('node:')).sort()).toEqual(['gifenc', 'webgpu']);
+    expect(specifiers.filter((s) => !s.startsWith('node:')).sort()).toEqual(['./vendor/gifenc.mjs', 'webgpu']);
+    expect(readFileSync(join(dir, 'vendor/gifenc.mjs'), 'utf8')).toMatch(/^\/\/ gifenc 1\.0\.3 .*\n.*GIFEncoder/s);
+    expect(readFileSync(join(dir, 'vendor/gifenc.LICENSE.md'), 'utf8')).toMatch(/MIT/);
     expect(runJs).toContain('function gaussianNoise');
     expect(runJs).not.toMatch(/interface CompiledManifest|: Float32Array\b/);
   });
@@ -136,8 +138,8 @@ describe.skipIf(!gpu)('compileModel (skipped without a WebGPU adapter)', () => {
     const bad = join(OUT, 'bad');
     expect(() => compileModel(graph, weights, { quant: 'w3a3', method: 'rtn', gpu: gpu!, modelName: 'x' }, bad))
       .toThrow("--quant 'w3a3' is not one of w4a6, w4a8, w8a8, w4a4, none");
-    expect(() => compileModel(graph, weights, { quant: 'w4a6', method: 'gptq', gpu: gpu!, modelName: 'x' }, bad))
-      .toThrow("--method 'gptq' is not one of rtn");
+    expect(() => compileModel(graph, weights, { quant: 'w4a6', method: 'awq', gpu: gpu!, modelName: 'x' }, bad))
+      .toThrow("--method 'awq' is not one of rtn, smoothquant, quarot, viditq, gptq");
     expect(existsSync(bad)).toBe(false);
     const cli = await run('node', [BIN, 'compile', 'tiny', '--quant', 'w5a5', '-o', bad]).catch((e: unknown) => e);
     const { code, stderr } = cli as { code: number; stderr: string };

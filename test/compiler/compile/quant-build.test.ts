@@ -49,6 +49,7 @@ describe('the quantized build of vdit compile', () => {
     expect(parsed[1]!.options).toEqual({ quant: 'w4a6', profile: 'deploy', 'keep-fp': '**.adaLN_modulation.*;blocks.{0,1}.mlp.*' });
     expect(formatPipeline(parsed)).toBe(text);
     expect(compilePipeline('none', ['x'])).toBe('canonicalize,dce,fuse-elementwise');
-    expect(() => checkCompileOptions('w4a6', 'gptq')).toThrow("--method 'gptq' is not one of rtn");
+    expect(() => checkCompileOptions('w4a6', 'awq'))
+      .toThrow("--method 'awq' is not one of rtn, smoothquant, quarot, viditq, gptq");
   });
 });

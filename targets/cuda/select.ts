@@ -1,0 +1,58 @@
+import { BINARY_OPS, UNARY_OPS, type Op } from '../../ir/ops.ts';
+import type { Node } from '../../ir/node.ts';
+import type { LowerContext } from '../target.ts';
+import type { CudaKernel } from './kernel.ts';
+import { lowerCudaAttention } from './kernels/attention.ts';
+import { lowerCudaElementwise, lowerCudaFill } from './kernels/elementwise.ts';
+import { lowerCudaLinear, lowerCudaMatmul } from './kernels/gemm.ts';
+import { lowerCudaNorm, lowerCudaSoftmax } from './kernels/norm.ts';
+import { lowerCudaQgemmMma } from './kernels/qgemm-mma.ts';
+import { lowerCudaDequantize, lowerCudaQuantize, lowerCudaTokenScale } from './kernels/quantize.ts';
+import { lowerCudaReduce } from './kernels/reduce.ts';
+import {
+  lowerCudaConcat, lowerCudaGather, lowerCudaPermute, lowerCudaSlice, lowerCudaTranspose,
+} from './kernels/shape.ts';
+import { lowerCudaAdaLN, lowerCudaRope3d, lowerCudaTimestepEmbedding } from './kernels/vdit.ts';
+
+type CudaLowering = (n: Node, ctx: LowerContext) => CudaKernel;
+
+/** Ops that need no kernel: buffers (input, param) and views that alias their source (reshape). */
+export const CUDA_NO_KERNEL: ReadonlySet<Op> = new Set<Op>(['input', 'param', 'reshape']);
+
+/** op → CUDA kernel generator (one variant each in this slice; the WGSL select.ts holds the variant rules). */
+const CUDA_KERNELS: Partial<Record<Op, CudaLowering>> = {
+  ...Object.fromEntries(UNARY_OPS.map((op) => [op, lowerCudaElementwise])),
+  ...Object.fromEntries(BINARY_OPS.map((op) => [op, lowerCudaElementwise])),
+  where: lowerCudaElementwise,
+  fused: lowerCudaElementwise,
+  const: lowerCudaFill,
+  reduce_sum: lowerCudaReduce,
+  reduce_mean: lowerCudaReduce,
+  reduce_max: lowerCudaReduce,
+  layernorm: lowerCudaNorm,
+  rmsnorm: lowerCudaNorm,
+  softmax: lowerCudaSoftmax,
+  linear: lowerCudaLinear,
+  matmul: lowerCudaMatmul,
+  attention: lowerCudaAttention,
+  permute: lowerCudaPermute,
+  transpose: lowerCudaTranspose,
+  concat: lowerCudaConcat,
+  slice: lowerCudaSlice,
+  gather: lowerCudaGather,
+  timestep_embedding: lowerCudaTimestepEmbedding,
+  modulate: lowerCudaAdaLN,
+  gate: lowerCudaAdaLN,
+  rope3d: lowerCudaRope3d,
+  token_scale: lowerCudaTokenScale,
+  quantize: lowerCudaQuantize,
+  dequantize: lowerCudaDequantize,
+  qgemm: lowerCudaQgemmMma,
+};
+
+/** The CUDA kernel for one node; throws `cuda: no kernel for op X` for ops outside this slice (attention_colsum). */
+export function lowerCudaNode(n: Node, ctx: LowerContext): CudaKernel {
+  const lower = CUDA_KERNELS[n.op];
+  if (!lower) throw new Error(`cuda: no kernel for op ${n.op}`);
+  return lower(n, ctx);
+}
