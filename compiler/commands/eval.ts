@@ -45,7 +45,7 @@ export const evalCommand = {
       .option('backend', { choices: ['cpu', 'wgsl'] as const, default: 'wgsl' as const })
       .option('dtype', { choices: ['f32', 'f16'] as const, default: 'f32' as const, describe: 'WGSL storage type' })
       .option('steps', { type: 'number', default: 30, describe: 'Euler steps per clip' })
-      .option('cfg', { type: 'number', default: 2.0, describe: 'classifier-free guidance scale (2 scores best on the tiny model, bench/results/tiny-fp.md)' })
+      .option('cfg', { type: 'number', default: 2.0, describe: 'classifier-free guidance scale (the tiny model is evaluated at 2: bench/results/tiny-fp.md)' })
       .option('batch', {
         type: 'number',
         describe: `clips per forward (graph batch 2K); default ${DEFAULT_BATCH}, a compiled folder's own`,

@@ -36,7 +36,7 @@ export const generateCommand = {
       .option('class', { type: 'string', demandOption: true, describe: 'id 0..47 or name, e.g. "red circle right"' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the initial noise' })
       .option('steps', { type: 'number', default: 30, describe: 'Euler steps from t = 1 to t = 0' })
-      .option('cfg', { type: 'number', default: 2.0, describe: 'classifier-free guidance scale (2 scores best on the tiny model, bench/results/tiny-fp.md)' })
+      .option('cfg', { type: 'number', default: 2.0, describe: 'classifier-free guidance scale (the tiny model is evaluated at 2: bench/results/tiny-fp.md)' })
       .option('backend', { choices: ['cpu', 'wgsl'] as const, default: 'wgsl' as const })
       .option('dtype', { choices: ['f32', 'f16'] as const, default: 'f32' as const, describe: 'WGSL storage type' })
       .option('weights', WEIGHTS_OPTION)
