@@ -70,8 +70,10 @@ export function formatReport(out: string, r: CompileReport): string {
     `pipeline   ${r.pipeline}`,
     ...(r.keepFp.length ? [`kept FP    ${r.keepFp.join(', ')} (--keep-fp)`] : []),
     `kernels    ${r.kernels} distinct, ${r.steps} dispatches per forward`,
+    ...methodLines(r.methodReport),
     `weights    FP16 ${t.fp16Bytes} B → ${t.storedBytes} B quantized incl. scales: ${fmt(t.compressionRatio, 3)}x ` +
-      `(weights.bin ${r.weightsBytes} B as stored for the GPU)`,
+      `(weights.bin ${r.weightsBytes} B as stored for the GPU, f32 for FP params and any rotation: ` +
+      `${fmt(t.fp16Bytes / r.weightsBytes, 3)}x)`,
     ...(r.quantization.layers.length ? ['', table(rows)] : []),
   ].join('\n');
 }
@@ -82,3 +84,14 @@ export const KEEP_FP_OPTION = {
   describe: "comma-separated layer globs to keep FP, e.g. '**.adaLN_modulation.*' (the lineage's choice); " +
     'by default the adaLN / t_block linears are W4A8',
 } as const;
+
+/** The method's calibration and what it left online (its notes carry the rotation cost); nothing for rtn. */
+function methodLines(m: CompileReport['methodReport']): string[] {
+  if (m.method === 'rtn') return [];
+  const calib = m.calibrationInputs ? `calibration ${fmt(m.calibrationMs / 1000, 3)} s on ${m.calibrationInputs} inputs` : 'no calibration';
+  const lines = [`method     ${m.method}: ${calib}`];
+  if (m.smoothingFolded + m.smoothingExplicit) {
+    lines.push(`smoothing  ${m.smoothingFolded} folded into quantize prologues, ${m.smoothingExplicit} as own kernels`);
+  }
+  return [...lines, ...m.notes.map((n) => `note       ${n}`)];
+}
