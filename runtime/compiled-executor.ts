@@ -1,9 +1,10 @@
 /**
  * The manifest-driven executor of a compiled folder (`vdit compile`): buffers come pre-encoded from weights.bin,
- * kernels from kernels/*.wgsl, and the schedule from manifest.json. It imports nothing but types, because
- * compiler/compile/emit-run.ts prints this module's source into the folder's run.js: `vdit generate <folder>`
- * and `node <folder>/run.js` run the same code.
+ * kernels from kernels/*.wgsl, and the schedule from manifest.json. compiler/compile/emit-run.ts prints this
+ * module's source into the folder's run.js (with the one declaration it imports, f16BitsToF32): `vdit generate
+ * <folder>` and `node <folder>/run.js` run the same code.
  */
+import { f16BitsToF32 } from '../compiler/weights/f16.ts';
 
 export const COMPILED_FORMAT = 'vdit-compiled/1';
 
@@ -18,6 +19,8 @@ export interface ManifestBuffer {
   readonly size?: number;
   readonly dtype?: string;
   readonly shape?: readonly number[];
+  /** 'f16': weights.bin holds IEEE halves (f32 params that f16 holds exactly), widened to f32 on upload */
+  readonly stored?: 'f16';
 }
 
 export interface ManifestKernel {
@@ -154,9 +157,18 @@ export async function createCompiledExecutor(
 function createLoadedBuffer(device: GPUDevice, b: ManifestBuffer, weights: Uint8Array): GPUBuffer {
   const buf = device.createBuffer({ size: b.bytes, usage: BUF_STORAGE | BUF_COPY_SRC | BUF_COPY_DST, label: b.label });
   if (b.offset !== undefined && b.size !== undefined) {
-    device.queue.writeBuffer(buf, 0, weights.subarray(b.offset, b.offset + b.size));
+    const bytes = weights.subarray(b.offset, b.offset + b.size);
+    device.queue.writeBuffer(buf, 0, b.stored === 'f16' ? widenHalves(bytes) : bytes);
   }
   return buf;
+}
+
+/** Little-endian IEEE half bytes (as weights.bin is written) → f32 values. */
+function widenHalves(bytes: Uint8Array): Float32Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(bytes.byteLength >>> 1);
+  for (let i = 0; i < out.length; i++) out[i] = f16BitsToF32(view.getUint16(2 * i, true));
+  return out;
 }
 
 async function createKernelPipeline(

@@ -72,8 +72,8 @@ export function formatReport(out: string, r: CompileReport): string {
     `kernels    ${r.kernels} distinct, ${r.steps} dispatches per forward`,
     ...methodLines(r.methodReport),
     `weights    FP16 ${t.fp16Bytes} B → ${t.storedBytes} B quantized incl. scales: ${fmt(t.compressionRatio, 3)}x ` +
-      `(weights.bin ${r.weightsBytes} B as stored for the GPU, f32 for FP params and any rotation: ` +
-      `${fmt(t.fp16Bytes / r.weightsBytes, 3)}x)`,
+      `(weights.bin ${r.weightsBytes} B as stored: ${fmt(t.fp16Bytes / r.weightsBytes, 3)}x; FP params are f16 ` +
+      'there only where f16 holds them exactly)',
     ...(r.quantization.layers.length ? ['', table(rows)] : []),
   ].join('\n');
 }

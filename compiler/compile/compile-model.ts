@@ -16,6 +16,7 @@ import type { MethodReport } from '../quant/method-report.ts';
 import { quantizationReport, type QuantReport } from '../quant/quantized-weights.ts';
 import type { Weights } from '../weights/weights.ts';
 import { writeCuda } from './emit-cuda.ts';
+import { roundF16, toF16Bits } from '../weights/f16.ts';
 import { emitRunJs } from './emit-run.ts';
 import { vendoredFiles } from './vendor.ts';
 import { checkCompileOptions, compilePipeline, compileQuantConfig, lowerQuantized } from './quant-build.ts';
@@ -131,6 +132,11 @@ function manifestBuffer(
   const name = attr<string>(leaf, 'name');
   const t = weights.get(name);
   if (!t) throw new Error(`weights lack param '${name}'`);
+  // FP params at FP16 where that loses nothing (trained weights ship as f16); scales and anything finer stay f32
+  const float = t.type.dtype === 'f32' || t.type.dtype === 'f16';
+  if (float && t.data instanceof Float32Array && t.data.every((v) => roundF16(v) === v)) {
+    return { ...typed, ...put(toF16Bits(t.data).buffer as ArrayBuffer), stored: 'f16' };
+  }
   return { ...typed, ...put(encodeTensor(t, 'f32')) };
 }
 

@@ -22,6 +22,7 @@ interface Inlined {
 /** In dependency order; 'all' modules must be written for inlining (see runtime/compiled-executor.ts). */
 export const RUN_JS_SOURCES: readonly Inlined[] = [
   { file: 'compiler/weights/init.ts', names: ['lowbias32'] },
+  { file: 'compiler/weights/f16.ts', names: ['f16BitsToF32'] },
   { file: 'runtime/noise.ts', names: ['gaussianNoise'] },
   { file: 'runtime/sampler.ts', names: ['sampleFlow', 'eulerStep', 'clipUnit', 'checkSampleArgs'] },
   { file: 'compiler/data/moving-shapes.ts', names: ['floatToClip'] },

@@ -8,10 +8,13 @@ import { compileModel, lowerForCompile, type CompileReport } from '../../../comp
 import { seededInputs } from '../../../compiler/inputs.ts';
 import { buildDiT } from '../../../compiler/model/dit.ts';
 import { tinyConfig } from '../../../compiler/model/presets.ts';
+import { roundF16 } from '../../../compiler/weights/f16.ts';
 import { seededWeights } from '../../../compiler/weights/init.ts';
+import type { Weights } from '../../../compiler/weights/weights.ts';
 import { createCompiledExecutor, type CompiledManifest } from '../../../runtime/compiled-executor.ts';
 import { closeDevice, openDevice } from '../../../runtime/device.ts';
 import { WgslExecutor } from '../../../runtime/executor.ts';
+import { tensor } from '../../../runtime/tensor.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(ROOT, 'bin/vdit.js');
@@ -31,7 +34,15 @@ const cfg = tinyConfig({
   rope: { dims: [8, 12, 12], theta: 10000 }, batch: 2,
 });
 const graph = buildDiT(cfg);
-const weights = seededWeights(graph, 7);
+// f16-exact FP params, as trained weights are: the folder stores them as halves and widens them on upload
+const seeded = seededWeights(graph, 7);
+const weights: Weights = {
+  get: (name) => {
+    const t = seeded.get(name);
+    return t && t.data instanceof Float32Array ? tensor(t.type, t.data.map(roundF16)) : t;
+  },
+  names: () => seeded.names(),
+};
 
 describe.skipIf(!gpu)('compileModel (skipped without a WebGPU adapter)', () => {
   const dir = join(OUT, 'w4a6');
@@ -49,6 +60,9 @@ describe.skipIf(!gpu)('compileModel (skipped without a WebGPU adapter)', () => {
     expect(new Set(manifest.kernels.map((k) => k.file)).size).toBe(manifest.kernels.length);
     for (const k of manifest.kernels) expect(readFileSync(join(dir, k.file), 'utf8')).toContain(`fn ${k.entry}`);
     expect(manifest.buffers.some((b) => b.kind === 'param' && b.dtype === 'i4')).toBe(true);
+    const params = manifest.buffers.filter((b) => b.kind === 'param');
+    expect(params.some((b) => b.stored === 'f16' && b.size! * 2 === b.bytes)).toBe(true);
+    expect(params.filter((b) => b.label.endsWith('.scale')).every((b) => b.stored === undefined)).toBe(true);
     expect(manifest.kernels.some((k) => k.name.startsWith('qgemm'))).toBe(true);
     expect(manifest.model).toMatchObject({ clipShape: [4, 16, 16, 3], batch: 2, nullClass: 48 });
     expect(manifest.model.classNames[5]).toBe('green circle left');
