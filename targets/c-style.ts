@@ -59,3 +59,22 @@ export const C_STYLE_OPS: OpTable = {
   pow: ([a, b]) => `pow(${a}, ${b})`,
   where: ([c, a, b]) => `(${c} ? ${a} : ${b})`,
 };
+
+/**
+ * Statements of a strided view's offset function in any C-like target: `r` holds the flat index and `off` the base
+ * offset, both declared by the caller; walking the axes from the last, each adds its coordinate times its stride
+ * (broadcast axes, stride 0, add nothing).
+ */
+export function stridedOffsetLines(shape: readonly number[], strides: readonly number[]): string[] {
+  const lines: string[] = [];
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const st = strides[i]!;
+    if (i === 0) {
+      if (st !== 0) lines.push(`  off += r * ${st}u;`);
+    } else {
+      if (st !== 0) lines.push(`  off += (r % ${shape[i]}u) * ${st}u;`);
+      lines.push(`  r = r / ${shape[i]}u;`);
+    }
+  }
+  return lines;
+}

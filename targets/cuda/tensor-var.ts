@@ -2,6 +2,7 @@ import type { DType } from '../../ir/dtype.ts';
 import { numel, strides as rowMajor, type Shape } from '../../ir/types.ts';
 import { broadcastStrides, collapseView } from '../wgsl/tensor-var.ts';
 import { cudaStorageOf, cudaValueOf, type CudaValue } from './render.ts';
+import { stridedOffsetLines } from '../c-style.ts';
 
 /**
  * A tensor bound to a CUDA kernel: a pointer parameter, its value type and its index math (static shapes, so
@@ -26,18 +27,10 @@ export interface CudaTensor {
 }
 
 function viewFn(fn: string, shape: Shape, strides: readonly number[], base: number): string {
-  const lines = [`static __device__ __forceinline__ unsigned ${fn}(unsigned o) {`, '  unsigned r = o;', `  unsigned off = ${base}u;`];
-  for (let i = shape.length - 1; i >= 0; i--) {
-    const st = strides[i]!;
-    if (i === 0) {
-      if (st !== 0) lines.push(`  off += r * ${st}u;`);
-    } else {
-      if (st !== 0) lines.push(`  off += (r % ${shape[i]}u) * ${st}u;`);
-      lines.push(`  r = r / ${shape[i]}u;`);
-    }
-  }
-  lines.push('  return off;', '}');
-  return lines.join('\n');
+  return [
+    `static __device__ __forceinline__ unsigned ${fn}(unsigned o) {`, '  unsigned r = o;', `  unsigned off = ${base}u;`,
+    ...stridedOffsetLines(shape, strides), '  return off;', '}',
+  ].join('\n');
 }
 
 /** A plain (unpacked) tensor; `raw` gives a pointer of another C type (packed i8/i4 words) with no conversions. */

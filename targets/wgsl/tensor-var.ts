@@ -1,6 +1,7 @@
 import type { DType } from '../../ir/dtype.ts';
 import { numel, strides as rowMajor, type Shape } from '../../ir/types.ts';
 import { fromStorage, storageOf, toStorage, valueOf, type Elem, type StorageType, type ValueType } from './render.ts';
+import { stridedOffsetLines } from '../c-style.ts';
 
 /**
  * A tensor bound to a kernel (ONNX Runtime IndicesHelper style): it owns the storage type, the conversions to and
@@ -65,18 +66,10 @@ export function collapseView(shape: Shape, strides: readonly number[]): { shape:
 }
 
 function viewFn(fn: string, shape: Shape, strides: readonly number[], base: number): string {
-  const lines = [`fn ${fn}(o: u32) -> u32 {`, '  var r = o;', `  var off = ${base}u;`];
-  for (let i = shape.length - 1; i >= 0; i--) {
-    const st = strides[i]!;
-    if (i === 0) {
-      if (st !== 0) lines.push(`  off += r * ${st}u;`);
-    } else {
-      if (st !== 0) lines.push(`  off += (r % ${shape[i]}u) * ${st}u;`);
-      lines.push(`  r = r / ${shape[i]}u;`);
-    }
-  }
-  lines.push('  return off;', '}');
-  return lines.join('\n');
+  return [
+    `fn ${fn}(o: u32) -> u32 {`, '  var r = o;', `  var off = ${base}u;`,
+    ...stridedOffsetLines(shape, strides), '  return off;', '}',
+  ].join('\n');
 }
 
 export function tensorVar(name: string, dtype: DType, shape: Shape, elem: Elem): TensorVar {

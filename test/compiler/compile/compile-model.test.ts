@@ -7,7 +7,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { compileModel, lowerForCompile, type CompileReport } from '../../../compiler/compile/compile-model.ts';
 import { seededInputs } from '../../../compiler/inputs.ts';
 import { buildDiT } from '../../../compiler/model/dit.ts';
-import { tinyConfig } from '../../../compiler/model/presets.ts';
 import { roundF16 } from '../../../compiler/weights/f16.ts';
 import { seededWeights } from '../../../compiler/weights/init.ts';
 import type { Weights } from '../../../compiler/weights/weights.ts';
@@ -15,6 +14,7 @@ import { createCompiledExecutor, type CompiledManifest } from '../../../runtime/
 import { closeDevice, openDevice } from '../../../runtime/device.ts';
 import { WgslExecutor } from '../../../runtime/executor.ts';
 import { tensor } from '../../../runtime/tensor.ts';
+import { narrowTinySmallClip } from '../model/narrow-tiny.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(ROOT, 'bin/vdit.js');
@@ -29,10 +29,7 @@ afterAll(() => {
 });
 
 // 2 narrow blocks over 2×4×4 tokens: fast on lavapipe, still every kernel kind of the tiny model
-const cfg = tinyConfig({
-  depth: 2, hidden: 64, heads: 2, ffn: 128, video: [4, 16, 16, 3], timeFreqDim: 64,
-  rope: { dims: [8, 12, 12], theta: 10000 }, batch: 2,
-});
+const cfg = narrowTinySmallClip(2);
 const graph = buildDiT(cfg);
 // f16-exact FP params, as trained weights are: the folder stores them as halves and widens them on upload
 const seeded = seededWeights(graph, 7);

@@ -7,13 +7,13 @@ import { compileModel } from '../../../compiler/compile/compile-model.ts';
 import { runEval } from '../../../compiler/generate/eval-run.ts';
 import { writeEvalDir } from '../../../compiler/generate/eval-write.ts';
 import { buildDiT } from '../../../compiler/model/dit.ts';
-import { tinyConfig } from '../../../compiler/model/presets.ts';
 import type { LoadedModel } from '../../../compiler/models.ts';
 import { seededWeights } from '../../../compiler/weights/init.ts';
 import { closeDevice, openDevice } from '../../../runtime/device.ts';
+import { narrowTiny } from '../model/narrow-tiny.ts';
 
 // 2 blocks at reduced width over the full 16×32×32 clip (the metrics score only that shape)
-const CFG = tinyConfig({ depth: 2, hidden: 64, heads: 2, ffn: 128, rope: { dims: [8, 12, 12], theta: 10000 } });
+const CFG = narrowTiny();
 const root = mkdtempSync(join(tmpdir(), 'vdit-eval-quant-'));
 const gpu = await openDevice().catch(() => undefined);
 afterAll(() => {

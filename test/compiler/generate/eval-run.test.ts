@@ -10,14 +10,14 @@ import { runEval } from '../../../compiler/generate/eval-run.ts';
 import { evalRequests } from '../../../compiler/generate/eval-set.ts';
 import { writeEvalDir } from '../../../compiler/generate/eval-write.ts';
 import { buildDiT } from '../../../compiler/model/dit.ts';
-import { tinyConfig } from '../../../compiler/model/presets.ts';
 import type { LoadedModel } from '../../../compiler/models.ts';
 import { encodeGif } from '../../../compiler/video/gif.ts';
 import { seededWeights } from '../../../compiler/weights/init.ts';
 import { print } from '../../../ir/print.ts';
+import { narrowTiny } from '../model/narrow-tiny.ts';
 
 // 2 blocks at reduced width: a batch-8 CPU forward takes ~1.5 s
-const CFG = tinyConfig({ depth: 2, hidden: 64, heads: 2, ffn: 128, rope: { dims: [8, 12, 12], theta: 10000 } });
+const CFG = narrowTiny();
 const root = mkdtempSync(join(tmpdir(), 'vdit-eval-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 

@@ -5,12 +5,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { compileModel, lowerForCompile, type CompileReport } from '../../../compiler/compile/compile-model.ts';
 import { seededInputs } from '../../../compiler/inputs.ts';
 import { buildDiT } from '../../../compiler/model/dit.ts';
-import { tinyConfig } from '../../../compiler/model/presets.ts';
 import { QUANT_METHODS } from '../../../compiler/quant/method-transform.ts';
 import { seededWeights } from '../../../compiler/weights/init.ts';
 import { closeDevice, openDevice } from '../../../runtime/device.ts';
 import { WgslExecutor } from '../../../runtime/executor.ts';
 import { runReference } from '../../../runtime/reference.ts';
+import { narrowTinySmallClip } from '../model/narrow-tiny.ts';
 
 /*
  * `vdit compile --method` on the WebGPU device (lavapipe here): every method's lowered 2-block narrow tiny model runs
@@ -24,10 +24,7 @@ afterAll(() => {
   rmSync(OUT, { recursive: true, force: true });
 });
 
-const cfg = tinyConfig({
-  depth: 2, hidden: 64, heads: 2, ffn: 128, video: [4, 16, 16, 3], timeFreqDim: 64,
-  rope: { dims: [8, 12, 12], theta: 10000 }, batch: 2,
-});
+const cfg = narrowTinySmallClip(2);
 const fp = buildDiT(cfg);
 const weights = seededWeights(fp, 7);
 

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { lowerQuantized } from '../../../compiler/compile/quant-build.ts';
 import { seededInputs } from '../../../compiler/inputs.ts';
 import { buildDiT } from '../../../compiler/model/dit.ts';
-import { tinyConfig } from '../../../compiler/model/presets.ts';
 import { linearsByInput } from '../../../compiler/quant/linear-stats.ts';
 import {
   applyMethod, calibrate, QUANT_METHODS, type MethodModel, type QuantMethod,
@@ -13,15 +12,13 @@ import { seededWeights } from '../../../compiler/weights/init.ts';
 import { graph, stats, type Node } from '../../../ir/index.ts';
 import { quantizeRows } from '../../../ir/quant.ts';
 import { runReference } from '../../../runtime/reference.ts';
+import { narrowTinySmallClip } from '../model/narrow-tiny.ts';
 
 /*
  * The --method rewrites on a 2-block narrow tiny config with seeded weights: exact in FP (quantization off), their
  * per-layer output error on the calibration data against RTN's, and the whole lowered W4A6 model per method.
  */
-const cfg = tinyConfig({
-  depth: 2, hidden: 64, heads: 2, ffn: 128, video: [4, 16, 16, 3], timeFreqDim: 64,
-  rope: { dims: [8, 12, 12], theta: 10000 }, batch: 1,
-});
+const cfg = narrowTinySmallClip(1);
 const fp = buildDiT(cfg);
 const weights = seededWeights(fp, 7);
 const config = profileConfig('deploy', 'w4a6');

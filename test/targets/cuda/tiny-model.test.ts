@@ -2,15 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { emitCuda } from '../../../compiler/compile/emit-cuda.ts';
 import { lowerQuantized } from '../../../compiler/compile/quant-build.ts';
 import { buildDiT } from '../../../compiler/model/dit.ts';
-import { tinyConfig } from '../../../compiler/model/presets.ts';
 import { seededWeights } from '../../../compiler/weights/init.ts';
 import { NVCC, nvccCompile } from './harness.ts';
+import { narrowTinySmallClip } from '../../compiler/model/narrow-tiny.ts';
 
 // the compile-model test's tiny DiT: every kernel kind of the model, small enough to lower in a second
-const cfg = tinyConfig({
-  depth: 2, hidden: 64, heads: 2, ffn: 128, video: [4, 16, 16, 3], timeFreqDim: 64,
-  rope: { dims: [8, 12, 12], theta: 10000 }, batch: 2,
-});
+const cfg = narrowTinySmallClip(2);
 const graph = buildDiT(cfg);
 const weights = seededWeights(graph, 7);
 const builds = ['none', 'w4a8', 'w4a4'].map((q) => ({ q, e: emitCuda(lowerQuantized(graph, weights, q).graph) }));
