@@ -8,9 +8,11 @@ import { generateCommand } from './commands/generate.ts';
 import { compileCommand } from './commands/compile.ts';
 import { benchCommand } from './commands/bench.ts';
 import { calibCommand } from './commands/calib.ts';
+import { compareCommand } from './commands/compare.ts';
 import { CliExit } from './commands/output.ts';
 
-const COMMANDS = [devicesCommand, inspectCommand, runCommand, configCommand, generateCommand, evalCommand, compileCommand, benchCommand, calibCommand];
+const COMMANDS = [devicesCommand, inspectCommand, runCommand, configCommand, generateCommand, evalCommand, compileCommand, benchCommand, calibCommand,
+  compareCommand];
 
 /** Entry point of `vdit`: one clear error line and a non-zero exit on failure; stack traces only with --verbose. */
 export async function main(argv: readonly string[]): Promise<void> {

@@ -1,6 +1,7 @@
 import { isDType, isFloat, type DType } from './dtype.ts';
 import { IRError } from './errors.ts';
 import { isOp, type Attrs, type Op } from './ops.ts';
+import { sparseAttentionType } from './infer-sparse-attention.ts';
 import { broadcastShapes, formatType, normAxis, numel, type TensorType } from './types.ts';
 
 type Rule = (src: readonly TensorType[], attrs: Attrs) => TensorType;
@@ -129,6 +130,7 @@ const RULES: Partial<Record<Op, Rule>> = {
     }
     return { dtype: 'f32', shape: [b, k.shape[2]!] };
   },
+  sparse_attention: sparseAttentionType,
   reshape: (src, attrs) => {
     arity('reshape', src, 1);
     const shape = ints('reshape', attrs, 'shape');
@@ -225,6 +227,10 @@ const RULES: Partial<Record<Op, Rule>> = {
     if (!hasPrologue(attrs)) arity('token_scale', src, 1);
     else prologue('token_scale', src, attrs);
     bits('token_scale', attrs);
+    const clip = attrs['clip'];
+    if (clip !== undefined && !(typeof clip === 'number' && clip > 0 && clip <= 1)) {
+      fail('token_scale', `clip must be a number in (0, 1], got ${JSON.stringify(clip)}`, src);
+    }
     const x = floatOperand('token_scale', src);
     if (x.shape.length < 1) fail('token_scale', 'expects x[..., K]', src);
     return { dtype: 'f32', shape: [...x.shape.slice(0, -1), 1] };

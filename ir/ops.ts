@@ -20,6 +20,11 @@
  *                                                    additive float
  *           attention_colsum{scale}(q[B,H,Nq,D], k[B,H,Nk,D]) → f32[B,Nk]: S_j = Σ_h Σ_i softmax(q kᵀ·scale)[h,i,j],
  *                                                    the attention key j receives (S²Q-VDiT Eq. 11); Σ_j S_j = H·Nq
+ *           sparse_attention{scale, tile}(q[B,H,Nq,D], k[B,H,Nk,D], v[B,H,Nk,Dv], tiles: i32[T]) → [B,H,Nq,Dv]:
+ *                                                    attention over the kept key tiles only (Q stays dense): key tile
+ *                                                    t is keys [t·tile, min((t+1)·tile, Nk)); equals attention with
+ *                                                    an additive −∞ mask on every key outside the listed tiles. tiles
+ *                                                    is ascending, distinct, in range, non-empty, shared by all b, h
  * SHAPE     reshape{shape}  permute{perm}  transpose{dim0, dim1}  concat{axis}(x...)
  *           slice{axis, start, end, step}  gather{axis}(x, idx: i32)  → x.shape[:axis] ++ idx.shape ++ x.shape[axis+1:]
  * VDIT      timestep_embedding{dim, max_period, flip, shift, scale}(t[B]) → [B, dim]:
@@ -30,7 +35,8 @@
  *             row-major order; head dim splits into sections dt|dh|dw, each rotating interleaved pairs
  *             (x[2i], x[2i+1]) by angle p·theta^(−2i/d) with p the token's coordinate on that axis;
  *             the first `offset` tokens (text) pass unchanged
- * QDQ       token_scale{bits}(x[..., K]) → f32[..., 1]: Δ = max_k |x| / (2^(bits−1) − 1) per row (0 rows → Δ = 1)
+ * QDQ       token_scale{bits, clip?}(x[..., K]) → f32[..., 1]: Δ = max_k |x| / (2^(bits−1) − 1) per row (0 rows → Δ = 1);
+ *             with clip in (0, 1] the divisor is f32(qmax / clip) (learned activation clipping, ir/quant.ts)
  *           quantize{bits}(x[..., K], Δ[..., 1] or broadcastable) → i8 (bits ≤ 8): clamp(round_half_even(x / Δ),
  *             −2^(bits−1), 2^(bits−1) − 1); A6 is held in i8 in [−32, 31], A4 in [−8, 7]
  *           dequantize(q, Δ) = f32(q) · Δ (broadcasting); q may be i8, i32, or packed i4 (weights)
@@ -59,7 +65,9 @@ export const UNARY_OPS = [
 export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'max', 'min', 'pow'] as const;
 export const TERNARY_OPS = ['where'] as const;
 export const REDUCE_OPS = ['reduce_sum', 'reduce_mean', 'reduce_max'] as const;
-export const NN_OPS = ['matmul', 'linear', 'layernorm', 'rmsnorm', 'softmax', 'attention', 'attention_colsum'] as const;
+export const NN_OPS = [
+  'matmul', 'linear', 'layernorm', 'rmsnorm', 'softmax', 'attention', 'attention_colsum', 'sparse_attention',
+] as const;
 export const SHAPE_OPS = ['reshape', 'permute', 'transpose', 'concat', 'slice', 'gather'] as const;
 export const VDIT_OPS = ['timestep_embedding', 'modulate', 'gate', 'rope3d'] as const;
 export const QDQ_OPS = ['token_scale', 'quantize', 'dequantize', 'qgemm'] as const;

@@ -65,6 +65,17 @@ export function qmax(bits: number): number {
   return 2 ** (bits - 1) - 1;
 }
 
+/**
+ * token_scale's divisor: Δ = max_k |x| / divisor with divisor = f32(qmax / clip). `clip` in (0, 1] is a learned
+ * activation clipping ratio (LAC, S²Q-VDiT §4.1 / FlatQuant): Δ shrinks to clip·max/qmax and the largest values
+ * saturate. Absent, the divisor is qmax itself. One division in every backend keeps them bit-identical.
+ */
+export function tokenScaleDivisor(bits: number, clip?: number): number {
+  if (clip === undefined) return qmax(bits);
+  if (!(clip > 0 && clip <= 1)) throw new Error(`token_scale: clip must be in (0, 1], got ${clip}`);
+  return Math.fround(qmax(bits) / clip);
+}
+
 /** Inclusive range [−2^(bits−1), 2^(bits−1) − 1]; symmetric scales only reach −qmax, the clamp allows one more. */
 export function qrange(bits: number): [number, number] {
   return [-(2 ** (bits - 1)), 2 ** (bits - 1) - 1];

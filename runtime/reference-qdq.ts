@@ -1,6 +1,6 @@
 import { hasPrologue } from '../ir/infer.ts';
 import type { Node } from '../ir/node.ts';
-import { qmax, quantizeValue } from '../ir/quant.ts';
+import { qmax, quantizeValue, tokenScaleDivisor } from '../ir/quant.ts';
 import { evalPrologue } from './reference-prologue.ts';
 import { unaryFn } from './reference-elementwise.ts';
 import { gemmNT } from './reference-gemm.ts';
@@ -36,7 +36,7 @@ function chainInput(n: Node, src: readonly Val[], ctx: Ctx): Val {
 export function evalTokenScale(n: Node, src: readonly Val[], ctx: Ctx): Val {
   const x = chainInput(n, src, ctx);
   const k = lastDim(x);
-  const qm = qmax(bitsOf(n));
+  const qm = tokenScaleDivisor(bitsOf(n), n.attrs['clip'] as number | undefined);
   const out = alloc(n.type, ctx);
   const round = ctx.f64 ? (v: number) => v : Math.fround;
   for (let r = 0; r < out.data.length; r++) {

@@ -6,6 +6,7 @@ import type { Weights } from '../compiler/weights/weights.ts';
 import { evalBinaryNode, evalUnaryNode, evalWhere } from './reference-elementwise.ts';
 import { evalFused } from './reference-fused.ts';
 import { evalAttentionColsum } from './reference-colsum.ts';
+import { evalSparseAttention } from './reference-sparse-attention.ts';
 import { evalAttention, evalLinear, evalMatmul, evalNorm, evalReduce, evalSoftmax } from './reference-nn.ts';
 import {
   evalConcat, evalGather, evalPermute, evalReshape, evalSlice, evalTranspose,
@@ -43,6 +44,7 @@ const EVAL: Partial<Record<Op, Evaluator>> = {
   softmax: evalSoftmax,
   attention: evalAttention,
   attention_colsum: evalAttentionColsum,
+  sparse_attention: evalSparseAttention,
   reshape: evalReshape,
   permute: evalPermute,
   transpose: evalTranspose,

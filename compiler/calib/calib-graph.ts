@@ -46,11 +46,17 @@ export function buildCalibGraph(cfg: VDiTConfig, opts: { readonly importance?: b
  * blocks.0 params), which stops at the embedded tokens.
  */
 function blockInputs(cfg: VDiTConfig): Node[] {
-  const after = (i: number): Node => buildDiT(cfg, { stopAfterBlock: i }).outputs[0]!;
-  let h = after(0);
+  return Array.from({ length: cfg.depth }, (_, i) => blockInput(cfg, i));
+}
+
+/** Block i's input node in buildDiT(cfg)'s graph (see blockInputs). */
+export function blockInput(cfg: VDiTConfig, i: number): Node {
+  if (!(Number.isInteger(i) && i >= 0 && i < cfg.depth)) throw new Error(`block ${i} is not in [0, ${cfg.depth})`);
+  if (i > 0) return buildDiT(cfg, { stopAfterBlock: i - 1 }).outputs[0]!;
+  let h = buildDiT(cfg, { stopAfterBlock: 0 }).outputs[0]!;
   const reads0 = readsPrefix('blocks.0.');
   while (h.op === 'add' && reads0(h.src[1]!)) h = h.src[0]!;
-  return [h, ...Array.from({ length: cfg.depth - 1 }, (_, i) => after(i))];
+  return h;
 }
 
 function readsPrefix(prefix: string): (n: Node) => boolean {

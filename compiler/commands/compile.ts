@@ -8,6 +8,13 @@ import { buildDiT } from '../model/dit.ts';
 import { loadModel } from '../models.ts';
 import { splitPatternList } from '../quant/spec.ts';
 import { emit, fmt, table, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
+import type { Graph } from '../../ir/graph.ts';
+import type { GpuContext } from '../../runtime/device.ts';
+import { DEFAULT_LAMBDA_MIN } from '../calib/importance.ts';
+import { s2qBuild, S2Q_DEFAULTS, type S2qBuild } from '../compile/s2q-build.ts';
+import { createProgress, type Progress } from '../generate/progress.ts';
+import type { LoadedModel } from '../models.ts';
+import { DEFAULT_EPOCHS } from '../quant/s2q/distill.ts';
 
 interface CompileArgs extends GlobalArgs {
   model: string;
@@ -17,6 +24,15 @@ interface CompileArgs extends GlobalArgs {
   output: string;
   weights?: string;
   keepFp?: string;
+  sds: boolean;
+  std: boolean;
+  calibPrompts: number;
+  calibSamples: number;
+  calibSteps: number;
+  calibEpochs: number;
+  calibStore?: string;
+  lambdaMin: number;
+  batch: number;
 }
 
 export const compileCommand = {
@@ -29,12 +45,21 @@ export const compileCommand = {
       .option('method', {
         type: 'string', default: 'rtn',
         describe: `quantization method: ${COMPILE_METHODS.join('|')} (smoothquant, viditq and gptq calibrate on 2 ` +
-          'seeded FP forwards)',
+          'seeded FP forwards; s2q on FP trajectories, see --calib-*)',
       })
+      .option('sds', { type: 'boolean', default: true, describe: 's2q: Hessian-aware salient data selection (--no-sds: uniform timesteps)' })
+      .option('std', { type: 'boolean', default: true, describe: 's2q: attention-weighted token distillation (--no-std: plain MSE)' })
+      .option('calib-prompts', { type: 'number', default: S2Q_DEFAULTS.prompts, describe: 's2q: prompts (random classes) sampled for calibration' })
+      .option('calib-steps', { type: 'number', default: S2Q_DEFAULTS.steps, describe: 's2q: sampler steps per prompt (every step is a candidate)' })
+      .option('calib-samples', { type: 'number', default: S2Q_DEFAULTS.samples, describe: 's2q: samples K selected from the prompts × steps pool' })
+      .option('calib-epochs', { type: 'number', default: DEFAULT_EPOCHS, describe: 's2q: distillation epochs per block' })
+      .option('calib-store', { type: 'string', describe: 's2q: keep the calibration store in this folder (reused when it exists)' })
+      .option('lambda-min', { type: 'number', default: DEFAULT_LAMBDA_MIN, describe: 's2q: λ_min of the token weights (Eq. 11)' })
       .option('target', {
         choices: ['wgsl', 'cuda'] as const, default: 'wgsl' as const,
         describe: 'cuda: also write cuda/*.cu (one per kernel, header vdit_cuda.cuh, kernels.json) beside the WGSL',
       })
+      .option('batch', { type: 'number', default: 1, describe: 'clips per forward the folder is built for (CFG pairs: batch 2×N)' })
       .option('keep-fp', KEEP_FP_OPTION)
       .option('weights', WEIGHTS_OPTION)
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'folder to write' }),
@@ -42,12 +67,16 @@ export const compileCommand = {
     checkCompileOptions(args.quant, args.method);
     const model = loadModel(args.model, args.weights ? { weights: args.weights } : {});
     if (model.config && model.config.classes === undefined) throw new Error(`model '${model.name}' is not class-conditioned`);
-    // built at the sampling batch: one CFG pair (cond + uncond) per forward
-    const graph = model.config ? buildDiT({ ...model.config, batch: 2 }) : model.graph;
+    // built at the sampling batch: --batch CFG pairs (cond + uncond) per forward
+    if (!(Number.isInteger(args.batch) && args.batch >= 1)) throw new Error(`--batch must be a positive integer, got ${args.batch}`);
+    if (!model.config && args.batch !== 1) throw new Error(`--batch ${args.batch} needs a preset (an IR file keeps its own batch)`);
+    const graph = model.config ? buildDiT({ ...model.config, batch: 2 * args.batch }) : model.graph;
     const gpu = await openDevice();
     let report: CompileReport;
     try {
+      const s2q = args.method === 's2q' && args.quant !== 'none' ? await runS2q(args, model, graph, gpu) : undefined;
       report = compileModel(graph, model.weights, {
+        ...(s2q ? { calibration: { model: s2q.model, ms: s2q.ms, inputs: s2q.samples }, calibrationReport: s2qReport(s2q) } : {}),
         quant: args.quant, method: args.method, keepFp: splitPatternList(args.keepFp ?? ''), gpu, modelName: model.name,
         target: args.target,
         ...(model.config?.classes !== undefined ? { classes: model.config.classes } : {}),
@@ -58,6 +87,40 @@ export const compileCommand = {
     emit(args, { output: resolve(args.output), ...report }, () => formatReport(args.output, report));
   },
 };
+
+/** Trajectories, selection and per-block distillation of `--method s2q`, with progress bars. */
+async function runS2q(args: CompileArgs, model: LoadedModel, graph: Graph, gpu: GpuContext): Promise<S2qBuild> {
+  if (!model.config) throw new Error('--method s2q needs a preset model (its blocks are distilled one by one)');
+  const traj = createProgress('trajectories', args.calibPrompts * args.calibSteps, args.json);
+  let distill: Progress | undefined;
+  try {
+    return await s2qBuild({
+      cfg: model.config, graph, weights: model.weights, modelName: model.name, quant: checkCompileOptions(args.quant, args.method),
+      keepFp: splitPatternList(args.keepFp ?? ''), gpu, prompts: args.calibPrompts, steps: args.calibSteps,
+      samples: args.calibSamples, sds: args.sds, std: args.std, epochs: args.calibEpochs, lambdaMin: args.lambdaMin,
+      ...(args.calibStore !== undefined ? { store: args.calibStore } : {}),
+      onTrajectory: (i, _, ms) => traj.update(i, ms),
+      onStep: (i, total) => {
+        if (!distill) {
+          traj.stop();
+          distill = createProgress('distill blocks', total, args.json);
+        }
+        distill.update(i, 0);
+      },
+    });
+  } finally {
+    traj.stop();
+    distill?.stop();
+  }
+}
+
+function s2qReport(s: S2qBuild): Record<string, unknown> {
+  return {
+    strategy: s.strategy, samples: s.samples, seconds: s.ms / 1000, trajectorySeconds: s.trajectoryMs / 1000,
+    distillSeconds: s.distillMs / 1000,
+    blocks: s.blocks.map((b) => ({ block: b.block, steps: b.steps, firstLoss: b.firstLoss ?? null, lastLoss: b.lastLoss ?? null })),
+  };
+}
 
 export function formatReport(out: string, r: CompileReport): string {
   const t = r.quantization.totals;
@@ -71,6 +134,7 @@ export function formatReport(out: string, r: CompileReport): string {
     ...(r.keepFp.length ? [`kept FP    ${r.keepFp.join(', ')} (--keep-fp)`] : []),
     `kernels    ${r.kernels} distinct, ${r.steps} dispatches per forward`,
     ...methodLines(r.methodReport),
+    ...s2qLines(r.calibration),
     `weights    FP16 ${t.fp16Bytes} B → ${t.storedBytes} B quantized incl. scales: ${fmt(t.compressionRatio, 3)}x ` +
       `(weights.bin ${r.weightsBytes} B as stored: ${fmt(t.fp16Bytes / r.weightsBytes, 3)}x; FP params are f16 ` +
       'there only where f16 holds them exactly)',
@@ -84,6 +148,18 @@ export const KEEP_FP_OPTION = {
   describe: "comma-separated layer globs to keep FP, e.g. '**.adaLN_modulation.*' (the lineage's choice); " +
     'by default the adaLN / t_block linears are W4A8',
 } as const;
+
+/** S²Q's selection and the distillation loss of each block, first epoch → last. */
+function s2qLines(c: CompileReport['calibration']): string[] {
+  if (!c) return [];
+  const s = c as unknown as ReturnType<typeof s2qReport> & { blocks: { block: number; firstLoss: number | null; lastLoss: number | null }[] };
+  const losses = s.blocks.map((b) => (b.firstLoss === null ? `${b.block}: -` : `${b.block}: ${fmt(b.firstLoss, 3)}→${fmt(b.lastLoss!, 3)}`));
+  return [
+    `s2q        ${s.strategy} selected ${s.samples} samples; trajectories ${fmt(s.trajectorySeconds as number, 3)} s, ` +
+      `distillation ${fmt(s.distillSeconds as number, 3)} s`,
+    `s2q loss   per block, first → last epoch: ${losses.join(', ')}`,
+  ];
+}
 
 /** The method's calibration and what it left online (its notes carry the rotation cost); nothing for rtn. */
 function methodLines(m: CompileReport['methodReport']): string[] {

@@ -19,7 +19,9 @@ import { writeCuda } from './emit-cuda.ts';
 import { roundF16, toF16Bits } from '../weights/f16.ts';
 import { emitRunJs } from './emit-run.ts';
 import { vendoredFiles } from './vendor.ts';
-import { checkCompileOptions, compilePipeline, compileQuantConfig, lowerQuantized } from './quant-build.ts';
+import {
+  checkCompileOptions, compilePipeline, compileQuantConfig, lowerQuantized, type BuildCalibration,
+} from './quant-build.ts';
 
 export { checkCompileOptions, COMPILE_METHODS, COMPILE_QUANTS, compilePipeline } from './quant-build.ts';
 
@@ -35,6 +37,10 @@ export interface CompileOptions {
   readonly classes?: number;
   /** 'cuda' also writes cuda/*.cu beside the WGSL build (compiler/compile/emit-cuda.ts); default 'wgsl' */
   readonly target?: 'wgsl' | 'cuda';
+  /** precomputed calibration (s2q's method model) */
+  readonly calibration?: BuildCalibration;
+  /** what that calibration did, recorded in report.json */
+  readonly calibrationReport?: Readonly<Record<string, unknown>>;
 }
 
 export interface CompileReport {
@@ -51,13 +57,15 @@ export interface CompileReport {
   readonly quantization: QuantReport;
   /** calibration time and what the method left online (compiler/quant/method-report.ts) */
   readonly methodReport: MethodReport;
+  readonly calibration?: Readonly<Record<string, unknown>>;
 }
 
 /** The lowered graph, its weights (quantized lazily) and the WGSL program for `gpu`. */
 export function lowerForCompile(
   graph: Graph, weights: Weights, quant: string, gpu: GpuContext, keepFp: readonly string[] = [], method = 'rtn',
+  calibration: BuildCalibration = {},
 ): { graph: Graph; weights: Weights; program: WgslProgram; methodReport: MethodReport } {
-  const { graph: lowered, weights: qweights, report } = lowerQuantized(graph, weights, quant, keepFp, method);
+  const { graph: lowered, weights: qweights, report } = lowerQuantized(graph, weights, quant, keepFp, method, calibration);
   const program = planWgsl(lowered, { elem: 'f32', caps: gpu.caps }, lowerNode);
   return { graph: lowered, weights: qweights, program, methodReport: report };
 }
@@ -72,7 +80,7 @@ export function compileModel(graph: Graph, weights: Weights, options: CompileOpt
   clipsPerForward(graph);
   const keepFp = options.keepFp ?? [];
   const { graph: lowered, weights: qweights, program, methodReport } =
-    lowerForCompile(graph, weights, quant, options.gpu, keepFp, options.method);
+    lowerForCompile(graph, weights, quant, options.gpu, keepFp, options.method, options.calibration);
   const blobs: Uint8Array[] = [];
   let offset = 0;
   const put = (bytes: ArrayBuffer): { offset: number; size: number } => {
@@ -95,7 +103,7 @@ export function compileModel(graph: Graph, weights: Weights, options: CompileOpt
     model: options.modelName, quant, method: options.method, keepFp: [...keepFp], pipeline: manifest.pipeline,
     kernels: kernels.length,
     steps: steps.length, weightsBytes: offset, compileMs: 0, adapter: manifest.device.description,
-    quantization, methodReport,
+    quantization, methodReport, ...(options.calibrationReport ? { calibration: options.calibrationReport } : {}),
   };
   replaceDirAtomic(outDir, (tmp) => {
     writeFileSync(join(tmp, 'weights.bin'), Buffer.concat(blobs));

@@ -4,7 +4,9 @@ import { verify } from '../../ir/verify.ts';
 import { parsePipeline, runPipeline } from '../../passes/pipeline.ts';
 import { builtinPasses } from '../../passes/registry.ts';
 import type { LinearStats } from '../quant/linear-stats.ts';
-import { applyMethod, calibrate, isQuantMethod, needsCalibration, QUANT_METHODS } from '../quant/method-transform.ts';
+import {
+  applyMethod, calibrate, isQuantMethod, needsCalibration, QUANT_METHODS, type MethodModel, type QuantMethod,
+} from '../quant/method-transform.ts';
 import { methodReport, type MethodReport } from '../quant/method-report.ts';
 import { quantizationReport, quantizeWeights } from '../quant/quantized-weights.ts';
 import { profileConfig, type QuantConfig } from '../quant/spec.ts';
@@ -17,8 +19,11 @@ import type { Weights } from '../weights/weights.ts';
 
 /** Quantization precisions `vdit compile --quant` accepts; 'none' keeps every linear FP. */
 export const COMPILE_QUANTS = ['w4a6', 'w4a8', 'w8a8', 'w4a4', 'none'] as const;
-/** Weight/activation quantization methods (compiler/quant/method-transform.ts): RTN and the lineage's baselines. */
-export const COMPILE_METHODS = QUANT_METHODS;
+/**
+ * Weight/activation quantization methods: RTN and the lineage's baselines (compiler/quant/method-transform.ts), and
+ * S²Q-VDiT (compiler/quant/s2q/), whose trajectories and distillation run before the build (compiler/compile/s2q-build.ts).
+ */
+export const COMPILE_METHODS = [...QUANT_METHODS, 's2q'] as const;
 
 /** What one quantized build is: recorded in compile reports and eval results. */
 export interface QuantBuild {
@@ -55,8 +60,14 @@ export function compilePipeline(quant: string, keepFp: readonly string[] = []): 
   return `canonicalize,insert-qdq{quant=${quant},profile=deploy${keep}},fuse-int4-gemm,dce,fuse-elementwise`;
 }
 
-/** Calibration for methods that need it: precomputed stats, or `count` seeded FP forwards of the graph. */
+/**
+ * Calibration for methods that need it: precomputed stats, or `count` seeded FP forwards of the graph; s2q brings
+ * its finished method model and what its calibration cost.
+ */
 export interface BuildCalibration {
+  readonly model?: MethodModel;
+  readonly ms?: number;
+  readonly inputs?: number;
   readonly stats?: ReadonlyMap<string, LinearStats>;
   readonly count?: number;
   readonly seed?: number;
@@ -71,23 +82,37 @@ export function lowerQuantized(
   graph: Graph, weights: Weights, quant: string, keepFp: readonly string[] = [], method = 'rtn',
   calibration: BuildCalibration = {},
 ): { graph: Graph; weights: Weights; report: MethodReport } {
-  if (!isQuantMethod(method)) throw new Error(`--method '${method}' is not one of ${COMPILE_METHODS.join(', ')}`);
+  if (!(COMPILE_METHODS as readonly string[]).includes(method)) {
+    throw new Error(`--method '${method}' is not one of ${COMPILE_METHODS.join(', ')}`);
+  }
+  if (method === 's2q' && quant !== 'none' && !calibration.model) {
+    throw new Error('--method s2q needs its calibration run first (compiler/compile/s2q-build.ts)');
+  }
   const config = compileQuantConfig(quant, keepFp);
-  let [stats, calibrationMs, inputs] = [calibration.stats, 0, 0];
-  if (quant !== 'none' && needsCalibration(method) && !stats) {
+  let [stats, calibrationMs, inputs] = [calibration.stats, calibration.ms ?? 0, calibration.inputs ?? 0];
+  if (quant !== 'none' && isQuantMethod(method) && needsCalibration(method) && !stats) {
     inputs = calibration.count ?? 2;
     const seed = calibration.seed === undefined ? {} : { seed: calibration.seed };
     const c = calibrate(graph, weights, config, { count: inputs, hessian: method === 'gptq', ...seed });
     [stats, calibrationMs] = [c.stats, c.ms];
   }
   const m = quant === 'none' ? applyMethod(graph, weights, config, 'rtn')
-    : applyMethod(graph, weights, config, method, stats);
-  const pipeline = parsePipeline(compilePipeline(quant, keepFp), new Map(builtinPasses()));
-  const lowered = runPipeline(m.graph, pipeline, { verify }).graph;
+    : calibration.model ?? applyMethod(graph, weights, config, method as QuantMethod, stats);
+  const lowered = runCompilePipeline(m.graph, compilePipeline(quant, keepFp), m.rewriteQdq);
   // the FP graph names the layers: after fuse-int4-gemm no dequantize pair is left to read them from
   const qweights = quant === 'none' ? m.weights : quantizeWeights(m.graph, m.weights, config, m.quantizer);
   const report = methodReport(quant === 'none' ? 'rtn' : method, lowered, m.transforms, calibrationMs, inputs);
   return { graph: lowered, weights: qweights, report };
+}
+
+/** The pipeline, with the method's rewrite between insert-qdq and fuse-int4-gemm when it has one. */
+function runCompilePipeline(g: Graph, text: string, rewriteQdq?: (g: Graph) => Graph): Graph {
+  const run = (gr: Graph, t: string): Graph => runPipeline(gr, parsePipeline(t, new Map(builtinPasses())), { verify }).graph;
+  const at = text.indexOf(',fuse-int4-gemm');
+  if (!rewriteQdq || at < 0) return run(g, text);
+  const qdq = rewriteQdq(run(g, text.slice(0, at)));
+  verify(qdq);
+  return run(qdq, text.slice(at + 1));
 }
 
 /** The record of a build of graph (byte accounting only: shapes suffice). */

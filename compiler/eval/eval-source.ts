@@ -54,7 +54,7 @@ export async function openEvalSource(model: LoadedModel | CompiledModel, opts: S
   const graph = model.config ? buildDiT({ ...model.config, batch: 2 }) : model.graph;
   const quant = describeBuild(graph, setting, q.method, q.keepFp);
   const session = await openDenoiser(model, {
-    backend: opts.backend, dtype: opts.dtype, clips: opts.batch, quant: { setting, keepFp: q.keepFp },
+    backend: opts.backend, dtype: opts.dtype, clips: opts.batch, quant: { setting, keepFp: q.keepFp, method: q.method },
     ...(opts.kernels ? { kernels: opts.kernels } : {}),
   });
   return { name: model.name, weightsFrom: model.weightsFrom, session, quant };

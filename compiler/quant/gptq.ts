@@ -21,6 +21,8 @@ export interface GptqOptions {
   readonly blockSize?: number;
   /** quantize columns in order of decreasing H_jj (default false) */
   readonly actOrder?: boolean;
+  /** per-output-channel scales Δ [N] to quantize with instead of RTN's absmax / qmax (a learned weight clip) */
+  readonly scale?: Float32Array;
 }
 
 // q, k and v read one input, so one H: its O(K³) factor is computed once per (H, damp, order)
@@ -62,7 +64,10 @@ export function gptqQuantize(
 ): RtnWeight {
   const [n, k] = checkInputs(w, h, name);
   const wd = w.data as Float32Array;
-  const scale = quantizeRows(wd, n, k, bits).scale;
+  if (opts.scale && (opts.scale.length !== n || !opts.scale.every((s) => s > 0 && Number.isFinite(s)))) {
+    throw new Error(`gptqQuantize(${name}): scale must hold ${n} positive finite values`);
+  }
+  const scale = opts.scale ?? quantizeRows(wd, n, k, bits).scale;
   const diag = Array.from({ length: k }, (_, j) => h[j * k + j]!);
   const perm = Array.from({ length: k }, (_, j) => j);
   if (opts.actOrder) perm.sort((a, b) => diag[b]! - diag[a]! || a - b);

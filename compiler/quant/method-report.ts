@@ -18,7 +18,7 @@ export interface MethodReport {
   /** smoothing vectors read by some other node: an explicit elementwise multiply */
   readonly smoothingExplicit: number;
   readonly onlineRotations: number;
-  /** FLOPs of the online rotations per forward (2·rows·K² each) */
+  /** FLOPs of the online transforms per forward (2·rows·K² per dense rotation, 2·rows·K·(d1 + d2) per Kronecker one) */
   readonly rotationFlops: number;
   /** FLOPs of the integer GEMMs per forward (2·rows·N·K each), the scale the rotation cost compares with */
   readonly qgemmFlops: number;
@@ -34,7 +34,7 @@ export function methodReport(
   for (const t of transforms) {
     const p = params.get(t.param);
     if (!p) continue;
-    if (t.kind === 'rotate') {
+    if (t.kind === 'rotate' || t.kind === 'kron') {
       [rotations, flops] = [rotations + 1, flops + t.flops];
     } else if ((readers.get(p) ?? []).every((u) => u.op === 'token_scale' || u.op === 'quantize')) {
       folded++;
@@ -46,8 +46,9 @@ export function methodReport(
   const notes: string[] = [];
   if (rotations) {
     const share = gemm ? ` = ${((100 * flops) / gemm).toFixed(1)}% of the qgemm FLOPs` : '';
-    notes.push(`${rotations} online rotation matmuls (${(flops / 1e9).toFixed(3)} GFLOP per forward${share}) stay ` +
-      'in the graph as dense f32 matmuls; their time must be measured on the GPU');
+    const form = transforms.some((t) => t.kind === 'kron') ? 'Kronecker-factored (two small matmuls each)' : 'dense';
+    notes.push(`${rotations} online transforms (${(flops / 1e9).toFixed(3)} GFLOP per forward${share}) stay ` +
+      `in the graph as ${form} f32 matmuls; their time must be measured on the GPU`);
   }
   if (explicit) notes.push(`${explicit} smoothing multiplies could not join a quantize prologue and run as kernels`);
   return {

@@ -40,11 +40,11 @@ export function needsCalibration(m: QuantMethod): boolean {
 /** One online activation transform left in the graph, with its cost per forward. */
 export interface OnlineTransform {
   readonly param: string;
-  readonly kind: 'smooth' | 'rotate';
+  readonly kind: 'smooth' | 'rotate' | 'kron';
   /** channels K, and rows (tokens × batch) per forward */
   readonly k: number;
   readonly rows: number;
-  /** multiply-adds ×2 per forward: rows·K for a smoothing multiply, 2·rows·K² for a rotation */
+  /** FLOPs per forward: rows·K for a smoothing multiply, 2·rows·K² for a rotation, rows·K·(1 + 2(d1 + d2)) for kron */
   readonly flops: number;
   readonly layers: readonly string[];
 }
@@ -54,6 +54,8 @@ export interface MethodModel {
   readonly weights: Weights;
   readonly quantizer?: LayerQuantizer;
   readonly transforms: readonly OnlineTransform[];
+  /** a rewrite of the graph after insert-qdq, before fusion (S²Q's learned activation clips on token_scale) */
+  readonly rewriteQdq?: (g: Graph) => Graph;
 }
 
 export interface CalibrationOptions {
@@ -109,7 +111,7 @@ export function applyMethod(
  * the transformed input must be built over the already rewritten producers, or the graph would keep a copy of the
  * old subgraph (with its weights, which this method changes) next to the new one.
  */
-function rewriteInputs(g: Graph, wraps: ReadonlyMap<Node, (x: Node) => Node>): Graph {
+export function rewriteInputs(g: Graph, wraps: ReadonlyMap<Node, (x: Node) => Node>): Graph {
   const memo = new Map<Node, Node>();
   for (const n of toposort(g)) {
     const src = n.src.map((s) => memo.get(s) ?? s);
@@ -191,7 +193,7 @@ function once<T>(make: () => T): () => T {
   return () => (v ??= make());
 }
 
-function lazyWeights(base: Weights, extra: ReadonlyMap<string, () => Tensor>): Weights {
+export function lazyWeights(base: Weights, extra: ReadonlyMap<string, () => Tensor>): Weights {
   return {
     get: (name) => extra.get(name)?.() ?? base.get(name),
     names: () => new Set([...base.names(), ...extra.keys()]),

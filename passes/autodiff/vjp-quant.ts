@@ -3,6 +3,7 @@ import { hasPrologue } from '../../ir/infer.ts';
 import { node, type Node } from '../../ir/node.ts';
 import type { Op } from '../../ir/ops.ts';
 import { printNode } from '../../ir/print.ts';
+import { tokenScaleDivisor } from '../../ir/quant.ts';
 import { div, mul, neg, reshape, scalar, step, sub, sumTo } from './ad-ops.ts';
 import { composite, type Vjp } from './vjp.ts';
 
@@ -22,7 +23,7 @@ const tokenScale: Vjp = (n, g, ad) => {
   plain(n);
   const x = n.src[0]!;
   const rowMax = node('reduce_max', [node('abs', [x])], { axes: [x.type.shape.length - 1], keepdims: true });
-  const d = div(rowMax, scalar(qmax(n), x.type.dtype));
+  const d = div(rowMax, scalar(tokenScaleDivisor(n.attrs['bits'] as number, n.attrs['clip'] as number | undefined), x.type.dtype));
   return composite(() => (d.type.dtype === 'f32' ? d : node('cast', [d], { to: 'f32' })))(n, g, ad);
 };
 

@@ -3,6 +3,7 @@ import type { Node } from '../../ir/node.ts';
 import type { LowerContext } from '../target.ts';
 import type { CudaKernel } from './kernel.ts';
 import { lowerCudaAttention } from './kernels/attention.ts';
+import { lowerCudaSparseAttention } from './kernels/attention-sparse.ts';
 import { lowerCudaElementwise, lowerCudaFill } from './kernels/elementwise.ts';
 import { lowerCudaLinear, lowerCudaMatmul } from './kernels/gemm.ts';
 import { lowerCudaNorm, lowerCudaSoftmax } from './kernels/norm.ts';
@@ -35,6 +36,7 @@ const CUDA_KERNELS: Partial<Record<Op, CudaLowering>> = {
   linear: lowerCudaLinear,
   matmul: lowerCudaMatmul,
   attention: lowerCudaAttention,
+  sparse_attention: lowerCudaSparseAttention,
   permute: lowerCudaPermute,
   transpose: lowerCudaTranspose,
   concat: lowerCudaConcat,

@@ -5,6 +5,7 @@ import type { KernelSpec } from './kernel.ts';
 import { DIRECT_ATTENTION_MAX_HEAD, lowerAttentionDirect } from './kernels/attention-direct.ts';
 import { lowerAttention } from './kernels/attention.ts';
 import { lowerAttentionColsum } from './kernels/attention-colsum.ts';
+import { lowerSparseAttention } from './kernels/attention-sparse.ts';
 import { lowerElementwise } from './kernels/elementwise.ts';
 import { lowerFill } from './kernels/fill.ts';
 import { lowerLinearDirect, lowerMatmulDirect } from './kernels/gemm-direct.ts';
@@ -61,6 +62,7 @@ const KERNELS: Partial<Record<Op, Lowering>> = {
   rmsnorm: lowerNorm,
   softmax: lowerSoftmax,
   attention_colsum: lowerAttentionColsum,
+  sparse_attention: lowerSparseAttention,
   permute: lowerPermute,
   transpose: lowerTranspose,
   concat: lowerConcat,

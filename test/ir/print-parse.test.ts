@@ -57,7 +57,9 @@ function blockGraph(): Graph {
   const both = node('concat', [gated, x], { axis: 1 });
   const picked = node('gather', [both, ids], { axis: 1 });
   const colsum = node('attention_colsum', [q, k], { scale: 0.5 });
-  return graph('return', [x, t, ids, mask], [picked, scores, colsum]);
+  const kept = input('kept', 'i32', 2);
+  const sparse = node('sparse_attention', [q, k, heads('v'), kept], { scale: 0.25, tile: 3 });
+  return graph('return', [x, t, ids, mask, kept], [picked, scores, colsum, sparse]);
 }
 
 // the QDQ ops: a per-token quantized activation against packed int4 weights, and its simulated twin

@@ -31,6 +31,20 @@ describe('token_scale / quantize / dequantize', () => {
     }
   });
 
+  it('token_scale{clip} divides by f32(qmax / clip): Δ shrinks to clip·max/qmax, and bad clips are refused', () => {
+    const x = rand('f32', [4, 12], 12);
+    const X = inp('x', 'f32', [4, 12]);
+    const clip = Math.fround(0.8176);
+    const got = run1(node('token_scale', [X], { bits: 6, clip }), { x });
+    const plain = run1(node('token_scale', [X], { bits: 6 }), { x });
+    const want = rows(Float32Array.from(x.data as Float32Array), 12).map((r) =>
+      Math.fround(Math.max(...r.map(Math.abs)) / Math.fround(31 / clip)));
+    expect([...got.data]).toEqual(want);
+    got.data.forEach((d, i) => expect(d / plain.data[i]!).toBeCloseTo(clip, 5));
+    expect(() => node('token_scale', [X], { bits: 6, clip: 1.5 })).toThrow(/clip must be a number in \(0, 1\]/);
+    expect(() => node('token_scale', [X], { bits: 6, clip: 0 })).toThrow(/clip/);
+  });
+
   it('quantize rounds f32(x / Δ) half to even and clamps; broadcasting a per-token Δ', () => {
     const X = inp('x', 'f32', [1, 8]);
     const D = inp('d', 'f32', [1, 1]);

@@ -2,6 +2,7 @@ import { parseExpr } from '../../../ir/expr-text.ts';
 import { hasPrologue } from '../../../ir/infer.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import { prologueOperands } from '../../../ir/prologue.ts';
+import { tokenScaleDivisor } from '../../../ir/quant.ts';
 import { numel } from '../../../ir/types.ts';
 import { packedRowWords, type LowerContext } from '../../target.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
@@ -76,7 +77,13 @@ function chainOf(n: Node, ctx: LowerContext): Chain {
   return hasPrologue(n.attrs) ? prologueChain(n, ctx) : plainChain(n, ctx);
 }
 
-/** token_scale{bits}(v[..., K]) → Δ[..., 1] = max|v| / qmax (0 rows → 1): one block per row. */
+/** token_scale's divisor qmax / clip (ir/quant.ts tokenScaleDivisor). */
+function divisor(n: Node): number {
+  qmax(n);
+  return tokenScaleDivisor(attr<number>(n, 'bits'), n.attrs['clip'] as number | undefined);
+}
+
+/** token_scale{bits, clip?}(v[..., K]) → Δ[..., 1] = max|v| / (qmax / clip) (0 rows → 1): one block per row. */
 export function lowerCudaTokenScale(n: Node, ctx: LowerContext): CudaKernel {
   const xs = n.src[0]!.type.shape;
   const K = xs[xs.length - 1]!;
@@ -91,7 +98,7 @@ export function lowerCudaTokenScale(n: Node, ctx: LowerContext): CudaKernel {
       'float m = 0.0f;',
       rowLoop(K, [`const unsigned e = row * ${K}u + d;`, ...c.value, 'm = fmaxf(m, fabsf(v));'].join(' '), 'd'),
       'const float mx = vdit_block_max(m);',
-      `if (threadIdx.x == 0) ${y.store('row', `mx == 0.0f ? 1.0f : __fdiv_rn(mx, ${cudaLiteral(qmax(n), 'float')})`)}`,
+      `if (threadIdx.x == 0) ${y.store('row', `mx == 0.0f ? 1.0f : __fdiv_rn(mx, ${cudaLiteral(divisor(n), 'float')})`)}`,
     ],
     flops: 2 * numel(xs),
   });

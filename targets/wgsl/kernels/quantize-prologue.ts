@@ -1,6 +1,8 @@
 import { parseExpr } from '../../../ir/expr-text.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import { prologueOperands } from '../../../ir/prologue.ts';
+import { tokenScaleDivisor } from '../../../ir/quant.ts';
+import { floatLiteral } from '../../c-style.ts';
 import { packedRowWords, type LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
 import { attrHint, buildKernel, literal, opHelpers } from '../render.ts';
@@ -88,7 +90,7 @@ export function lowerTokenScalePrologue(n: Node, ctx: LowerContext): KernelSpec 
   const wg = rowWorkgroup(k0);
   const c = rowChain(n, ctx, wg);
   const y = tensorVar('y', n.type.dtype, n.type.shape, ctx.elem);
-  const q = qmaxOf(n);
+  const q = floatLiteral(tokenScaleDivisor(attr<number>(n, 'bits'), n.attrs['clip'] as number | undefined));
   return buildKernel({
     name: 'token_scale_chain',
     hint: `${ctx.elem};q${q};${attrHint(n.attrs)}`,
@@ -105,7 +107,7 @@ export function lowerTokenScalePrologue(n: Node, ctx: LowerContext): KernelSpec 
       '  m = max(m, abs(v));',
       '}',
       'let mx = wg_max(m, lidx);',
-      `if (lidx == 0u) { ${y.store('wg', `select(q_div(mx, ${q}.0), 1.0, mx == 0.0)`)} }`,
+      `if (lidx == 0u) { ${y.store('wg', `select(q_div(mx, ${q}), 1.0, mx == 0.0)`)} }`,
     ],
     flops: 10 * y.numel * c.k,
     bytes: chainBytes(c.vars) + y.numel * 4,

@@ -1,6 +1,8 @@
 import { hasPrologue } from '../../../ir/infer.ts';
 import { attr, type Node } from '../../../ir/node.ts';
+import { tokenScaleDivisor } from '../../../ir/quant.ts';
 import { numel } from '../../../ir/types.ts';
+import { floatLiteral } from '../../c-style.ts';
 import { packedRowWords, type LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
 import { buildKernel } from '../render.ts';
@@ -20,6 +22,12 @@ function qmax(n: Node): number {
   const bits = attr<number>(n, 'bits');
   if (!Number.isInteger(bits) || bits < 2 || bits > 8) throw new Error(`wgsl: ${n.op} bits must be in 2..8, got ${bits}`);
   return 2 ** (bits - 1) - 1;
+}
+
+/** token_scale's divisor qmax / clip (ir/quant.ts tokenScaleDivisor). */
+function divisor(n: Node): number {
+  qmax(n);
+  return tokenScaleDivisor(attr<number>(n, 'bits'), n.attrs['clip'] as number | undefined);
 }
 
 function rowLength(n: Node, shape: readonly number[]): number {
@@ -81,7 +89,7 @@ export function lowerTokenScale(n: Node, ctx: LowerContext): KernelSpec {
   const wg = rowWorkgroup(k);
   return buildKernel({
     name: 'token_scale',
-    hint: `${ctx.elem};q${qmax(n)}`,
+    hint: `${ctx.elem};q${divisor(n)}`,
     vars: [x, y],
     workgroup: [wg],
     workgroups: x.numel / k,
@@ -91,7 +99,7 @@ export function lowerTokenScale(n: Node, ctx: LowerContext): KernelSpec {
       'var m = 0.0;',
       `for (var d = lidx; d < ${k}u; d += ${wg}u) { m = max(m, abs(${x.load('base + d')})); }`,
       'let mx = wg_max(m, lidx);',
-      `if (lidx == 0u) { ${y.store('wg', `select(q_div(mx, ${qmax(n)}.0), 1.0, mx == 0.0)`)} }`,
+      `if (lidx == 0u) { ${y.store('wg', `select(q_div(mx, ${floatLiteral(divisor(n))}), 1.0, mx == 0.0)`)} }`,
     ],
     flops: 2 * x.numel,
     bytes: x.numel * bytesOf(x.storage) + y.numel * bytesOf(y.storage),

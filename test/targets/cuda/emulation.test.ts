@@ -80,6 +80,7 @@ const CASES: Record<string, Case> = {
   'token_scale (layernorm + modulate prologue)': caseOf('token_scale',
     { x: f32(r, [2, 6, 64]), s: f32(r, [2, 64], -0.5, 0.5), c: f32(r, [2, 64], -0.5, 0.5) },
     { bits: 8, norm: 'layernorm', eps: 1e-6, modulate: true }, 1e-5),
+  'token_scale{clip}': caseOf('token_scale', { x: f32(r, [3, 50]) }, { bits: 6, clip: Math.fround(0.85) }, 0),
   // v / Δ at a fixed Δ with an elementwise prologue: exact unless a value sits within an ulp of a half-integer
   'quantize (expr prologue, K not a word multiple)': caseOf('quantize', { x: f32(r, [3, 37]), e: f32(r, [37]), d: f32(r, [3, 1], 0.01, 0.02) },
     { bits: 8, expr: 'mul($0, $1)' }, 0),

@@ -50,6 +50,16 @@ describe.skipIf(!hasGpu)('wgsl QDQ kernels on Dawn vs the CPU reference (bit-exa
     });
   }
 
+  it('token_scale{clip} (learned activation clip), plain and with a layernorm prologue', async () => {
+    const inputs = { a: randomF32(rng(811), [3, 5, 37], -3, 3) };
+    const [got, want] = await runBoth(node('token_scale', leaves(inputs), { bits: 6, clip: Math.fround(0.9137) }), inputs);
+    expectSame(got, want);
+    const chained = { a: randomF32(rng(812), [2, 3, 40], -3, 3) };
+    const n = node('token_scale', leaves(chained), { bits: 4, clip: Math.fround(0.77), norm: 'layernorm', eps: 1e-6 });
+    const [g2, w2] = await runBoth(n, chained);
+    g2.data.forEach((v, i) => expect(Math.abs(v - w2.data[i]!)).toBeLessThanOrEqual(2e-6 * Math.abs(w2.data[i]!)));
+  });
+
   it('token_scale with rows longer than the workgroup (K = 1000)', async () => {
     const inputs = { a: randomF32(rng(810), [4, 1000], -50, 50) };
     const [got, want] = await runBoth(node('token_scale', leaves(inputs), { bits: 8 }), inputs);

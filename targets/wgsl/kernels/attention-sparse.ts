@@ -1,0 +1,153 @@
+import { keyTiles } from '../../../ir/infer-sparse-attention.ts';
+import { attr, type Node } from '../../../ir/node.ts';
+import type { LowerContext } from '../../target.ts';
+import type { KernelSpec } from '../kernel.ts';
+import { buildKernel, literal } from '../render.ts';
+import { tensorVar, type TensorVar } from '../tensor-var.ts';
+import { ATTENTION_BLOCKS, attentionSharedBytes, THREADS_PER_ROW } from './attention.ts';
+import { attentionShape, MASKED, MAX_SEED, type AttnShape } from './attention-shape.ts';
+import { bytesOf } from './elementwise.ts';
+
+// the largest block that fits, preferring KV_BLOCK ≤ tile so that small tiles do not load mostly-masked chunks
+function pickBlocks(s: AttnShape, tile: number, budget: number): readonly [number, number] {
+  const fits = ATTENTION_BLOCKS.filter(([q, k]) => attentionSharedBytes(s, q, k) <= budget);
+  const fit = fits.find(([, k]) => k <= tile) ?? fits.reduce<readonly [number, number] | undefined>(
+    (best, b) => (best && best[1] <= b[1] ? best : b), undefined);
+  if (!fit) {
+    throw new Error(`wgsl: sparse_attention head dims ${s.d}/${s.dv} need more than ${budget} B of workgroup memory`);
+  }
+  return fit;
+}
+
+// keys past the chunk's end (j_end: the tile's end, clipped to Nk) load as zeros and score MASKED
+function chunkLoads(k: TensorVar, v: TensorVar): string[] {
+  return [
+    '    workgroupBarrier();',
+    '    for (var e = lidx; e < KV_BLOCK * D; e += WG) {',
+    '      let r = e / D; let c = e % D; let kj = j0 + r;',
+    `      var x = 0.0; if (kj < j_end) { x = ${k.load('k_base + kj * D + c')}; }`,
+    '      k_tile[r * K_STRIDE + c] = x;',
+    '    }',
+    '    for (var e = lidx; e < KV_BLOCK * DV; e += WG) {',
+    '      let r = e / DV; let c = e % DV; let kj = j0 + r;',
+    `      var x = 0.0; if (kj < j_end) { x = ${v.load('v_base + kj * DV + c')}; }`,
+    '      v_tile[e] = x;',
+    '    }',
+    '    workgroupBarrier();',
+  ];
+}
+
+function chunkScores(s: AttnShape, scale: number): string[] {
+  return [
+    '    for (var e = lidx; e < Q_BLOCK * KV_BLOCK; e += WG) {',
+    '      let r = e / KV_BLOCK; let c = e % KV_BLOCK; let qi = q0 + r; let kj = j0 + c;',
+    '      var sc = MASKED;',
+    `      if (qi < ${s.nq}u && kj < j_end) {`,
+    '        var dot = 0.0;',
+    '        for (var d = 0u; d < D; d++) { dot = fma(q_tile[r * D + d], k_tile[c * K_STRIDE + d], dot); }',
+    `        sc = max(dot * ${literal(scale, 'f32')}, MASKED);`,
+    '      }',
+    '      s_tile[e] = sc;',
+    '    }',
+    '    workgroupBarrier();',
+  ];
+}
+
+// every lane of a row repeats the row's max/sum update, as in attention.ts
+const ONLINE_SOFTMAX = [
+  '    let kn = min(KV_BLOCK, j_end - j0);',
+  '    var tmax = m;',
+  '    for (var c = 0u; c < kn; c++) { tmax = max(tmax, s_tile[row * KV_BLOCK + c]); }',
+  '    let alpha = exp(m - tmax);',
+  '    l *= alpha;',
+  '    for (var r = 0u; r < REGS; r++) { acc[r] *= alpha; }',
+  '    for (var c = 0u; c < kn; c++) {',
+  '      let p = exp(s_tile[row * KV_BLOCK + c] - tmax);',
+  '      l += p;',
+  '      for (var r = 0u; r < REGS; r++) { acc[r] = fma(p, v_tile[c * DV + lane + r * THREADS_PER_ROW], acc[r]); }',
+  '    }',
+  '    m = tmax;',
+];
+
+/**
+ * sparse_attention{scale, tile}(q[B,H,Nq,D], k[B,H,Nk,D], v[B,H,Nk,Dv], tiles: i32[T]) → [B,H,Nq,Dv].
+ * Block-sparse flash attention: attention.ts's kernel (one workgroup per (batch, head, Q_BLOCK queries), K/V staged
+ * through workgroup memory in KV_BLOCK-key chunks, online softmax in f32) whose K/V loop walks only the kept key
+ * tiles read from the i32 tile list, so its work scales with the kept fraction. Q stays dense. The list is uniform
+ * across the workgroup (read-only storage at a uniform index), which keeps the barriers in uniform control flow.
+ * An IR tile (`tile` keys) is covered by ceil(tile / KV_BLOCK) chunks; a chunk never crosses the tile's end.
+ */
+export function lowerSparseAttention(n: Node, ctx: LowerContext): KernelSpec {
+  const [qt, kt, vt, tt] = [n.src[0]!.type, n.src[1]!.type, n.src[2]!.type, n.src[3]!.type];
+  const s = attentionShape(n);
+  const { b, h, nq, d } = s;
+  const scale = attr<number>(n, 'scale');
+  const tile = attr<number>(n, 'tile');
+  const kept = tt.shape[0]!;
+  const [qBlock, kvBlock] = pickBlocks(s, tile, ctx.caps.limits.maxComputeWorkgroupStorageSize);
+  const wg = qBlock * THREADS_PER_ROW;
+  const q = tensorVar('x0', qt.dtype, qt.shape, ctx.elem);
+  const k = tensorVar('x1', kt.dtype, kt.shape, ctx.elem);
+  const v = tensorVar('x2', vt.dtype, vt.shape, ctx.elem);
+  const tiles = tensorVar('x3', tt.dtype, tt.shape, ctx.elem);
+  const y = tensorVar('y', n.type.dtype, n.type.shape, ctx.elem);
+  const qBlocks = Math.ceil(nq / qBlock);
+  const prelude = [
+    `const D: u32 = ${d}u;`, `const DV: u32 = ${s.dv}u;`, `const NK: u32 = ${s.nk}u;`,
+    `const TILE: u32 = ${tile}u;`, `const KEPT: u32 = ${kept}u;`, `const NTILES: u32 = ${keyTiles(s.nk, tile)}u;`,
+    `const K_STRIDE: u32 = ${d + 1}u;`,
+    `const Q_BLOCK: u32 = ${qBlock}u;`, `const KV_BLOCK: u32 = ${kvBlock}u;`, `const WG: u32 = ${wg}u;`,
+    `const THREADS_PER_ROW: u32 = ${THREADS_PER_ROW}u;`, `const REGS: u32 = ${Math.ceil(s.dv / THREADS_PER_ROW)}u;`,
+    `const MASKED: f32 = ${MASKED};`,
+    'var<workgroup> q_tile: array<f32, Q_BLOCK * D>;',
+    'var<workgroup> k_tile: array<f32, KV_BLOCK * K_STRIDE>;',
+    // padded by one row of lanes: the last key's unused register columns read past DV
+    'var<workgroup> v_tile: array<f32, KV_BLOCK * DV + THREADS_PER_ROW>;',
+    'var<workgroup> s_tile: array<f32, Q_BLOCK * KV_BLOCK>;',
+  ];
+  const body = [
+    `let qb = wg % ${qBlocks}u; let bh = wg / ${qBlocks}u;`,
+    'let q0 = qb * Q_BLOCK;',
+    `let q_base = bh * ${nq * d}u; let k_base = bh * ${s.nk * d}u; let v_base = bh * ${s.nk * s.dv}u;`,
+    'for (var e = lidx; e < Q_BLOCK * D; e += WG) {',
+    '  let qi = q0 + e / D;',
+    `  var x = 0.0; if (qi < ${nq}u) { x = ${q.load('q_base + qi * D + e % D')}; }`,
+    '  q_tile[e] = x;',
+    '}',
+    'let row = lidx / THREADS_PER_ROW; let lane = lidx % THREADS_PER_ROW;',
+    `var m = ${MAX_SEED}; var l = 0.0;`,
+    'var acc: array<f32, REGS>;',
+    // an out-of-range entry (the reference rejects it) maps to NTILES, which covers no key: skipped, never read
+    'for (var ti = 0u; ti < KEPT; ti++) {',
+    `  let t = min(u32(max(${tiles.load('ti')}, 0i)), NTILES);`,
+    '  let j_end = min(t * TILE + TILE, NK);',
+    '  for (var j0 = t * TILE; j0 < j_end; j0 += KV_BLOCK) {',
+    ...chunkLoads(k, v),
+    ...chunkScores(s, scale),
+    ...ONLINE_SOFTMAX,
+    '  }',
+    '}',
+    'let qi = q0 + row;',
+    `if (qi < ${nq}u) {`,
+    '  for (var r = 0u; r < REGS; r++) {',
+    '    let dd = lane + r * THREADS_PER_ROW;',
+    `    if (dd < DV) { ${y.store(`bh * ${nq * s.dv}u + qi * DV + dd`, 'acc[r] / l')} }`,
+    '  }',
+    '}',
+  ];
+  const vars = [q, k, v, tiles, y];
+  // at most KEPT·tile keys are read: the flop and byte counts are that bound (the last tile may be partial)
+  const keys = Math.min(kept * tile, s.nk);
+  return buildKernel({
+    name: 'sparse_attention',
+    hint: `${ctx.elem};scale=${scale};tile=${tile};${qBlock}x${kvBlock}`,
+    vars,
+    workgroup: [wg],
+    workgroups: b * h * qBlocks,
+    prelude,
+    body,
+    flops: 2 * b * h * nq * keys * (d + s.dv),
+    bytes: [q, y].reduce((a, t) => a + t.numel * bytesOf(t.storage), 0) + tiles.numel * 4 +
+      b * h * keys * (d + s.dv) * bytesOf(k.storage),
+  });
+}

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { EXACT, toleranceFor } from '../../../compiler/compare/tolerance.ts';
+import { node } from '../../../ir/node.ts';
+
+const x = node('input', [], { name: 'x' }, { dtype: 'f32', shape: [2, 8] });
+const d = node('input', [], { name: 'd' }, { dtype: 'f32', shape: [2, 1] });
+
+describe('toleranceFor', () => {
+  it('integer results and copies are exact; float kernels get their op\'s bound', () => {
+    expect(toleranceFor(node('quantize', [x, d], { bits: 8 }))).toBe(EXACT);
+    expect(toleranceFor(node('permute', [x], { perm: [1, 0] }))).toBe(EXACT);
+    expect(toleranceFor(node('layernorm', [x], { eps: 1e-6 }))).toMatchObject({ rtol: 1e-4, atol: 1e-5 });
+    expect(toleranceFor(node('exp', [x]))).toMatchObject({ rtol: 1e-5, atol: 1e-6 });
+    expect(toleranceFor(node('fused', [x], { expr: 'silu($0)' })).why).toMatch(/elementwise/);
+    const w = node('input', [], { name: 'w' }, { dtype: 'f32', shape: [4, 8] });
+    const t = node('input', [], { name: 't' }, { dtype: 'f32', shape: [2] });
+    const emb = node('timestep_embedding', [t], { dim: 8, max_period: 10000, flip: false, shift: 0, scale: 1000 });
+    expect(toleranceFor(node('linear', [x, w]))).toMatchObject({ rtol: 1e-4, atol: 1e-5 });
+    // WGSL sin/cos are only held to 2^-11 absolute
+    expect(toleranceFor(emb)).toMatchObject({ rtol: 0, atol: 2 ** -11 });
+  });
+});

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../compiler/data/prng.ts';
+import { node, tensorType, type DType } from '../../ir/index.ts';
+import { checkTiles } from '../../runtime/reference-sparse-attention.ts';
+import { tensor, type Tensor } from '../../runtime/tensor.ts';
+import { expectClose, inp, rand, run1 } from './reference-helpers.ts';
+
+// both sides accumulate in f64 and round once to f32; the online rescaling changes the f64 sum by ~1e-16
+const TOL = 1e-6;
+
+const tilesTensor = (list: readonly number[]): Tensor =>
+  tensor(tensorType('i32', [list.length]), Int32Array.from(list));
+
+/** Additive mask [Nk]: 0 on keys of the kept tiles, −∞ elsewhere. */
+function keyMask(list: readonly number[], nk: number, tile: number, dtype: DType): Tensor {
+  const m = new Float32Array(nk).fill(-Infinity);
+  for (const t of list) m.fill(0, t * tile, Math.min((t + 1) * tile, nk));
+  return tensor(tensorType(dtype, [nk]), m);
+}
+
+/** A random non-empty ascending subset of 0..total−1, from a seeded stream. */
+function randomSubset(seed: number, total: number): number[] {
+  const r = mulberry32(seed).next;
+  const pick = Array.from({ length: total }, (_, t) => t).filter(() => r() < 0.5);
+  return pick.length ? pick : [Math.floor(r() * total)];
+}
+
+/** [sparse_attention, attention with the equivalent mask] on one random q, k, v of [B, H, Nq, Nk, D, Dv]. */
+function sparseVsMasked(
+  dtype: DType, dims: number[], tile: number, list: readonly number[], seed: number,
+): [Tensor, Tensor] {
+  const [B, H, Nq, Nk, D, Dv] = dims;
+  const [q, k, v] = [inp('q', dtype, [B!, H!, Nq!, D!]), inp('k', dtype, [B!, H!, Nk!, D!]),
+    inp('v', dtype, [B!, H!, Nk!, Dv!])];
+  const ins = {
+    q: rand(dtype, [B!, H!, Nq!, D!], seed), k: rand(dtype, [B!, H!, Nk!, D!], seed + 1),
+    v: rand(dtype, [B!, H!, Nk!, Dv!], seed + 2),
+  };
+  const scale = 1.7; // peaky enough that dropping keys changes the result visibly
+  const sparse = node('sparse_attention', [q, k, v, inp('tiles', 'i32', [list.length])], { scale, tile });
+  const dense = node('attention', [q, k, v, inp('m', dtype, [Nk!])], { scale });
+  const mask = keyMask(list, Nk!, tile, dtype);
+  return [run1(sparse, { ...ins, tiles: tilesTensor(list) }), run1(dense, { ...ins, m: mask })];
+}
+
+describe('sparse_attention reference', () => {
+  // Nk = 29 in tiles of 4: 8 tiles, the last holding one key
+  const shape = [2, 3, 11, 29, 8, 5];
+  const subsets: [string, number[]][] = [
+    ['every tile', [0, 1, 2, 3, 4, 5, 6, 7]],
+    ['only the partial last tile', [7]],
+    ['first and last', [0, 7]],
+    ['a middle run', [2, 3, 4]],
+    ...[1, 2, 3, 4].map((s): [string, number[]] => [`random subset ${s}`, randomSubset(50 + s, 8)]),
+  ];
+  it.each(subsets)('equals dense attention with a −∞ mask off the kept tiles: %s', (_name, list) => {
+    const [got, want] = sparseVsMasked('f32', shape, 4, list, 10);
+    expect(got.type).toEqual({ dtype: 'f32', shape: [2, 3, 11, 5] });
+    expect(Array.from(got.data).some((x) => Math.abs(x) > 1e-2)).toBe(true);
+    expectClose(got.data, want.data, 0, TOL);
+  });
+
+  it('differs from dense attention when tiles are dropped (the mask matters)', () => {
+    const [got] = sparseVsMasked('f32', shape, 4, [1, 5], 10);
+    const [all] = sparseVsMasked('f32', shape, 4, [0, 1, 2, 3, 4, 5, 6, 7], 10);
+    const diff = Math.max(...Array.from(got.data, (x, i) => Math.abs(x - all.data[i]!)));
+    expect(diff).toBeGreaterThan(0.05);
+  });
+
+  it('handles a tile as large as Nk and Nq ≠ Nk, Dv ≠ D', () => {
+    const [got, want] = sparseVsMasked('f32', [1, 2, 17, 9, 6, 10], 9, [0], 20);
+    expectClose(got.data, want.data, 0, TOL);
+  });
+
+  it('f16 storage rounds the result like dense attention does', () => {
+    const [got, want] = sparseVsMasked('f16', [1, 2, 9, 21, 8, 8], 5, [0, 2, 4], 30);
+    expectClose(got.data, want.data, 1e-3, 1e-3);
+  });
+
+  it('never reads keys outside the kept tiles (NaN there changes nothing)', () => {
+    const [B, H, Nq, Nk, D] = [1, 2, 5, 12, 4];
+    const [q, k, v] = [inp('q', 'f32', [B, H, Nq, D]), inp('k', 'f32', [B, H, Nk, D]), inp('v', 'f32', [B, H, Nk, D])];
+    const n = node('sparse_attention', [q, k, v, inp('tiles', 'i32', [2])], { scale: 0.5, tile: 3 });
+    const ins = { q: rand('f32', [B, H, Nq, D], 1), k: rand('f32', [B, H, Nk, D], 2), v: rand('f32', [B, H, Nk, D], 3),
+      tiles: tilesTensor([1, 3]) };
+    const clean = run1(n, ins);
+    const poison = (t: Tensor): Tensor => {
+      const d = Float32Array.from(t.data as Float32Array);
+      // keys 0-2 and 6-8: tiles 0 and 2, both dropped
+      for (let bh = 0; bh < B * H; bh++) {
+        for (const j of [0, 1, 2, 6, 7, 8]) d.fill(NaN, (bh * Nk + j) * D, (bh * Nk + j + 1) * D);
+      }
+      return tensor(t.type, d);
+    };
+    const dirty = run1(n, { ...ins, k: poison(ins.k), v: poison(ins.v) });
+    expect(Array.from(dirty.data)).toEqual(Array.from(clean.data));
+  });
+
+  it.each<[string, number[], RegExp]>([
+    ['unsorted', [3, 1], /strictly ascending, got 3 then 1/],
+    ['duplicate', [2, 2], /strictly ascending, got 2 then 2/],
+    ['past the last tile', [0, 8], /tile 8 at 1 is outside 0..7 \(29 keys, tile 4\)/],
+    ['negative', [-1], /tile -1 at 0 is outside 0..7/],
+  ])('rejects a bad tile list: %s', (_name, list, msg) => {
+    expect(() => sparseVsMasked('f32', shape, 4, list, 10)).toThrow(msg);
+  });
+
+  it('checkTiles rejects an empty list', () => {
+    expect(() => checkTiles([], 10, 4)).toThrow(/tiles is empty/);
+    expect(() => checkTiles([0, 2], 10, 4)).not.toThrow();
+  });
+});

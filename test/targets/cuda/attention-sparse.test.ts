@@ -1,0 +1,86 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../../compiler/data/prng.ts';
+import { node, type Node } from '../../../ir/node.ts';
+import { numel, type Shape } from '../../../ir/types.ts';
+import { tensor, type Tensor } from '../../../runtime/tensor.ts';
+import { lowerCudaNode } from '../../../targets/cuda/select.ts';
+import { emulateKernel, GXX } from './emulate/emulate.ts';
+import { CTX, golden, input, NVCC, nvccCompile, reference } from './harness.ts';
+
+/*
+ * The block-sparse flash kernel: golden source, nvcc type-check, and the kernel run under g++ emulation against
+ * the CPU reference (which tests/runtime checks against dense attention with a −∞ mask). No GPU here.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'vdit-cuda-sparse-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const rng = (seed: number): (() => number) => mulberry32(seed >>> 0).next;
+const f32 = (r: () => number, shape: Shape): Tensor =>
+  tensor({ dtype: 'f32', shape }, Float32Array.from({ length: numel(shape) }, () => -2 + 4 * r()));
+
+interface Case {
+  readonly n: Node;
+  readonly inputs: Record<string, Tensor>;
+}
+
+/** A sparse_attention node of [B, H, Nq, Nk, D, Dv] over random inputs and the given tile list. */
+function sparseCase(dims: readonly number[], tile: number, tiles: readonly number[], seed: number): Case {
+  const [B, H, Nq, Nk, D, Dv] = dims;
+  const r = rng(seed);
+  const inputs: Record<string, Tensor> = {
+    q: f32(r, [B!, H!, Nq!, D!]), k: f32(r, [B!, H!, Nk!, D!]), v: f32(r, [B!, H!, Nk!, Dv!]),
+    tiles: tensor({ dtype: 'i32', shape: [tiles.length] }, Int32Array.from(tiles)),
+  };
+  const leaves = Object.keys(inputs).map((k) => input(k, inputs[k]!.type.dtype, inputs[k]!.type.shape));
+  return { n: node('sparse_attention', leaves, { scale: 0.3, tile }), inputs };
+}
+
+const CASES: Record<string, Case> = {
+  // tile 40 > the 32-key chunk: a full and a partial chunk per tile; tile 2 (keys 80..89) is the partial last one
+  'tile 40, Nq=70 over two blocks, partial last tile': sparseCase([2, 2, 70, 90, 24, 20], 40, [0, 2], 1),
+  // tile 5 < the chunk: one chunk per tile, mostly masked
+  'tile 5, scattered tiles': sparseCase([1, 2, 19, 33, 16, 16], 5, [1, 3, 6], 2),
+  'only the last one-key tile': sparseCase([1, 1, 9, 33, 8, 12], 4, [8], 3),
+};
+
+describe('CUDA sparse attention', () => {
+  it('emits stable source (golden)', () => {
+    const k = lowerCudaNode(CASES['tile 5, scattered tiles']!.n, CTX);
+    expect(k.source).toBe(golden('attention_sparse', k.source));
+    expect(k.name).toBe('sparse_attention_flash');
+    expect(k.params).toEqual(['const float*', 'const float*', 'const float*', 'const int*', 'float*']);
+  });
+
+  it('counts flops by the kept keys and refuses head dims over the shared-memory tile', () => {
+    const a = lowerCudaNode(sparseCase([1, 1, 8, 64, 8, 8], 16, [0, 2], 1).n, CTX);
+    const b = lowerCudaNode(sparseCase([1, 1, 8, 64, 8, 8], 16, [0, 1, 2, 3], 1).n, CTX);
+    expect(a.flops! * 2).toBe(b.flops);
+    const wide = sparseCase([1, 1, 4, 8, 256, 256], 4, [0], 1).n;
+    expect(() => lowerCudaNode(wide, CTX)).toThrow('cuda: sparse_attention head dims 256 + 256 exceed the flash');
+  });
+
+  it.skipIf(!NVCC)('compiles with nvcc -arch=sm_90a (needs nvcc: skipped without it)', () => {
+    expect(() => nvccCompile(Object.values(CASES).map((c) => lowerCudaNode(c.n, CTX)))).not.toThrow();
+  }, 300_000);
+});
+
+describe.skipIf(!GXX)('CUDA sparse attention emulated on the CPU vs the reference (needs g++)', () => {
+  it.each(Object.keys(CASES))('%s', (name) => {
+    const c = CASES[name]!;
+    const operands = c.n.src.map((s) => c.inputs[s.attrs['name'] as string]!);
+    const got = emulateKernel(lowerCudaNode(c.n, CTX), c.n, operands, join(dir, name.replace(/[^a-z0-9]+/gi, '_')));
+    const want = reference(c.n, c.inputs);
+    expect(got.data.length).toBe(want.data.length);
+    let worst = 0;
+    want.data.forEach((w, i) => {
+      worst = Math.max(worst, Math.abs(Number(got.data[i]) - Number(w)) / Math.max(1, Math.abs(Number(w))));
+    });
+    // f32 online softmax in another order than the f64 reference: a few ulps
+    expect(worst).toBeLessThanOrEqual(2e-5);
+    expect(Array.from(want.data as ArrayLike<number>).some((v) => Math.abs(v) > 1e-3)).toBe(true);
+  }, 120_000);
+});

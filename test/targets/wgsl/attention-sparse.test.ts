@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import type { DType } from '../../../ir/dtype.ts';
+import { node } from '../../../ir/node.ts';
+import type { Shape } from '../../../ir/types.ts';
+import { tensor, type Tensor } from '../../../runtime/tensor.ts';
+import { DEFAULT_CAPS } from '../../../targets/target.ts';
+import { lowerNode } from '../../../targets/wgsl/select.ts';
+import {
+  expectClose, hasF16, hasGpu, input, randomTensor, rng, runBoth, runKernel, TOL_ACC, TOL_F16,
+} from './harness.ts';
+
+interface Case {
+  readonly q: Shape;
+  readonly nk: number;
+  readonly dv?: number;
+  readonly tile: number;
+  readonly tiles: readonly number[];
+}
+
+function sparseCase(c: Case, seed: number, dtype: DType = 'f32') {
+  const [B, H, , D] = c.q as [number, number, number, number];
+  const dv = c.dv ?? D;
+  const r = rng(seed);
+  const leaves = [input('q', dtype, c.q), input('k', dtype, [B, H, c.nk, D]), input('v', dtype, [B, H, c.nk, dv]),
+    input('tiles', 'i32', [c.tiles.length])];
+  const inputs: Record<string, Tensor> = {
+    q: randomTensor(r, dtype, c.q), k: randomTensor(r, dtype, [B, H, c.nk, D]),
+    v: randomTensor(r, dtype, [B, H, c.nk, dv]),
+    tiles: tensor({ dtype: 'i32', shape: [c.tiles.length] }, Int32Array.from(c.tiles)),
+  };
+  return { n: node('sparse_attention', leaves, { scale: 1 / Math.sqrt(D), tile: c.tile }), inputs };
+}
+
+/** A seeded non-empty ascending subset of the key tiles. */
+function subset(seed: number, nk: number, tile: number): number[] {
+  const r = rng(seed);
+  const all = Array.from({ length: Math.ceil(nk / tile) }, (_, t) => t);
+  const pick = all.filter(() => r() < 0.5);
+  return pick.length ? pick : [all.length - 1];
+}
+
+const CASES: [string, Case][] = [
+  ['tile 8 = a KV chunk multiple, Nq=Nk=40, D=32', { q: [1, 2, 40, 32], nk: 40, tile: 8, tiles: [0, 2, 4] }],
+  ['tile 5, partial last tile kept, Nk=23', { q: [2, 1, 9, 16], nk: 23, tile: 5, tiles: [1, 4] }],
+  ['tile 48 > KV_BLOCK: two chunks per tile, last partial',
+    { q: [1, 2, 20, 24], nk: 100, dv: 40, tile: 48, tiles: [0, 2] }],
+  ['only the last (one-key) tile', { q: [1, 1, 7, 8], nk: 33, tile: 4, tiles: [8] }],
+  ['every tile (equals dense)', { q: [1, 2, 19, 16], nk: 30, tile: 7, tiles: [0, 1, 2, 3, 4] }],
+  ['odd head dims D=5, Dv=3', { q: [1, 2, 11, 5], nk: 26, dv: 3, tile: 6, tiles: subset(3, 26, 6) }],
+  ['Nq=70 over several workgroups, random tiles',
+    { q: [2, 2, 70, 64], nk: 77, dv: 32, tile: 16, tiles: subset(4, 77, 16) }],
+  ['head dim 128', { q: [1, 1, 20, 128], nk: 37, tile: 10, tiles: subset(5, 37, 10) }],
+];
+
+describe.skipIf(!hasGpu)('wgsl block-sparse attention vs the reference', () => {
+  CASES.forEach(([name, c], i) => {
+    it(`${name} f32`, async () => {
+      const { n, inputs } = sparseCase(c, 500 + i);
+      const [got, want, spec] = await runBoth(n, inputs, 'f32');
+      expect(spec.name).toBe('sparse_attention');
+      expect(Array.from(want.data as Float32Array).some((x) => Math.abs(x) > 1e-2)).toBe(true);
+      expectClose(got, want, TOL_ACC);
+    });
+  });
+
+  it.skipIf(!hasF16)('f16 storage, tile 6, partial last tile', async () => {
+    const { n, inputs } = sparseCase({ q: [1, 2, 30, 64], nk: 45, tile: 6, tiles: [0, 3, 7] }, 520, 'f16');
+    const [got, want] = await runBoth(n, inputs, 'f16');
+    expectClose(got, want, TOL_F16);
+  });
+
+  it('reads no key outside the kept tiles (NaN there leaves the result unchanged)', async () => {
+    const c: Case = { q: [1, 2, 12, 8], nk: 40, tile: 8, tiles: [1, 3] };
+    const { n, inputs } = sparseCase(c, 530);
+    const poison = (t: Tensor): Tensor => {
+      const d = Float32Array.from(t.data as Float32Array);
+      for (let bh = 0; bh < 2; bh++) {
+        for (const [a, b] of [[0, 8], [16, 24], [32, 40]] as const) d.fill(NaN, (bh * 40 + a) * 8, (bh * 40 + b) * 8);
+      }
+      return tensor(t.type, d);
+    };
+    const [clean, want] = await runBoth(n, inputs, 'f32');
+    expectClose(clean, want, TOL_ACC);
+    const spec = lowerNode(n, CPU);
+    const dirty = await runKernel(spec, [inputs['q']!, poison(inputs['k']!), poison(inputs['v']!), inputs['tiles']!],
+      n.type, 'f32');
+    expect(Array.from(dirty.data)).toEqual(Array.from(clean.data));
+  });
+});
+
+const CPU = { elem: 'f32', caps: DEFAULT_CAPS } as const;
+
+describe('sparse attention kernel description', () => {
+  it('counts work by the kept tiles and keys its pipeline by tile and scale', () => {
+    const half = sparseCase({ q: [1, 2, 64, 32], nk: 256, tile: 64, tiles: [0, 2] }, 1).n;
+    const all = sparseCase({ q: [1, 2, 64, 32], nk: 256, tile: 64, tiles: [0, 1, 2, 3] }, 1).n;
+    const [a, b] = [lowerNode(half, CPU), lowerNode(all, CPU)];
+    expect(a.flops! * 2).toBe(b.flops);
+    expect(a.key).toContain('tile=64');
+    expect(a.key).not.toBe(b.key);
+    expect(a.source).toContain('for (var ti = 0u; ti < KEPT; ti++)');
+  });
+
+  it('names the limit when no block fits workgroup memory', () => {
+    const { n } = sparseCase({ q: [1, 1, 4, 1024], nk: 8, tile: 4, tiles: [0] }, 1);
+    expect(() => lowerNode(n, CPU)).toThrow(/sparse_attention head dims.*workgroup memory/);
+  });
+});
