@@ -1,64 +1,68 @@
 #!/usr/bin/env bash
-# On the H100/H200 (device run): S²Q-VDiT against the baselines on the tiny model at one setting, in one call (~9 min).
-#   SETTING=w4a6 bash bench/gpu/s2q.sh
-# In the background: the FP eval (reference clips), then the baselines rtn, smoothquant, quarot, viditq, gptq through
-# `vdit eval --method` (calibrated on 2 seeded forwards). Meanwhile: `vdit calib` (10 prompts × 30 steps, timed),
-# then the S²Q builds in parallel from that store: s2q, --no-sds (uniform timesteps), --no-std (plain MSE), each
-# `vdit compile --batch 16` timed; then their evals. Every eval: standard set (48 classes × 4 seeds), 16 clips per
-# forward, PSNR/SSIM vs FP. Everything lands in $OUT/$SETTING.tgz (results/*.json, compile reports, s2q.log).
-# VARIANTS="s2q nosds nostd" limits the builds; EPOCHS, SAMPLES, PROMPTS, STEPS override the calibration budget.
+# On the H100/H200 (device runs): S²Q-VDiT against the baselines on the tiny model, in two back-to-back calls on
+# one warm machine (out/ and /tmp/q survive between them while it stays warm).
+#   BUILDS="w4a4:s2q w4a4:nosds w4a4:nostd w4a4:gptq ..." bash bench/gpu/s2q.sh build   (~9 min)
+#   EVALS="w4a4:s2q ... w4a4:rtn@ w4a4:quarot@" bash bench/gpu/s2q.sh eval              (~4 min)
+# build: FP eval (the reference clips) in the background; `vdit calib` (10 prompts × 30 steps, timed) into out/calib;
+#   then every build in parallel, `vdit compile tiny --quant S --batch 16 --calib-store out/calib`, timed:
+#   s2q (SDS + STD), nosds (uniform timesteps), nostd (plain MSE), nosdsnostd (both off), and the baselines
+#   smoothquant / viditq / gptq (statistics from K = 40 uniform timesteps of the same store) or rtn / quarot.
+# eval: `vdit eval` on the standard set (48 classes × 4 seeds), 16 clips per forward, PSNR/SSIM vs the FP clips, of
+#   each compiled folder; a name ending in @ is evaluated from the preset with --method instead (rtn, quarot).
+# Results: $OUT/results.tgz (<S>-<name>.json evals, <S>-<name>.compile.json reports, calib.json, fp.json, s2q.log).
+# EPOCHS, SAMPLES, PROMPTS, STEPS override the calibration budget.
 set -uo pipefail
 source .gpu/on-gpu.sh >/dev/null
-S=${SETTING:-w4a6}
-R=/tmp/res-$S
+R=/tmp/res
 mkdir -p "$R" /tmp/q out
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$R/gpu.txt"
 log() { echo "[$(date +%T)] $*" | tee -a "$R/s2q.log"; }
-common=(--set standard --batch 16 --json)
+pack() { tar czf "$OUT/results.tgz" -C "$R" .; }
+trap pack EXIT
+trap 'exit 143' TERM
 ev() {  # ev <name> <model> [eval options...]
   local name=$1 model=$2; shift 2
   local t0=$SECONDS
-  timeout "${EVAL_TIMEOUT:-240}" npx vdit eval "$model" "${common[@]}" "$@" -o "/tmp/q/$name" \
+  timeout "${EVAL_TIMEOUT:-300}" npx vdit eval "$model" --set standard --batch 16 --json "$@" -o "/tmp/q/$name" \
     > "/tmp/q/$name.out" 2> >(grep -v '^Warning' | tail -5 > "/tmp/q/$name.err")
   log "eval $name rc=$? $((SECONDS - t0)) s"
-  [ -f "/tmp/q/$name/result.json" ] && cp "/tmp/q/$name/result.json" "$R/$S-$name.json"
+  [ -f "/tmp/q/$name/result.json" ] && cp "/tmp/q/$name/result.json" "$R/$name.json"
   [ -s "/tmp/q/$name.err" ] && sed "s/^/  $name: /" "/tmp/q/$name.err" >> "$R/s2q.log"
   return 0
 }
-baselines() {
-  [ -f /tmp/q/fp/result.json ] || ev fp tiny
-  cp /tmp/q/fp/result.json "$R/fp.json" 2>/dev/null
-  for m in rtn smoothquant quarot viditq gptq; do
-    while [ "$(jobs -rp | wc -l)" -ge 2 ]; do sleep 1; done
-    ev "$m" tiny --quant "$S" --method "$m" --reference /tmp/q/fp &
-  done
-  wait
-}
-baselines &
-if [ ! -f out/calib/manifest.json ]; then
-  t0=$SECONDS
-  npx vdit calib tiny --prompts "${PROMPTS:-10}" --steps "${STEPS:-30}" -o out/calib --json > "$R/calib.json" 2>/dev/null
-  log "calib rc=$? $((SECONDS - t0)) s"
-fi
-budget=(--calib-store out/calib ${EPOCHS:+--calib-epochs "$EPOCHS"} ${SAMPLES:+--calib-samples "$SAMPLES"})
-build() {  # build <name> [compile options...]
-  local name=$1; shift
-  local t0=$SECONDS
-  timeout "${COMPILE_TIMEOUT:-420}" npx vdit compile tiny --quant "$S" --method s2q --batch 16 "${budget[@]}" "$@" \
-    -o "out/$S-$name" --json > "$R/$S-$name.compile.json" 2> >(grep -v '^Warning' | tail -5 > "/tmp/q/$S-$name.build.err")
-  log "compile $S-$name rc=$? $((SECONDS - t0)) s"
-  [ -s "/tmp/q/$S-$name.build.err" ] && sed "s/^/  $name: /" "/tmp/q/$S-$name.build.err" >> "$R/s2q.log"
+declare -A FLAGS=([s2q]="--method s2q" [nosds]="--method s2q --no-sds" [nostd]="--method s2q --no-std"
+  [nosdsnostd]="--method s2q --no-sds --no-std" [smoothquant]="--method smoothquant" [viditq]="--method viditq"
+  [gptq]="--method gptq" [rtn]="--method rtn" [quarot]="--method quarot")
+build() {  # build <setting> <name>
+  local s=$1 name=$2 t0=$SECONDS
+  # shellcheck disable=SC2086
+  timeout "${COMPILE_TIMEOUT:-460}" npx vdit compile tiny --quant "$s" ${FLAGS[$name]} --batch 16 --calib-store out/calib \
+    ${EPOCHS:+--calib-epochs "$EPOCHS"} ${SAMPLES:+--calib-samples "$SAMPLES"} -o "out/$s-$name" --json \
+    > "$R/$s-$name.compile.json" 2> >(grep -v '^Warning' | tail -5 > "/tmp/q/$s-$name.build.err")
+  log "compile $s-$name rc=$? $((SECONDS - t0)) s"
+  [ -s "/tmp/q/$s-$name.build.err" ] && sed "s/^/  $s-$name: /" "/tmp/q/$s-$name.build.err" >> "$R/s2q.log"
   return 0
 }
-declare -A FLAGS=([s2q]="" [nosds]="--no-sds" [nostd]="--no-std")
-pids=()
-for v in ${VARIANTS:-s2q nosds nostd}; do build "$v" ${FLAGS[$v]} & pids+=($!); done
-wait "${pids[@]}"
-while [ ! -f /tmp/q/fp/result.json ]; do sleep 2; done
-pids=()
-for v in ${VARIANTS:-s2q nosds nostd}; do
-  [ -f "out/$S-$v/manifest.json" ] && { ev "$v" "out/$S-$v" --reference /tmp/q/fp & pids+=($!); }
-done
-wait
-log done
-tar czf "$OUT/$S.tgz" -C "$R" .
+case "${1:-}" in
+  build)
+    [ -f /tmp/q/fp/result.json ] || ev fp tiny &
+    if [ ! -f out/calib/manifest.json ]; then
+      t0=$SECONDS
+      npx vdit calib tiny --prompts "${PROMPTS:-10}" --steps "${STEPS:-30}" -o out/calib --json > "$R/calib.json" 2>/dev/null
+      log "calib rc=$? $((SECONDS - t0)) s"
+    fi
+    for b in $BUILDS; do build "${b%%:*}" "${b#*:}" & done
+    wait ;;
+  eval)
+    while [ ! -f /tmp/q/fp/result.json ]; do sleep 2; done
+    cp /tmp/q/fp/result.json "$R/fp.json"
+    for e in $EVALS; do
+      while [ "$(jobs -rp | wc -l)" -ge "${PAR:-4}" ]; do sleep 1; done
+      s=${e%%:*}; n=${e#*:}
+      if [[ $n == *@ ]]; then n=${n%@}; ev "$s-$n" tiny --quant "$s" ${FLAGS[$n]} --reference /tmp/q/fp &
+      else ev "$s-$n" "out/$s-$n" --reference /tmp/q/fp & fi
+    done
+    wait ;;
+  *) echo "usage: bash bench/gpu/s2q.sh build|eval" >&2; exit 2 ;;
+esac
+log "$1 done"

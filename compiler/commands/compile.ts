@@ -11,7 +11,8 @@ import { emit, fmt, table, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
 import type { Graph } from '../../ir/graph.ts';
 import type { GpuContext } from '../../runtime/device.ts';
 import { DEFAULT_LAMBDA_MIN } from '../calib/importance.ts';
-import { s2qBuild, S2Q_DEFAULTS, type S2qBuild } from '../compile/s2q-build.ts';
+import { s2qBuild, S2Q_DEFAULTS, storeCalibration, type S2qBuild } from '../compile/s2q-build.ts';
+import { isQuantMethod, needsCalibration } from '../quant/method-transform.ts';
 import { createProgress, type Progress } from '../generate/progress.ts';
 import type { LoadedModel } from '../models.ts';
 import { DEFAULT_EPOCHS } from '../quant/s2q/distill.ts';
@@ -53,7 +54,11 @@ export const compileCommand = {
       .option('calib-steps', { type: 'number', default: S2Q_DEFAULTS.steps, describe: 's2q: sampler steps per prompt (every step is a candidate)' })
       .option('calib-samples', { type: 'number', default: S2Q_DEFAULTS.samples, describe: 's2q: samples K selected from the prompts × steps pool' })
       .option('calib-epochs', { type: 'number', default: DEFAULT_EPOCHS, describe: 's2q: distillation epochs per block' })
-      .option('calib-store', { type: 'string', describe: 's2q: keep the calibration store in this folder (reused when it exists)' })
+      .option('calib-store', {
+        type: 'string',
+        describe: 'calibration store folder, reused when it exists: s2q keeps it there; smoothquant, viditq and gptq then take ' +
+          'their statistics from --calib-samples uniform timesteps of it instead of 2 seeded forwards',
+      })
       .option('lambda-min', { type: 'number', default: DEFAULT_LAMBDA_MIN, describe: 's2q: λ_min of the token weights (Eq. 11)' })
       .option('target', {
         choices: ['wgsl', 'cuda'] as const, default: 'wgsl' as const,
@@ -75,8 +80,14 @@ export const compileCommand = {
     let report: CompileReport;
     try {
       const s2q = args.method === 's2q' && args.quant !== 'none' ? await runS2q(args, model, graph, gpu) : undefined;
+      const fromStore = args.calibStore !== undefined && args.quant !== 'none' && isQuantMethod(args.method)
+        && needsCalibration(args.method) ? await baselineStats(args, model, graph, gpu) : undefined;
       report = compileModel(graph, model.weights, {
         ...(s2q ? { calibration: { model: s2q.model, ms: s2q.ms, inputs: s2q.samples }, calibrationReport: s2qReport(s2q) } : {}),
+        ...(fromStore ? {
+          calibration: { stats: fromStore.stats, ms: fromStore.ms, inputs: fromStore.samples },
+          calibrationReport: { strategy: 'uniform-t', samples: fromStore.samples, seconds: fromStore.ms / 1000 },
+        } : {}),
         quant: args.quant, method: args.method, keepFp: splitPatternList(args.keepFp ?? ''), gpu, modelName: model.name,
         target: args.target,
         ...(model.config?.classes !== undefined ? { classes: model.config.classes } : {}),
@@ -111,6 +122,21 @@ async function runS2q(args: CompileArgs, model: LoadedModel, graph: Graph, gpu: 
   } finally {
     traj.stop();
     distill?.stop();
+  }
+}
+
+/** smoothquant / viditq / gptq statistics from `--calib-store` (K uniform timesteps of its trajectories). */
+async function baselineStats(args: CompileArgs, model: LoadedModel, graph: Graph, gpu: GpuContext) {
+  if (!model.config) throw new Error('--calib-store needs a preset model (statistics are gathered block by block)');
+  const traj = createProgress('trajectories', args.calibPrompts * args.calibSteps, args.json);
+  try {
+    return await storeCalibration({
+      cfg: model.config, graph, weights: model.weights, modelName: model.name, quant: checkCompileOptions(args.quant, args.method),
+      keepFp: splitPatternList(args.keepFp ?? ''), gpu, prompts: args.calibPrompts, steps: args.calibSteps,
+      samples: args.calibSamples, store: args.calibStore!, onTrajectory: (i, _, ms) => traj.update(i, ms),
+    });
+  } finally {
+    traj.stop();
   }
 }
 
@@ -152,6 +178,9 @@ export const KEEP_FP_OPTION = {
 /** S²Q's selection and the distillation loss of each block, first epoch → last. */
 function s2qLines(c: CompileReport['calibration']): string[] {
   if (!c) return [];
+  if (!Array.isArray(c['blocks'])) {
+    return [`calib      ${String(c['strategy'])}: ${String(c['samples'])} samples of the store in ${fmt(Number(c['seconds']), 3)} s`];
+  }
   const s = c as unknown as ReturnType<typeof s2qReport> & { blocks: { block: number; firstLoss: number | null; lastLoss: number | null }[] };
   const losses = s.blocks.map((b) => (b.firstLoss === null ? `${b.block}: -` : `${b.block}: ${fmt(b.firstLoss, 3)}→${fmt(b.lastLoss!, 3)}`));
   return [

@@ -10,7 +10,9 @@ import { StoreReader } from '../calib/store.ts';
 import { DEFAULT_K, selectSamples, type Strategy } from '../calib/strategies.ts';
 import type { VDiTConfig } from '../model/config.ts';
 import type { MethodModel } from '../quant/method-transform.ts';
-import type { BlockResult } from '../quant/s2q/distill.ts';
+import type { LinearStats } from '../quant/linear-stats.ts';
+import type { BlockResult, DistillRecord } from '../quant/s2q/distill.ts';
+import { storeLinearStats } from '../quant/s2q/store-stats.ts';
 import { wgslExec } from '../quant/s2q/exec.ts';
 import { s2qCalibrate, s2qMethodModel } from '../quant/s2q/s2q.ts';
 import type { Weights } from '../weights/weights.ts';
@@ -61,12 +63,27 @@ export interface S2qBuild {
 
 export const S2Q_DEFAULTS = { prompts: 10, steps: 30, samples: DEFAULT_K, guidance: 2, seed: 0 } as const;
 
-export async function s2qBuild(o: S2qBuildOptions): Promise<S2qBuild> {
+/** The selected records of a (possibly new) calibration store; `close` removes a temp store. */
+interface CalibrationData {
+  readonly store: StoreReader;
+  readonly records: readonly DistillRecord[];
+  readonly samples: number;
+  readonly strategy: Strategy;
+  readonly trajectoryMs: number;
+  close(): void;
+}
+
+type StoreOptions = Pick<S2qBuildOptions, 'cfg' | 'weights' | 'modelName' | 'prompts' | 'steps' | 'samples' | 'lambdaMin'
+  | 'guidance' | 'seed' | 'store' | 'onTrajectory'>;
+
+async function openCalibration(o: StoreOptions, strategy: Strategy): Promise<CalibrationData> {
   const t0 = performance.now();
-  const strategy: Strategy = o.sds === false ? 'uniform-t' : 'sds';
   const k = o.samples ?? S2Q_DEFAULTS.samples;
   const seed = o.seed ?? S2Q_DEFAULTS.seed;
   const temp = o.store === undefined ? mkdtempSync(join(tmpdir(), 'vdit-s2q-')) : undefined;
+  const close = (): void => {
+    if (temp) rmSync(temp, { recursive: true, force: true });
+  };
   const dir = o.store ?? join(temp!, 'store');
   try {
     let picked: Candidate[];
@@ -83,7 +100,6 @@ export async function s2qBuild(o: S2qBuildOptions): Promise<S2qBuild> {
       });
       picked = res.selected.map((i) => res.scores.candidates[i]!);
     }
-    const trajectoryMs = performance.now() - t0;
     const store = StoreReader.open(dir);
     const nullClass = o.cfg.classes! - 1;
     const byId = new Map(store.manifest.records.map((r) => [r.id, r]));
@@ -91,8 +107,20 @@ export async function s2qBuild(o: S2qBuildOptions): Promise<S2qBuild> {
       const r = byId.get(id)!;
       return { id, t: r.t, y: r.branch === 'cond' ? r.cls : nullClass };
     });
+    return { store, records, samples: picked.length, strategy, trajectoryMs: performance.now() - t0, close };
+  } catch (e) {
+    close();
+    throw e;
+  }
+}
+
+export async function s2qBuild(o: S2qBuildOptions): Promise<S2qBuild> {
+  const t0 = performance.now();
+  const cal = await openCalibration(o, o.sds === false ? 'uniform-t' : 'sds');
+  try {
+    const { store, records } = cal;
     const std = o.std !== false;
-    if (std && store.manifest.keys === undefined) throw new Error(`${dir}: the store has no attention importance for STD`);
+    if (std && store.manifest.keys === undefined) throw new Error(`${store.dir}: the store has no attention importance for STD`);
     const lambdaOpts = { lambdaMin: o.lambdaMin ?? DEFAULT_LAMBDA_MIN, textTokens: store.manifest.textTokens };
     const t1 = performance.now();
     const result = await s2qCalibrate(o.cfg, o.weights, compileQuantConfig(o.quant, o.keepFp ?? []), {
@@ -100,17 +128,36 @@ export async function s2qBuild(o: S2qBuildOptions): Promise<S2qBuild> {
       input: (b, id) => store.blockInput(b, id),
       ...(std ? { lambda: (b: number, id: number) => lambdaFromImportance(store.importance(b, id), lambdaOpts) } : {}),
     }, wgslExec(o.gpu, o.weights), {
-      seed,
+      seed: o.seed ?? S2Q_DEFAULTS.seed,
       ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
       ...(o.onStep ? { onStep: o.onStep } : {}),
       ...(o.onBlock ? { onBlock: o.onBlock } : {}),
     });
     const model = s2qMethodModel(o.graph, o.weights, result);
     return {
-      model, ms: performance.now() - t0, samples: picked.length, strategy, trajectoryMs, distillMs: performance.now() - t1,
-      blocks: result.blocks,
+      model, ms: performance.now() - t0, samples: cal.samples, strategy: cal.strategy, trajectoryMs: cal.trajectoryMs,
+      distillMs: performance.now() - t1, blocks: result.blocks,
     };
   } finally {
-    if (temp) rmSync(temp, { recursive: true, force: true });
+    cal.close();
+  }
+}
+
+/**
+ * The baselines' statistics (smoothquant, viditq, gptq) from a calibration store: K uniform timesteps, as the
+ * lineage calibrates, over the same trajectories S²Q uses (compiler/quant/s2q/store-stats.ts).
+ */
+export async function storeCalibration(
+  o: StoreOptions & Pick<S2qBuildOptions, 'graph' | 'quant' | 'keepFp' | 'gpu'>,
+): Promise<{ stats: Map<string, LinearStats>; ms: number; samples: number }> {
+  const t0 = performance.now();
+  const cal = await openCalibration(o, 'uniform-t');
+  try {
+    const data = { records: cal.records, input: (b: number, id: number) => cal.store.blockInput(b, id) };
+    const stats = await storeLinearStats(o.cfg, o.graph, o.weights, compileQuantConfig(o.quant, o.keepFp ?? []), data,
+      wgslExec(o.gpu, o.weights));
+    return { stats, ms: performance.now() - t0, samples: cal.samples };
+  } finally {
+    cal.close();
   }
 }

@@ -129,14 +129,14 @@ export async function distillBlock(
   };
 }
 
-function eye(d: number): Float64Array {
+export function eye(d: number): Float64Array {
   const m = new Float64Array(d * d);
   for (let i = 0; i < d; i++) m[i * d + i] = 1;
   return m;
 }
 
 /** Records in steps of `batch`: every record once per epoch, the last step topped up from the front. */
-function batchesOf(records: readonly DistillRecord[], batch: number): DistillRecord[][] {
+export function batchesOf(records: readonly DistillRecord[], batch: number): DistillRecord[][] {
   const out: DistillRecord[][] = [];
   for (let i = 0; i < records.length; i += batch) {
     out.push(Array.from({ length: batch }, (_, j) => records[(i + j) % records.length]!));
@@ -166,9 +166,10 @@ function batchInputs(
 
 const f32 = (shape: readonly number[], v: ArrayLike<number>): Tensor => tensor(tensorType('f32', shape), Float32Array.from(v));
 
-interface Transform { readonly s: Float64Array; readonly p1: Float64Array; readonly p2: Float64Array }
+export interface Transform { readonly s: Float64Array; readonly p1: Float64Array; readonly p2: Float64Array }
 
-async function runStats(
+/** max|x| and (with `hessian`) Σ x̃ᵀx̃ of every group's FP input over the records, x̃ under `transforms`. */
+export async function runStats(
   bg: BlockGraph, statsExec: GraphExec, batches: readonly DistillRecord[][], src: BlockSource, tokens: number,
   channels: number, transforms: ReadonlyMap<LinearGroup, Transform>, hessian: boolean,
 ): Promise<{ absMax: Map<LinearGroup, Float32Array>; hessian: Map<LinearGroup, Float64Array>; rows: number }> {

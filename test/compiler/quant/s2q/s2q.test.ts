@@ -5,6 +5,7 @@ import { modelDims } from '../../../../compiler/model/config.ts';
 import { buildDiT } from '../../../../compiler/model/dit.ts';
 import { cpuExec } from '../../../../compiler/quant/s2q/exec.ts';
 import { clippedScales, s2qCalibrate, s2qMethodModel, withActivationClips } from '../../../../compiler/quant/s2q/s2q.ts';
+import { storeLinearStats } from '../../../../compiler/quant/s2q/store-stats.ts';
 import { profileConfig } from '../../../../compiler/quant/spec.ts';
 import { seededWeights } from '../../../../compiler/weights/init.ts';
 import { toposort } from '../../../../ir/graph.ts';
@@ -67,6 +68,19 @@ describe('S²Q fold into the deployed model (CPU reference)', async () => {
     const e = relErr(got, fp);
     expect(e).toBeGreaterThan(0);
     expect(e).toBeLessThan(0.2);
+  });
+
+  it('gathers the baselines\' statistics from the same records, the final adaLN sharing silu(c)\'s', async () => {
+    const config = profileConfig('deploy', 'w4a6');
+    const stats = await storeLinearStats(cfg, graph, weights, config, { records, input: (_, id) => data[id]! }, cpuExec(weights));
+    expect(stats.get('final_layer.adaLN_modulation.1.weight')).toBe(stats.get('blocks.0.adaLN_modulation.1.weight'));
+    expect(stats.get('blocks.1.attn.k.weight')).toBe(stats.get('blocks.1.attn.q.weight'));
+    const fc2 = stats.get('blocks.1.mlp.fc2.weight')!;
+    expect(fc2.rows).toBe(records.length * n);
+    expect(fc2.absMax.every((v) => v > 0)).toBe(true);
+    const q = lowerQuantized(graph, weights, 'w4a6', [], 'gptq', { stats });
+    const got = runReference(q.graph, inputs, q.weights)[0]!.data;
+    expect(relErr(got, fp)).toBeLessThan(0.2);
   });
 
   it('refuses s2q without its calibration', () => {
