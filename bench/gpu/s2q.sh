@@ -32,7 +32,9 @@ ev() {  # ev <name> <model> [eval options...]
 }
 declare -A FLAGS=([s2q]="--method s2q" [nosds]="--method s2q --no-sds" [nostd]="--method s2q --no-std"
   [nosdsnostd]="--method s2q --no-sds --no-std" [smoothquant]="--method smoothquant" [viditq]="--method viditq"
-  [gptq]="--method gptq" [rtn]="--method rtn" [quarot]="--method quarot")
+  [gptq]="--method gptq" [rtn]="--method rtn" [quarot]="--method quarot"
+  [oneprompt]="--method s2q --calib-strategy one-prompt" [randomt]="--method s2q --calib-strategy random-t"
+  [diffonly]="--method s2q --calib-strategy diff-only" [quantonly]="--method s2q --calib-strategy quant-only")
 build() {  # build <setting> <name>
   local s=$1 name=$2 t0=$SECONDS
   # shellcheck disable=SC2086

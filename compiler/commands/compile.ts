@@ -11,6 +11,7 @@ import { emit, fmt, table, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
 import type { Graph } from '../../ir/graph.ts';
 import type { GpuContext } from '../../runtime/device.ts';
 import { DEFAULT_LAMBDA_MIN } from '../calib/importance.ts';
+import { STRATEGIES, type Strategy } from '../calib/strategies.ts';
 import { s2qBuild, S2Q_DEFAULTS, storeCalibration, type S2qBuild } from '../compile/s2q-build.ts';
 import { isQuantMethod, needsCalibration } from '../quant/method-transform.ts';
 import { createProgress, type Progress } from '../generate/progress.ts';
@@ -26,6 +27,7 @@ interface CompileArgs extends GlobalArgs {
   weights?: string;
   keepFp?: string;
   sds: boolean;
+  calibStrategy?: Strategy;
   std: boolean;
   calibPrompts: number;
   calibSamples: number;
@@ -49,6 +51,9 @@ export const compileCommand = {
           'seeded FP forwards; s2q on FP trajectories, see --calib-*)',
       })
       .option('sds', { type: 'boolean', default: true, describe: 's2q: Hessian-aware salient data selection (--no-sds: uniform timesteps)' })
+      .option('calib-strategy', {
+        choices: STRATEGIES, describe: 's2q: selection strategy instead of --sds/--no-sds (the paper\'s comparison variants)',
+      })
       .option('std', { type: 'boolean', default: true, describe: 's2q: attention-weighted token distillation (--no-std: plain MSE)' })
       .option('calib-prompts', { type: 'number', default: S2Q_DEFAULTS.prompts, describe: 's2q: prompts (random classes) sampled for calibration' })
       .option('calib-steps', { type: 'number', default: S2Q_DEFAULTS.steps, describe: 's2q: sampler steps per prompt (every step is a candidate)' })
@@ -108,7 +113,7 @@ async function runS2q(args: CompileArgs, model: LoadedModel, graph: Graph, gpu: 
     return await s2qBuild({
       cfg: model.config, graph, weights: model.weights, modelName: model.name, quant: checkCompileOptions(args.quant, args.method),
       keepFp: splitPatternList(args.keepFp ?? ''), gpu, prompts: args.calibPrompts, steps: args.calibSteps,
-      samples: args.calibSamples, sds: args.sds, std: args.std, epochs: args.calibEpochs, lambdaMin: args.lambdaMin,
+      samples: args.calibSamples, sds: args.sds, std: args.std, ...(args.calibStrategy ? { strategy: args.calibStrategy } : {}), epochs: args.calibEpochs, lambdaMin: args.lambdaMin,
       ...(args.calibStore !== undefined ? { store: args.calibStore } : {}),
       onTrajectory: (i, _, ms) => traj.update(i, ms),
       onStep: (i, total) => {

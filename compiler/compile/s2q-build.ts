@@ -38,6 +38,8 @@ export interface S2qBuildOptions {
   readonly steps?: number;
   readonly samples?: number;
   readonly sds?: boolean;
+  /** selection strategy, overriding sds (the comparison variants of compiler/calib/strategies.ts) */
+  readonly strategy?: Strategy;
   readonly std?: boolean;
   readonly epochs?: number;
   readonly lambdaMin?: number;
@@ -116,7 +118,7 @@ async function openCalibration(o: StoreOptions, strategy: Strategy): Promise<Cal
 
 export async function s2qBuild(o: S2qBuildOptions): Promise<S2qBuild> {
   const t0 = performance.now();
-  const cal = await openCalibration(o, o.sds === false ? 'uniform-t' : 'sds');
+  const cal = await openCalibration(o, o.strategy ?? (o.sds === false ? 'uniform-t' : 'sds'));
   try {
     const { store, records } = cal;
     const std = o.std !== false;
