@@ -11,6 +11,8 @@ import { emit, fmt, table, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
 import type { Graph } from '../../ir/graph.ts';
 import type { GpuContext } from '../../runtime/device.ts';
 import { DEFAULT_LAMBDA_MIN } from '../calib/importance.ts';
+import { StoreReader } from '../calib/store.ts';
+import { DEFAULT_PRUNE_TILE, importanceFromStore, type PruneTokensOptions } from '../../passes/prune-tokens.ts';
 import { STRATEGIES, type Strategy } from '../calib/strategies.ts';
 import { s2qBuild, S2Q_DEFAULTS, storeCalibration, type S2qBuild } from '../compile/s2q-build.ts';
 import { isQuantMethod, needsCalibration } from '../quant/method-transform.ts';
@@ -36,6 +38,7 @@ interface CompileArgs extends GlobalArgs {
   calibStore?: string;
   lambdaMin: number;
   batch: number;
+  prune?: string;
 }
 
 export const compileCommand = {
@@ -70,11 +73,18 @@ export const compileCommand = {
         describe: 'cuda: also write cuda/*.cu (one per kernel, header vdit_cuda.cuh, kernels.json) beside the WGSL',
       })
       .option('batch', { type: 'number', default: 1, describe: 'clips per forward the folder is built for (CFG pairs: batch 2×N)' })
+      .option('prune', {
+        type: 'string',
+        describe: 'keep=F[,tile=N]: prune self-attention K/V to the fraction F of key tiles (N keys each, default 64) ' +
+          'with the highest attention importance of --calib-store (passes/prune-tokens.ts)',
+      })
       .option('keep-fp', KEEP_FP_OPTION)
       .option('weights', WEIGHTS_OPTION)
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'folder to write' }),
   handler: async (args: CompileArgs) => {
     checkCompileOptions(args.quant, args.method);
+    const pruneOpts = args.prune !== undefined ? parsePrune(args.prune) : undefined;
+    if (pruneOpts && args.calibStore === undefined) throw new Error('--prune needs --calib-store <dir> (its attention importance)');
     const model = loadModel(args.model, args.weights ? { weights: args.weights } : {});
     if (model.config && model.config.classes === undefined) throw new Error(`model '${model.name}' is not class-conditioned`);
     // built at the sampling batch: --batch CFG pairs (cond + uncond) per forward
@@ -87,10 +97,15 @@ export const compileCommand = {
       const s2q = args.method === 's2q' && args.quant !== 'none' ? await runS2q(args, model, graph, gpu) : undefined;
       const fromStore = args.calibStore !== undefined && args.quant !== 'none' && isQuantMethod(args.method)
         && needsCalibration(args.method) ? await baselineStats(args, model, graph, gpu) : undefined;
+      const prune = pruneOpts ? pruneFromStore(pruneOpts, args.calibStore!) : undefined;
       report = compileModel(graph, model.weights, {
-        ...(s2q ? { calibration: { model: s2q.model, ms: s2q.ms, inputs: s2q.samples }, calibrationReport: s2qReport(s2q) } : {}),
+        ...(prune ? { calibration: { prune } } : {}),
+        ...(s2q ? {
+          calibration: { model: s2q.model, ms: s2q.ms, inputs: s2q.samples, ...(prune ? { prune } : {}) },
+          calibrationReport: s2qReport(s2q),
+        } : {}),
         ...(fromStore ? {
-          calibration: { stats: fromStore.stats, ms: fromStore.ms, inputs: fromStore.samples },
+          calibration: { stats: fromStore.stats, ms: fromStore.ms, inputs: fromStore.samples, ...(prune ? { prune } : {}) },
           calibrationReport: { strategy: 'uniform-t', samples: fromStore.samples, seconds: fromStore.ms / 1000 },
         } : {}),
         quant: args.quant, method: args.method, keepFp: splitPatternList(args.keepFp ?? ''), gpu, modelName: model.name,
@@ -103,6 +118,26 @@ export const compileCommand = {
     emit(args, { output: resolve(args.output), ...report }, () => formatReport(args.output, report));
   },
 };
+
+/** `--prune keep=0.5,tile=64` → its options. */
+export function parsePrune(text: string): { keep: number; tile: number } {
+  const opts = new Map(text.split(',').map((kv) => {
+    const [k, v, ...rest] = kv.split('=');
+    if (!k || v === undefined || rest.length) throw new Error(`--prune '${text}': expected keep=F[,tile=N]`);
+    return [k.trim(), Number(v)] as const;
+  }));
+  for (const k of opts.keys()) if (k !== 'keep' && k !== 'tile') throw new Error(`--prune: unknown option '${k}' (keep, tile)`);
+  const keep = opts.get('keep');
+  const tile = opts.get('tile') ?? DEFAULT_PRUNE_TILE;
+  if (keep === undefined || !(keep > 0 && keep <= 1)) throw new Error(`--prune: keep must be in (0, 1], got ${String(keep)}`);
+  if (!(Number.isInteger(tile) && tile >= 1)) throw new Error(`--prune: tile must be a positive integer, got ${tile}`);
+  return { keep, tile };
+}
+
+function pruneFromStore(o: { keep: number; tile: number }, dir: string): PruneTokensOptions {
+  const store = StoreReader.open(dir);
+  return { ...o, importance: importanceFromStore(store), keepFirst: store.manifest.textTokens };
+}
 
 /** Trajectories, selection and per-block distillation of `--method s2q`, with progress bars. */
 async function runS2q(args: CompileArgs, model: LoadedModel, graph: Graph, gpu: GpuContext): Promise<S2qBuild> {
@@ -166,6 +201,8 @@ export function formatReport(out: string, r: CompileReport): string {
     `kernels    ${r.kernels} distinct, ${r.steps} dispatches per forward`,
     ...methodLines(r.methodReport),
     ...s2qLines(r.calibration),
+    ...(r.pruning ? [`prune      kept K/V per block: ${r.pruning.map((b) => `${b.block}: ${b.keptTiles.length}/${b.totalTiles} tiles ` +
+      `(${fmt(b.keptFraction, 3)})`).join(', ')}`] : []),
     `weights    FP16 ${t.fp16Bytes} B → ${t.storedBytes} B quantized incl. scales: ${fmt(t.compressionRatio, 3)}x ` +
       `(weights.bin ${r.weightsBytes} B as stored: ${fmt(t.fp16Bytes / r.weightsBytes, 3)}x; FP params are f16 ` +
       'there only where f16 holds them exactly)',

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Graph } from '../../ir/graph.ts';
+import type { PrunedBlock } from '../../passes/prune-tokens.ts';
 import { attr } from '../../ir/node.ts';
 import { encodeTensor, fillBytes, storageBytes } from '../../runtime/buffers.ts';
 import {
@@ -58,16 +59,18 @@ export interface CompileReport {
   /** calibration time and what the method left online (compiler/quant/method-report.ts) */
   readonly methodReport: MethodReport;
   readonly calibration?: Readonly<Record<string, unknown>>;
+  /** kept K/V tiles per block when `--prune` ran */
+  readonly pruning?: readonly PrunedBlock[];
 }
 
 /** The lowered graph, its weights (quantized lazily) and the WGSL program for `gpu`. */
 export function lowerForCompile(
   graph: Graph, weights: Weights, quant: string, gpu: GpuContext, keepFp: readonly string[] = [], method = 'rtn',
   calibration: BuildCalibration = {},
-): { graph: Graph; weights: Weights; program: WgslProgram; methodReport: MethodReport } {
-  const { graph: lowered, weights: qweights, report } = lowerQuantized(graph, weights, quant, keepFp, method, calibration);
+): { graph: Graph; weights: Weights; program: WgslProgram; methodReport: MethodReport; pruned?: readonly PrunedBlock[] } {
+  const { graph: lowered, weights: qweights, report, pruned } = lowerQuantized(graph, weights, quant, keepFp, method, calibration);
   const program = planWgsl(lowered, { elem: 'f32', caps: gpu.caps }, lowerNode);
-  return { graph: lowered, weights: qweights, program, methodReport: report };
+  return { graph: lowered, weights: qweights, program, methodReport: report, ...(pruned ? { pruned } : {}) };
 }
 
 /**
@@ -79,7 +82,7 @@ export function compileModel(graph: Graph, weights: Weights, options: CompileOpt
   const quant = checkCompileOptions(options.quant, options.method);
   clipsPerForward(graph);
   const keepFp = options.keepFp ?? [];
-  const { graph: lowered, weights: qweights, program, methodReport } =
+  const { graph: lowered, weights: qweights, program, methodReport, pruned } =
     lowerForCompile(graph, weights, quant, options.gpu, keepFp, options.method, options.calibration);
   const blobs: Uint8Array[] = [];
   let offset = 0;
@@ -104,6 +107,7 @@ export function compileModel(graph: Graph, weights: Weights, options: CompileOpt
     kernels: kernels.length,
     steps: steps.length, weightsBytes: offset, compileMs: 0, adapter: manifest.device.description,
     quantization, methodReport, ...(options.calibrationReport ? { calibration: options.calibrationReport } : {}),
+    ...(pruned ? { pruning: pruned } : {}),
   };
   replaceDirAtomic(outDir, (tmp) => {
     writeFileSync(join(tmp, 'weights.bin'), Buffer.concat(blobs));

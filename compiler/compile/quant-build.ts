@@ -2,6 +2,7 @@ import type { Graph } from '../../ir/graph.ts';
 import { parseQuantSetting, quantSettingName } from '../../ir/quant.ts';
 import { verify } from '../../ir/verify.ts';
 import { parsePipeline, runPipeline } from '../../passes/pipeline.ts';
+import { pruneTokens, withTensors, type PrunedBlock, type PruneTokensOptions } from '../../passes/prune-tokens.ts';
 import { builtinPasses } from '../../passes/registry.ts';
 import type { LinearStats } from '../quant/linear-stats.ts';
 import {
@@ -65,6 +66,8 @@ export function compilePipeline(quant: string, keepFp: readonly string[] = []): 
  * its finished method model and what its calibration cost.
  */
 export interface BuildCalibration {
+  /** attention K/V tile pruning from calibrated importance (passes/prune-tokens.ts), after the method's rewrite */
+  readonly prune?: PruneTokensOptions;
   readonly model?: MethodModel;
   readonly ms?: number;
   readonly inputs?: number;
@@ -81,7 +84,7 @@ export interface BuildCalibration {
 export function lowerQuantized(
   graph: Graph, weights: Weights, quant: string, keepFp: readonly string[] = [], method = 'rtn',
   calibration: BuildCalibration = {},
-): { graph: Graph; weights: Weights; report: MethodReport } {
+): { graph: Graph; weights: Weights; report: MethodReport; pruned?: readonly PrunedBlock[] } {
   if (!(COMPILE_METHODS as readonly string[]).includes(method)) {
     throw new Error(`--method '${method}' is not one of ${COMPILE_METHODS.join(', ')}`);
   }
@@ -98,11 +101,14 @@ export function lowerQuantized(
   }
   const m = quant === 'none' ? applyMethod(graph, weights, config, 'rtn')
     : calibration.model ?? applyMethod(graph, weights, config, method as QuantMethod, stats);
-  const lowered = runCompilePipeline(m.graph, compilePipeline(quant, keepFp), m.rewriteQdq);
+  const pr = calibration.prune ? pruneTokens(m.graph, calibration.prune) : undefined;
+  const fp = pr?.graph ?? m.graph;
+  const fpWeights = pr ? withTensors(m.weights, pr.tensors) : m.weights;
+  const lowered = runCompilePipeline(fp, compilePipeline(quant, keepFp), m.rewriteQdq);
   // the FP graph names the layers: after fuse-int4-gemm no dequantize pair is left to read them from
-  const qweights = quant === 'none' ? m.weights : quantizeWeights(m.graph, m.weights, config, m.quantizer);
+  const qweights = quant === 'none' ? fpWeights : quantizeWeights(fp, fpWeights, config, m.quantizer);
   const report = methodReport(quant === 'none' ? 'rtn' : method, lowered, m.transforms, calibrationMs, inputs);
-  return { graph: lowered, weights: qweights, report };
+  return { graph: lowered, weights: qweights, report, ...(pr ? { pruned: pr.report } : {}) };
 }
 
 /** The pipeline, with the method's rewrite between insert-qdq and fuse-int4-gemm when it has one. */

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compileModel } from '../../../compiler/compile/compile-model.ts';
+import { compileModel, lowerForCompile } from '../../../compiler/compile/compile-model.ts';
 import { s2qBuild } from '../../../compiler/compile/s2q-build.ts';
 import { seededInputs } from '../../../compiler/inputs.ts';
 import { buildDiT } from '../../../compiler/model/dit.ts';
@@ -11,6 +11,19 @@ import { createCompiledExecutor, type CompiledManifest } from '../../../runtime/
 import { closeDevice, openDevice } from '../../../runtime/device.ts';
 import { runReference } from '../../../runtime/reference.ts';
 import { narrowTinySmallClip } from '../model/narrow-tiny.ts';
+import { parsePrune } from '../../../compiler/commands/compile.ts';
+import { StoreReader } from '../../../compiler/calib/store.ts';
+import { importanceFromStore } from '../../../passes/prune-tokens.ts';
+
+describe('--prune option', () => {
+  it('parses keep and tile, and refuses the rest', () => {
+    expect(parsePrune('keep=0.25')).toEqual({ keep: 0.25, tile: 64 });
+    expect(parsePrune('keep=0.5,tile=32')).toEqual({ keep: 0.5, tile: 32 });
+    expect(() => parsePrune('keep=0')).toThrow(/keep must be in \(0, 1\]/);
+    expect(() => parsePrune('keep=0.5,tile=3.5')).toThrow(/tile/);
+    expect(() => parsePrune('ratio=0.5')).toThrow(/unknown option 'ratio'/);
+  });
+});
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const OUT = join(ROOT, 'out', `test-s2q-${process.pid}`);
@@ -64,6 +77,33 @@ describe.skipIf(!gpu)('--method s2q end to end on the WebGPU adapter, reduced bu
     });
     expect(Math.sqrt(num / den)).toBeLessThan(0.2);
   }, 600_000);
+
+  it('--prune: sparse attention over the store\'s most important key tiles, in the compiled folder too', async () => {
+    const store = StoreReader.open(join(OUT, 'calib'));
+    const prune = { keep: 0.5, tile: 8, importance: importanceFromStore(store), keepFirst: store.manifest.textTokens };
+    const dir = join(OUT, 'pruned');
+    const report = compileModel(graph, weights, { quant: 'w4a8', method: 'rtn', gpu: gpu!, modelName: 'narrow', classes: 49,
+      calibration: { prune } }, dir);
+    expect(report.pruning!.map((b) => [b.keptTiles.length, b.totalTiles, b.keptFraction])).toEqual([[2, 4, 0.5]]);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as CompiledManifest;
+    expect(manifest.kernels.some((k) => k.name.includes('sparse'))).toBe(true);
+    const low = lowerForCompile(graph, weights, 'w4a8', gpu!, [], 'rtn', { prune });
+    const inputs = seededInputs(graph, 5);
+    const want = runReference(low.graph, inputs, low.weights)[0]!.data;
+    const d = lowerForCompile(graph, weights, 'w4a8', gpu!);
+    const dense = runReference(d.graph, inputs, d.weights)[0]!.data;
+    const exec = await createCompiledExecutor(gpu!.device, manifest, new Uint8Array(readFileSync(join(dir, 'weights.bin'))),
+      (f) => readFileSync(join(dir, f), 'utf8'));
+    const got = (await exec.run({ x: inputs['x']!.data, t: inputs['t']!.data, y: inputs['y']!.data }))[0]!;
+    exec.dispose();
+    let [err, moved] = [0, 0];
+    got.forEach((v, i) => {
+      err = Math.max(err, Math.abs(v - want[i]!));
+      moved = Math.max(moved, Math.abs(want[i]! - dense[i]!));
+    });
+    expect(err).toBeLessThan(1e-3);
+    expect(moved).toBeGreaterThan(err);
+  }, 300_000);
 
   it('--no-sds reuses the store and selects uniform timesteps; --no-std trains on plain MSE', async () => {
     const store = join(OUT, 'calib');
