@@ -58,6 +58,7 @@ export interface GroupResult {
   readonly clip?: number;
   /** Σ x̃ᵀx̃ over the records, [K, K] */
   readonly hessian: Float64Array;
+  /** records folded into the Hessian (the topped-up last batch counts in full) */
   readonly rows: number;
 }
 
@@ -182,28 +183,21 @@ export async function runStats(
     extra[groupPart(g, 'l')] = f32([d1, d1], transpose(t.p1, d1));
     extra[groupPart(g, 'r')] = f32([d2, d2], t.p2);
   }
+  // the last batch is topped up with records from the front, which then count twice in x̃ᵀx̃: a slight reweighting
+  // GPTQ does not mind (dropping that batch instead would leave a store of fewer records than one batch with none)
   let rows = 0;
-  // the last batch may repeat records from the front: count each record once
-  const seen = new Set<number>();
   for (const recs of batches) {
-    const fresh = recs.map((r) => !seen.has(r.id));
-    recs.forEach((r) => seen.add(r.id));
-    if (!fresh.some(Boolean)) continue;
     const outs = await statsExec.run({ ...batchInputs(recs, src, tokens, channels, false), ...extra });
     bg.groups.forEach((g, i) => {
       const m = outs[2 * i]!.data;
       const am = absMax.get(g)!;
       for (let j = 0; j < g.k; j++) am[j] = Math.max(am[j]!, m[j]!);
       if (!hessian) return;
-      // a repeated record's rows must not count twice: only all-fresh batches add their Hessian (the store order
-      // makes the one partial batch the last, which repeats records of the first)
-      if (fresh.every(Boolean)) {
-        const hm = outs[2 * i + 1]!.data;
-        const acc = hs.get(g)!;
-        for (let j = 0; j < acc.length; j++) acc[j]! += hm[j]!;
-      }
+      const hm = outs[2 * i + 1]!.data;
+      const acc = hs.get(g)!;
+      for (let j = 0; j < acc.length; j++) acc[j]! += hm[j]!;
     });
-    if (fresh.every(Boolean)) rows += recs.length;
+    rows += recs.length;
   }
   return { absMax, hessian: hs, rows };
 }

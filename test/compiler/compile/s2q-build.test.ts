@@ -11,7 +11,7 @@ import { createCompiledExecutor, type CompiledManifest } from '../../../runtime/
 import { closeDevice, openDevice } from '../../../runtime/device.ts';
 import { runReference } from '../../../runtime/reference.ts';
 import { narrowTinySmallClip } from '../model/narrow-tiny.ts';
-import { parsePrune } from '../../../compiler/commands/compile.ts';
+import { parsePrune } from '../../../compiler/commands/compile-calibration.ts';
 import { StoreReader } from '../../../compiler/calib/store.ts';
 import { importanceFromStore } from '../../../passes/prune-tokens.ts';
 

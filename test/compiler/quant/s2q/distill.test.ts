@@ -74,6 +74,19 @@ describe('S²Q distillation of one block on the CPU reference', () => {
     graph.outputs.slice(1).forEach((g, i) => expect(g.type.shape).toEqual(learned[i]!.shape));
   });
 
+  it('a budget that does not fill its last step (3 records, batch 2) still gives a full Hessian', async () => {
+    const bg = blockGraph(cfg, 0, config);
+    const [, n, d] = bg.graph.inputs[0]!.type.shape as [number, number, number];
+    const records = [{ id: 0, t: 0.5, y: 1 }, { id: 1, t: 0.5, y: 48 }, { id: 2, t: 0.2, y: 3 }];
+    const data = records.map((r) => gaussianNoise(n * d, 400 + r.id));
+    const res = await distillBlock(bg, weights, { records, input: (id) => data[id]! }, cpuExec(weights), { epochs: 0 });
+    expect(res.steps).toBe(0);
+    for (const g of res.groups) {
+      expect(g.rows).toBe(4);
+      for (let i = 0; i < g.group.k; i++) expect(g.hessian[i * g.group.k + i]).toBeGreaterThan(0);
+    }
+  });
+
   it('lowers the λ-weighted loss over its epochs and returns clips, factors and the transformed Hessian', async () => {
     const bg = blockGraph(cfg, 1, config);
     const [, n, d] = bg.graph.inputs[0]!.type.shape as [number, number, number];
