@@ -4,8 +4,10 @@ import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
 import { buildKernel, literal } from '../render.ts';
 import { tensorVar, type TensorVar } from '../tensor-var.ts';
-import { ATTENTION_BLOCKS, attentionSharedBytes, THREADS_PER_ROW } from './attention.ts';
-import { attentionShape, MASKED, MAX_SEED, type AttnShape } from './attention-shape.ts';
+import {
+  ATTENTION_BLOCKS, attentionSharedBytes, flashPrelude, flashStart, flashStore, onlineSoftmax, THREADS_PER_ROW,
+} from './attention.ts';
+import { attentionShape, type AttnShape } from './attention-shape.ts';
 import { bytesOf } from './elementwise.ts';
 
 // the largest block that fits, preferring KV_BLOCK ≤ tile so that small tiles do not load mostly-masked chunks
@@ -53,22 +55,6 @@ function chunkScores(s: AttnShape, scale: number): string[] {
   ];
 }
 
-// every lane of a row repeats the row's max/sum update, as in attention.ts
-const ONLINE_SOFTMAX = [
-  '    let kn = min(KV_BLOCK, j_end - j0);',
-  '    var tmax = m;',
-  '    for (var c = 0u; c < kn; c++) { tmax = max(tmax, s_tile[row * KV_BLOCK + c]); }',
-  '    let alpha = exp(m - tmax);',
-  '    l *= alpha;',
-  '    for (var r = 0u; r < REGS; r++) { acc[r] *= alpha; }',
-  '    for (var c = 0u; c < kn; c++) {',
-  '      let p = exp(s_tile[row * KV_BLOCK + c] - tmax);',
-  '      l += p;',
-  '      for (var r = 0u; r < REGS; r++) { acc[r] = fma(p, v_tile[c * DV + lane + r * THREADS_PER_ROW], acc[r]); }',
-  '    }',
-  '    m = tmax;',
-];
-
 /**
  * sparse_attention{scale, tile}(q[B,H,Nq,D], k[B,H,Nk,D], v[B,H,Nk,Dv], tiles: i32[T]) → [B,H,Nq,Dv].
  * Block-sparse flash attention: attention.ts's kernel (one workgroup per (batch, head, Q_BLOCK queries), K/V staged
@@ -92,31 +78,10 @@ export function lowerSparseAttention(n: Node, ctx: LowerContext): KernelSpec {
   const tiles = tensorVar('x3', tt.dtype, tt.shape, ctx.elem);
   const y = tensorVar('y', n.type.dtype, n.type.shape, ctx.elem);
   const qBlocks = Math.ceil(nq / qBlock);
-  const prelude = [
-    `const D: u32 = ${d}u;`, `const DV: u32 = ${s.dv}u;`, `const NK: u32 = ${s.nk}u;`,
-    `const TILE: u32 = ${tile}u;`, `const KEPT: u32 = ${kept}u;`, `const NTILES: u32 = ${keyTiles(s.nk, tile)}u;`,
-    `const K_STRIDE: u32 = ${d + 1}u;`,
-    `const Q_BLOCK: u32 = ${qBlock}u;`, `const KV_BLOCK: u32 = ${kvBlock}u;`, `const WG: u32 = ${wg}u;`,
-    `const THREADS_PER_ROW: u32 = ${THREADS_PER_ROW}u;`, `const REGS: u32 = ${Math.ceil(s.dv / THREADS_PER_ROW)}u;`,
-    `const MASKED: f32 = ${MASKED};`,
-    'var<workgroup> q_tile: array<f32, Q_BLOCK * D>;',
-    'var<workgroup> k_tile: array<f32, KV_BLOCK * K_STRIDE>;',
-    // padded by one row of lanes: the last key's unused register columns read past DV
-    'var<workgroup> v_tile: array<f32, KV_BLOCK * DV + THREADS_PER_ROW>;',
-    'var<workgroup> s_tile: array<f32, Q_BLOCK * KV_BLOCK>;',
-  ];
+  const prelude = flashPrelude(s, qBlock, kvBlock,
+    [`const TILE: u32 = ${tile}u;`, `const KEPT: u32 = ${kept}u;`, `const NTILES: u32 = ${keyTiles(s.nk, tile)}u;`]);
   const body = [
-    `let qb = wg % ${qBlocks}u; let bh = wg / ${qBlocks}u;`,
-    'let q0 = qb * Q_BLOCK;',
-    `let q_base = bh * ${nq * d}u; let k_base = bh * ${s.nk * d}u; let v_base = bh * ${s.nk * s.dv}u;`,
-    'for (var e = lidx; e < Q_BLOCK * D; e += WG) {',
-    '  let qi = q0 + e / D;',
-    `  var x = 0.0; if (qi < ${nq}u) { x = ${q.load('q_base + qi * D + e % D')}; }`,
-    '  q_tile[e] = x;',
-    '}',
-    'let row = lidx / THREADS_PER_ROW; let lane = lidx % THREADS_PER_ROW;',
-    `var m = ${MAX_SEED}; var l = 0.0;`,
-    'var acc: array<f32, REGS>;',
+    ...flashStart(q, s, qBlocks),
     // an out-of-range entry (the reference rejects it) maps to NTILES, which covers no key: skipped, never read
     'for (var ti = 0u; ti < KEPT; ti++) {',
     `  let t = min(u32(max(${tiles.load('ti')}, 0i)), NTILES);`,
@@ -124,16 +89,10 @@ export function lowerSparseAttention(n: Node, ctx: LowerContext): KernelSpec {
     '  for (var j0 = t * TILE; j0 < j_end; j0 += KV_BLOCK) {',
     ...chunkLoads(k, v),
     ...chunkScores(s, scale),
-    ...ONLINE_SOFTMAX,
+    ...onlineSoftmax('j_end', '    '),
     '  }',
     '}',
-    'let qi = q0 + row;',
-    `if (qi < ${nq}u) {`,
-    '  for (var r = 0u; r < REGS; r++) {',
-    '    let dd = lane + r * THREADS_PER_ROW;',
-    `    if (dd < DV) { ${y.store(`bh * ${nq * s.dv}u + qi * DV + dd`, 'acc[r] / l')} }`,
-    '  }',
-    '}',
+    ...flashStore(y, s),
   ];
   const vars = [q, k, v, tiles, y];
   // at most KEPT·tile keys are read: the flop and byte counts are that bound (the last tile may be partial)

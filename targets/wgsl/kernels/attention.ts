@@ -68,21 +68,73 @@ function scoreTile(s: AttnShape, scale: number, mask: TensorVar | undefined): st
   ];
 }
 
-// every lane of a row repeats the row's max/sum update: cheaper than another barrier round
-const ONLINE_SOFTMAX = [
-  `  let kn = min(KV_BLOCK, NK - j0);`,
-  '  var tmax = m;',
-  '  for (var c = 0u; c < kn; c++) { tmax = max(tmax, s_tile[row * KV_BLOCK + c]); }',
-  '  let alpha = exp(m - tmax);',
-  '  l *= alpha;',
-  '  for (var r = 0u; r < REGS; r++) { acc[r] *= alpha; }',
-  '  for (var c = 0u; c < kn; c++) {',
-  '    let p = exp(s_tile[row * KV_BLOCK + c] - tmax);',
-  '    l += p;',
-  '    for (var r = 0u; r < REGS; r++) { acc[r] = fma(p, v_tile[c * DV + lane + r * THREADS_PER_ROW], acc[r]); }',
-  '  }',
-  '  m = tmax;',
-];
+/**
+ * The online-softmax update of one staged K/V chunk starting at key j0 and ending before `end` (NK, or a sparse
+ * tile's end), indented by `pad`. Every lane of a row repeats the row's max/sum update: cheaper than another
+ * barrier round.
+ */
+export function onlineSoftmax(end: string, pad = '  '): string[] {
+  return [
+    `let kn = min(KV_BLOCK, ${end} - j0);`,
+    'var tmax = m;',
+    'for (var c = 0u; c < kn; c++) { tmax = max(tmax, s_tile[row * KV_BLOCK + c]); }',
+    'let alpha = exp(m - tmax);',
+    'l *= alpha;',
+    'for (var r = 0u; r < REGS; r++) { acc[r] *= alpha; }',
+    'for (var c = 0u; c < kn; c++) {',
+    '  let p = exp(s_tile[row * KV_BLOCK + c] - tmax);',
+    '  l += p;',
+    '  for (var r = 0u; r < REGS; r++) { acc[r] = fma(p, v_tile[c * DV + lane + r * THREADS_PER_ROW], acc[r]); }',
+    '}',
+    'm = tmax;',
+  ].map((l) => pad + l);
+}
+
+/** Constants and workgroup tiles of the flash kernels (this file and attention-sparse.ts); `extra` constants first. */
+export function flashPrelude(s: AttnShape, qBlock: number, kvBlock: number, extra: readonly string[] = []): string[] {
+  return [
+    `const D: u32 = ${s.d}u;`, `const DV: u32 = ${s.dv}u;`, `const NK: u32 = ${s.nk}u;`, ...extra,
+    `const K_STRIDE: u32 = ${s.d + 1}u;`,
+    `const Q_BLOCK: u32 = ${qBlock}u;`, `const KV_BLOCK: u32 = ${kvBlock}u;`, `const WG: u32 = ${qBlock * THREADS_PER_ROW}u;`,
+    `const THREADS_PER_ROW: u32 = ${THREADS_PER_ROW}u;`, `const REGS: u32 = ${Math.ceil(s.dv / THREADS_PER_ROW)}u;`,
+    `const MASKED: f32 = ${MASKED};`,
+    'var<workgroup> q_tile: array<f32, Q_BLOCK * D>;',
+    'var<workgroup> k_tile: array<f32, KV_BLOCK * K_STRIDE>;',
+    // padded by one row of lanes: the last key's unused register columns read past DV
+    'var<workgroup> v_tile: array<f32, KV_BLOCK * DV + THREADS_PER_ROW>;',
+    'var<workgroup> s_tile: array<f32, Q_BLOCK * KV_BLOCK>;',
+  ];
+}
+
+/** The workgroup's (batch·head, query block), its Q tile staged, the running max / sum / accumulators. */
+export function flashStart(q: TensorVar, s: AttnShape, qBlocks: number): string[] {
+  return [
+    `let qb = wg % ${qBlocks}u; let bh = wg / ${qBlocks}u;`,
+    'let q0 = qb * Q_BLOCK;',
+    `let q_base = bh * ${s.nq * s.d}u; let k_base = bh * ${s.nk * s.d}u; let v_base = bh * ${s.nk * s.dv}u;`,
+    'for (var e = lidx; e < Q_BLOCK * D; e += WG) {',
+    '  let qi = q0 + e / D;',
+    `  var x = 0.0; if (qi < ${s.nq}u) { x = ${q.load('q_base + qi * D + e % D')}; }`,
+    '  q_tile[e] = x;',
+    '}',
+    'let row = lidx / THREADS_PER_ROW; let lane = lidx % THREADS_PER_ROW;',
+    `var m = ${MAX_SEED}; var l = 0.0;`,
+    'var acc: array<f32, REGS>;',
+  ];
+}
+
+/** Each row's normalised accumulators into y. */
+export function flashStore(y: TensorVar, s: AttnShape): string[] {
+  return [
+    'let qi = q0 + row;',
+    `if (qi < ${s.nq}u) {`,
+    '  for (var r = 0u; r < REGS; r++) {',
+    '    let dd = lane + r * THREADS_PER_ROW;',
+    `    if (dd < DV) { ${y.store(`bh * ${s.nq * s.dv}u + qi * DV + dd`, 'acc[r] / l')} }`,
+    '  }',
+    '}',
+  ];
+}
 
 /** attention{scale}(q[B,H,Nq,D], k[B,H,Nk,D], v[B,H,Nk,Dv], mask?) → [B,H,Nq,Dv]. */
 export function lowerAttention(n: Node, ctx: LowerContext): KernelSpec {
@@ -98,43 +150,15 @@ export function lowerAttention(n: Node, ctx: LowerContext): KernelSpec {
   const mask = mt ? tensorVar('x3', mt.dtype, mt.shape, ctx.elem) : undefined;
   const y = tensorVar('y', n.type.dtype, n.type.shape, ctx.elem);
   const qBlocks = Math.ceil(nq / qBlock);
-  const regs = Math.ceil(s.dv / THREADS_PER_ROW);
-  const prelude = [
-    `const D: u32 = ${d}u;`, `const DV: u32 = ${s.dv}u;`, `const NK: u32 = ${s.nk}u;`,
-    `const K_STRIDE: u32 = ${d + 1}u;`,
-    `const Q_BLOCK: u32 = ${qBlock}u;`, `const KV_BLOCK: u32 = ${kvBlock}u;`, `const WG: u32 = ${wg}u;`,
-    `const THREADS_PER_ROW: u32 = ${THREADS_PER_ROW}u;`, `const REGS: u32 = ${regs}u;`,
-    `const MASKED: f32 = ${MASKED};`,
-    'var<workgroup> q_tile: array<f32, Q_BLOCK * D>;',
-    'var<workgroup> k_tile: array<f32, KV_BLOCK * K_STRIDE>;',
-    // padded by one row of lanes: the last key's unused register columns read past DV
-    'var<workgroup> v_tile: array<f32, KV_BLOCK * DV + THREADS_PER_ROW>;',
-    'var<workgroup> s_tile: array<f32, Q_BLOCK * KV_BLOCK>;',
-  ];
+  const prelude = flashPrelude(s, qBlock, kvBlock);
   const body = [
-    `let qb = wg % ${qBlocks}u; let bh = wg / ${qBlocks}u;`,
-    'let q0 = qb * Q_BLOCK;',
-    `let q_base = bh * ${nq * d}u; let k_base = bh * ${s.nk * d}u; let v_base = bh * ${s.nk * s.dv}u;`,
-    'for (var e = lidx; e < Q_BLOCK * D; e += WG) {',
-    '  let qi = q0 + e / D;',
-    `  var x = 0.0; if (qi < ${nq}u) { x = ${q.load('q_base + qi * D + e % D')}; }`,
-    '  q_tile[e] = x;',
-    '}',
-    'let row = lidx / THREADS_PER_ROW; let lane = lidx % THREADS_PER_ROW;',
-    `var m = ${MAX_SEED}; var l = 0.0;`,
-    'var acc: array<f32, REGS>;',
+    ...flashStart(q, s, qBlocks),
     'for (var j0 = 0u; j0 < NK; j0 += KV_BLOCK) {',
     ...tileLoads(q, k, v, s),
     ...scoreTile(s, scale, mask),
-    ...ONLINE_SOFTMAX,
+    ...onlineSoftmax('NK'),
     '}',
-    'let qi = q0 + row;',
-    `if (qi < ${nq}u) {`,
-    '  for (var r = 0u; r < REGS; r++) {',
-    '    let dd = lane + r * THREADS_PER_ROW;',
-    `    if (dd < DV) { ${y.store(`bh * ${nq * s.dv}u + qi * DV + dd`, 'acc[r] / l')} }`,
-    '  }',
-    '}',
+    ...flashStore(y, s),
   ];
   const vars = [q, k, v, ...(mask ? [mask] : []), y];
   return buildKernel({
