@@ -68,7 +68,8 @@ export function renderS2qReport(dir: string, svgName: string): { md: string; svg
     '',
     `${fp.clips.length} clips (set \`${fp.settings.set}\`: 48 classes × 4 seeds), ${fp.settings.steps} Euler steps, guidance ` +
       `${fp.settings.cfg}, 16 clips per forward, WGSL on the GPU, weights \`${fp.weights}\`. Every build is the deploy ` +
-      'profile (block linears at the setting, adaLN linears W4A8, weights.bin 3.53× smaller than FP16) and runs real ' +
+      'profile (block linears at the setting, adaLN linears W4A8: packed weights + scales 3.53× smaller than FP16; the ' +
+      'S²Q folders also store their learned transforms in f32, 172 KB, so their weights.bin is 3.43× smaller) and runs real ' +
       'integer qgemms. Metrics in % with the change vs FP; PSNR/SSIM compare each clip with the FP clip of the same ' +
       '(class, seed). calib s: wall time of the method\'s calibration inside `vdit compile` (S²Q: selection + distillation ' +
       'of all 8 blocks; three or four builds shared the GPU and 16 CPU cores, so alone it is faster); the trajectories ' +
