@@ -50,6 +50,10 @@ export async function openEvalSource(model: LoadedModel | CompiledModel, opts: S
     return { name: model.name, weightsFrom: model.weightsFrom, session };
   }
   const setting = checkCompileOptions(q.setting, q.method);
+  if (q.method === 's2q') {
+    throw new Error('--method s2q trains per block before the build: compile it (`vdit compile <model> --quant ' +
+      `${q.setting} --method s2q --batch ${opts.batch} -o <dir>\`) and pass the folder to eval`);
+  }
   // byte accounting needs shapes only: the batch-2 graph of a preset, or the IR file's own
   const graph = model.config ? buildDiT({ ...model.config, batch: 2 }) : model.graph;
   const quant = describeBuild(graph, setting, q.method, q.keepFp);
