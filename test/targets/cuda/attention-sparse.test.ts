@@ -7,8 +7,8 @@ import { node, type Node } from '../../../ir/node.ts';
 import { numel, type Shape } from '../../../ir/types.ts';
 import { tensor, type Tensor } from '../../../runtime/tensor.ts';
 import { lowerCudaNode } from '../../../targets/cuda/select.ts';
-import { emulateKernel, GXX } from './emulate/emulate.ts';
-import { CTX, golden, input, NVCC, nvccCompile, reference } from './harness.ts';
+import { GXX } from './emulate/emulate.ts';
+import { CTX, emulatedError, golden, input, NVCC, nvccCompile } from './harness.ts';
 
 /*
  * The block-sparse flash kernel: golden source, nvcc type-check, and the kernel run under g++ emulation against
@@ -71,14 +71,7 @@ describe('CUDA sparse attention', () => {
 describe.skipIf(!GXX)('CUDA sparse attention emulated on the CPU vs the reference (needs g++)', () => {
   it.each(Object.keys(CASES))('%s', (name) => {
     const c = CASES[name]!;
-    const operands = c.n.src.map((s) => c.inputs[s.attrs['name'] as string]!);
-    const got = emulateKernel(lowerCudaNode(c.n, CTX), c.n, operands, join(dir, name.replace(/[^a-z0-9]+/gi, '_')));
-    const want = reference(c.n, c.inputs);
-    expect(got.data.length).toBe(want.data.length);
-    let worst = 0;
-    want.data.forEach((w, i) => {
-      worst = Math.max(worst, Math.abs(Number(got.data[i]) - Number(w)) / Math.max(1, Math.abs(Number(w))));
-    });
+    const { worst, want } = emulatedError(c.n, c.inputs, join(dir, name.replace(/[^a-z0-9]+/gi, '_')));
     // f32 online softmax in another order than the f64 reference: a few ulps
     expect(worst).toBeLessThanOrEqual(2e-5);
     expect(Array.from(want.data as ArrayLike<number>).some((v) => Math.abs(v) > 1e-3)).toBe(true);

@@ -7,9 +7,8 @@ import { node, type Node } from '../../../ir/node.ts';
 import { numel, type Shape } from '../../../ir/types.ts';
 import { packNibbles } from '../../../runtime/reference-pack.ts';
 import { tensor, type Tensor } from '../../../runtime/tensor.ts';
-import { lowerCudaNode } from '../../../targets/cuda/select.ts';
-import { emulateKernel, GXX } from './emulate/emulate.ts';
-import { CTX, input, reference } from './harness.ts';
+import { GXX } from './emulate/emulate.ts';
+import { emulatedError, input } from './harness.ts';
 
 /*
  * No GPU here, so the emitted kernels run on the CPU: g++ compiles each kernel's own source against
@@ -89,14 +88,7 @@ const CASES: Record<string, Case> = {
 describe.skipIf(!GXX)('CUDA kernels emulated on the CPU vs the reference (needs g++)', () => {
   it.each(Object.keys(CASES))('%s', (name) => {
     const c = CASES[name]!;
-    const operands = c.n.src.map((s) => c.inputs[s.attrs['name'] as string]!);
-    const got = emulateKernel(lowerCudaNode(c.n, CTX), c.n, operands, join(dir, name.replace(/[^a-z0-9]+/gi, '_')));
-    const want = reference(c.n, c.inputs);
-    expect(got.data.length).toBe(want.data.length);
-    let worst = 0;
-    want.data.forEach((w, i) => {
-      worst = Math.max(worst, Math.abs(Number(got.data[i]) - Number(w)) / Math.max(1, Math.abs(Number(w))));
-    });
+    const { worst, want } = emulatedError(c.n, c.inputs, join(dir, name.replace(/[^a-z0-9]+/gi, '_')));
     expect(worst).toBeLessThanOrEqual(c.rtol);
     // not vacuous: the result has signal
     expect(Array.from(want.data as ArrayLike<number>).some((v) => Math.abs(v) > 1e-3)).toBe(true);

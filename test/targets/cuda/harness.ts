@@ -12,7 +12,9 @@ import { runReference } from '../../../runtime/reference.ts';
 import type { Tensor } from '../../../runtime/tensor.ts';
 import { CUDA_HEADER, CUDA_HEADER_FILE } from '../../../targets/cuda/header.ts';
 import type { CudaKernel } from '../../../targets/cuda/kernel.ts';
+import { lowerCudaNode } from '../../../targets/cuda/select.ts';
 import { DEFAULT_CAPS, type LowerContext } from '../../../targets/target.ts';
+import { emulateKernel } from './emulate/emulate.ts';
 
 /** nvcc where the CI image and this machine put it; tests that need it skip with this reason when absent. */
 export const NVCC = ['/usr/local/bin/nvcc', '/usr/local/cuda/bin/nvcc'].find((p) => existsSync(p));
@@ -59,4 +61,20 @@ const NO_WEIGHTS: Weights = { get: () => undefined, names: () => [] };
 export function reference(n: Node, inputs: Record<string, Tensor>): Tensor {
   const leaves = n.src.filter((s, i) => n.src.indexOf(s) === i);
   return runReference(graph('t', leaves, [n]), inputs, NO_WEIGHTS)[0]!;
+}
+
+/**
+ * n's CUDA kernel run by the g++ emulation (emulate/emulate.ts) on `inputs` (by operand name) against the CPU
+ * reference: the largest error relative to max(1, |reference|), and the reference itself.
+ */
+export function emulatedError(n: Node, inputs: Record<string, Tensor>, work: string): { worst: number; want: Tensor } {
+  const operands = n.src.map((s) => inputs[s.attrs['name'] as string]!);
+  const got = emulateKernel(lowerCudaNode(n, CTX), n, operands, work);
+  const want = reference(n, inputs);
+  if (got.data.length !== want.data.length) throw new Error(`emulated ${got.data.length} values, reference ${want.data.length}`);
+  let worst = 0;
+  want.data.forEach((w, i) => {
+    worst = Math.max(worst, Math.abs(Number(got.data[i]) - Number(w)) / Math.max(1, Math.abs(Number(w))));
+  });
+  return { worst, want };
 }
