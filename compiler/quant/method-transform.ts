@@ -188,7 +188,8 @@ function scaleRows(h: Float32Array, s: Float32Array, k: number): Float32Array {
   return h.map((v, i) => v / s[Math.floor(i / k)]!);
 }
 
-function once<T>(make: () => T): () => T {
+/** make(), computed on first call and kept. */
+export function once<T>(make: () => T): () => T {
   let v: T | undefined;
   return () => (v ??= make());
 }

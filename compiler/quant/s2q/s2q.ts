@@ -1,4 +1,4 @@
-import { graph, toposort, type Graph } from '../../../ir/graph.ts';
+import { substitute, toposort, type Graph } from '../../../ir/graph.ts';
 import { node, type Node } from '../../../ir/node.ts';
 import { qmax } from '../../../ir/quant.ts';
 import { numel, tensorType } from '../../../ir/types.ts';
@@ -6,7 +6,7 @@ import { tensor, type Tensor } from '../../../runtime/tensor.ts';
 import type { VDiTConfig } from '../../model/config.ts';
 import type { Weights } from '../../weights/weights.ts';
 import { gptqQuantize } from '../gptq.ts';
-import { lazyWeights, rewriteInputs, type MethodModel, type OnlineTransform } from '../method-transform.ts';
+import { lazyWeights, once, rewriteInputs, type MethodModel, type OnlineTransform } from '../method-transform.ts';
 import type { LayerQuantizer } from '../quantized-weights.ts';
 import { rtnQuantize, type RtnWeight } from '../rtn.ts';
 import type { QuantConfig } from '../spec.ts';
@@ -147,25 +147,14 @@ export function s2qMethodModel(g: Graph, weights: Weights, result: S2qResult): M
  * reshape(matmul(param <w>.s2q.left, …)). Run after insert-qdq, before fuse-int4-gemm moves the chain into it.
  */
 export function withActivationClips(g: Graph, clips: ReadonlyMap<string, number>): Graph {
-  const memo = new Map<Node, Node>();
+  const swaps = new Map<Node, Node>();
   for (const n of toposort(g)) {
-    const src = n.src.map((s) => memo.get(s) ?? s);
-    let attrs = n.attrs;
-    if (n.op === 'token_scale') {
-      let x = n.src[0]!;
-      while (x.op === 'reshape') x = x.src[0]!;
-      const left = x.op === 'matmul' && x.src[0]!.op === 'param' ? x.src[0]!.attrs['name'] as string : undefined;
-      const clip = left !== undefined ? clips.get(left) : undefined;
-      if (clip !== undefined && clip < 1) attrs = { ...n.attrs, clip: Math.fround(clip) };
-    }
-    const same = attrs === n.attrs && src.every((s, i) => s === n.src[i]);
-    memo.set(n, same ? n : node(n.op, src, attrs, n.src.length ? undefined : n.type));
+    if (n.op !== 'token_scale') continue;
+    let x = n.src[0]!;
+    while (x.op === 'reshape') x = x.src[0]!;
+    const left = x.op === 'matmul' && x.src[0]!.op === 'param' ? x.src[0]!.attrs['name'] as string : undefined;
+    const clip = left !== undefined ? clips.get(left) : undefined;
+    if (clip !== undefined && clip < 1) swaps.set(n, node(n.op, n.src, { ...n.attrs, clip: Math.fround(clip) }));
   }
-  const map = (n: Node): Node => memo.get(n) ?? n;
-  return graph(g.name, g.inputs.map(map), g.outputs.map(map));
-}
-
-function once<T>(make: () => T): () => T {
-  let v: T | undefined;
-  return () => (v ??= make());
+  return substitute(g, swaps);
 }
