@@ -98,10 +98,7 @@ export async function distillBlock(
   let trained: { states: GroupState[]; clips: Map<string, { bp: AdamParam; bm: AdamParam }>; first?: number; last?: number; steps: number };
   try {
     // identity transforms first: max|x| per channel initialises s
-    const identity = new Map(bg.groups.filter((g) => g.kind === 'kron').map((g) => [g, {
-      s: new Float64Array(g.k).fill(1), p1: eye(g.dims[0]), p2: eye(g.dims[1]),
-    }]));
-    const first = await runStats(bg, statsExec, batches, src, tokens, channels, identity, false);
+    const first = await runStats(bg, statsExec, batches, src, tokens, channels, identityTransforms(bg), false);
     const states = bg.groups.filter((g) => g.kind === 'kron').map((g) => initGroup(g, weights, first.absMax.get(g)!, opts));
     const clips = new Map(bg.groups.flatMap((g) => g.linears.map((l) => {
       const name = l.src[1]!.attrs['name'] as string;
@@ -130,7 +127,14 @@ export async function distillBlock(
   };
 }
 
-export function eye(d: number): Float64Array {
+/** s = 1, P1 = P2 = I for every token group: x̃ = x. */
+export function identityTransforms(bg: BlockGraph): Map<LinearGroup, Transform> {
+  return new Map(bg.groups.filter((g) => g.kind === 'kron').map((g) => [g, {
+    s: new Float64Array(g.k).fill(1), p1: eye(g.dims[0]), p2: eye(g.dims[1]),
+  }]));
+}
+
+function eye(d: number): Float64Array {
   const m = new Float64Array(d * d);
   for (let i = 0; i < d; i++) m[i * d + i] = 1;
   return m;

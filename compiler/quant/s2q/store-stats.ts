@@ -5,7 +5,7 @@ import { emptyStats, linearsByInput, type LinearStats } from '../linear-stats.ts
 import { planLinears, type QuantConfig } from '../spec.ts';
 import { blockGraph } from './block-graph.ts';
 import { statsGraph } from './distill-graph.ts';
-import { batchesOf, eye, runStats, type Transform } from './distill.ts';
+import { batchesOf, identityTransforms, runStats } from './distill.ts';
 import type { ExecFactory } from './exec.ts';
 import type { S2qData } from './s2q.ts';
 
@@ -22,12 +22,10 @@ export async function storeLinearStats(
   for (let b = 0; b < cfg.depth; b++) {
     const bg = blockGraph({ ...cfg, batch }, b, config);
     const [, tokens, channels] = bg.graph.inputs[0]!.type.shape as [number, number, number];
-    const identity = new Map<typeof bg.groups[number], Transform>(bg.groups.filter((g) => g.kind === 'kron')
-      .map((g) => [g, { s: new Float64Array(g.k).fill(1), p1: eye(g.dims[0]), p2: eye(g.dims[1]) }]));
     const run = await exec(statsGraph(bg).graph);
     try {
       const src = { records: data.records, input: (id: number) => data.input(b, id) };
-      const r = await runStats(bg, run, batchesOf(data.records, batch), src, tokens, channels, identity, true);
+      const r = await runStats(bg, run, batchesOf(data.records, batch), src, tokens, channels, identityTransforms(bg), true);
       for (const g of bg.groups) {
         const s = emptyStats(g.k);
         s.absMax.set(r.absMax.get(g)!);
