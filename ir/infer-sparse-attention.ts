@@ -12,13 +12,37 @@ export function keyTiles(nk: number, tile: number): number {
   return Math.ceil(nk / tile);
 }
 
+/** The `bounds` attribute of a scheduled sparse_attention: R − 1 strictly descending finite timesteps. */
+export function scheduleBounds(attrs: Attrs, rows: number): readonly number[] {
+  const b = attrs['bounds'] ?? [];
+  if (!Array.isArray(b) || !b.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+    throw new IRError(`sparse_attention: attribute bounds must be a list of numbers, got ${JSON.stringify(b)}`);
+  }
+  if (b.length !== rows - 1) {
+    throw new IRError(`sparse_attention: ${rows} tile rows need ${rows - 1} bounds, got ${b.length}`);
+  }
+  for (let i = 1; i < b.length; i++) {
+    if (!(b[i]! < b[i - 1]!)) throw new IRError(`sparse_attention: bounds must be strictly descending, got [${b.join(', ')}]`);
+  }
+  return b as number[];
+}
+
+/** The schedule row of a timestep: how many bounds lie above it (rows run in sampling order, t falling). */
+export function scheduleRow(t: number, bounds: readonly number[]): number {
+  let row = 0;
+  for (const b of bounds) if (t < b) row++;
+  return row;
+}
+
 /**
- * sparse_attention{scale, tile}(q, k, v, tiles: i32[T]) → [B,H,Nq,Dv]. The tile list's values are data, so only its
- * type is checked here: 1 ≤ T ≤ the number of key tiles (the reference checks order and range at run time).
+ * sparse_attention{scale, tile}(q, k, v, tiles: i32[T]) → [B,H,Nq,Dv], or the scheduled form
+ * sparse_attention{scale, tile, bounds}(q, k, v, tiles: i32[R, T], t: f[B]) whose batch b reads row
+ * scheduleRow(t[b], bounds). The tile lists' values are data, so only their type is checked here: 1 ≤ T ≤ the number
+ * of key tiles (the reference checks order, range and padding at run time).
  */
 export function sparseAttentionType(src: readonly TensorType[], attrs: Attrs): TensorType {
-  if (src.length !== 4) fail(`expects 4 operands (q, k, v, tiles), got ${src.length}`, src);
-  const [q, k, v, tiles] = src as [TensorType, TensorType, TensorType, TensorType];
+  if (src.length !== 4 && src.length !== 5) fail(`expects 4 operands (q, k, v, tiles) or 5 (…, t), got ${src.length}`, src);
+  const [q, k, v, tiles, t] = src as [TensorType, TensorType, TensorType, TensorType, TensorType | undefined];
   const scale = attrs['scale'];
   if (typeof scale !== 'number' || !Number.isFinite(scale)) {
     throw new IRError('sparse_attention: attribute scale must be a number');
@@ -35,10 +59,18 @@ export function sparseAttentionType(src: readonly TensorType[], attrs: Attrs): T
   if (kd !== d) fail('q and k head dims differ', src);
   if (vn !== nk) fail('k and v token counts differ', src);
   if (!isFloat(q.dtype) || k.dtype !== q.dtype || v.dtype !== q.dtype) fail('q, k, v must share one float dtype', src);
-  if (tiles.dtype !== 'i32' || tiles.shape.length !== 1) fail('tiles must be i32[T]', src);
+  if (t === undefined) {
+    if (tiles.dtype !== 'i32' || tiles.shape.length !== 1) fail('tiles must be i32[T]', src);
+    if (attrs['bounds'] !== undefined) fail('bounds needs the scheduled form (tiles i32[R, T] and t)', src);
+  } else {
+    if (tiles.dtype !== 'i32' || tiles.shape.length !== 2) fail('scheduled tiles must be i32[R, T]', src);
+    if (!isFloat(t.dtype) || t.shape.length !== 1 || t.shape[0] !== b) fail(`t must be a float [${b}]`, src);
+    scheduleBounds(attrs, tiles.shape[0]!);
+  }
   const total = keyTiles(nk, tile);
-  if (tiles.shape[0]! < 1 || tiles.shape[0]! > total) {
-    fail(`tiles lists ${tiles.shape[0]} tiles, want 1..${total} (${nk} keys in tiles of ${tile})`, src);
+  const listed = tiles.shape.at(-1)!;
+  if (listed < 1 || listed > total) {
+    fail(`tiles lists ${listed} tiles, want 1..${total} (${nk} keys in tiles of ${tile})`, src);
   }
   return { dtype: q.dtype, shape: [b, h, nq, dv] };
 }

@@ -226,7 +226,7 @@ const RULES: Partial<Record<Op, Rule>> = {
   token_scale: (src, attrs) => {
     if (!hasPrologue(attrs)) arity('token_scale', src, 1);
     else prologue('token_scale', src, attrs);
-    bits('token_scale', attrs);
+    format('token_scale', attrs, bits('token_scale', attrs));
     const clip = attrs['clip'];
     if (clip !== undefined && !(typeof clip === 'number' && clip > 0 && clip <= 1)) {
       fail('token_scale', `clip must be a number in (0, 1], got ${JSON.stringify(clip)}`, src);
@@ -240,14 +240,16 @@ const RULES: Partial<Record<Op, Rule>> = {
     else prologue('quantize', src.slice(0, -1), attrs);
     if (src.length < 2) fail('quantize', 'expects x and Δ', src);
     if (bits('quantize', attrs) > 8) throw new IRError('quantize: bits must be ≤ 8 (results are held in i8)');
+    format('quantize', attrs, attrs['bits'] as number);
     floatOperand('quantize', src);
     broadcastTo('quantize', src[src.length - 1]!, src[0]!.shape, src);
     return { dtype: 'i8', shape: src[0]!.shape };
   },
-  dequantize: (src) => {
+  dequantize: (src, attrs) => {
     arity('dequantize', src, 2);
     const q = src[0]!;
     if (!['i8', 'i32', 'i4'].includes(q.dtype)) fail('dequantize', 'expects i8, i32 or i4 values', src);
+    if (format('dequantize', attrs, 8) === 'e4m3' && q.dtype !== 'i8') fail('dequantize', 'e4m3 codes are i8 bytes', src);
     floatOperand('dequantize', src, 1);
     broadcastTo('dequantize', src[1]!, q.shape, src);
     return { dtype: src[1]!.dtype, shape: q.shape };
@@ -270,9 +272,10 @@ const RULES: Partial<Record<Op, Rule>> = {
 };
 
 function qgemmCore(src: readonly TensorType[], attrs: Attrs): TensorType {
-  bits('qgemm', attrs, 'abits');
+  const fp8 = format('qgemm', attrs, bits('qgemm', attrs, 'abits'), 'aformat') === 'e4m3';
   bits('qgemm', attrs, 'wbits');
   const [x, sx, w, sw, b] = src as [TensorType, TensorType, TensorType, TensorType, TensorType | undefined];
+  if (fp8 && w.dtype !== 'i4') fail('qgemm', 'e4m3 activations pair with i4 weights (exact in e4m3)', src);
   if (x.dtype !== 'i8' || !['i4', 'i8'].includes(w.dtype)) fail('qgemm', 'expects i8 activations and i4/i8 weights', src);
   if (w.shape.length !== 2 || x.shape[x.shape.length - 1] !== w.shape[1]) fail('qgemm', 'expects x[..., K], w[N, K]', src);
   const n = w.shape[0]!;
@@ -348,6 +351,14 @@ function bits(op: string, attrs: Attrs, name = 'bits'): number {
     throw new IRError(`${op}: attribute ${name} must be an integer bit width in 2..8`);
   }
   return b;
+}
+
+/** The activation format attr (ir/quant.ts ActFormat); e4m3 codes are 8-bit. */
+function format(op: string, attrs: Attrs, nbits: number, name = 'format'): 'int' | 'e4m3' {
+  const f = attrs[name] ?? 'int';
+  if (f !== 'int' && f !== 'e4m3') throw new IRError(`${op}: attribute ${name} must be "int" or "e4m3"`);
+  if (f === 'e4m3' && nbits !== 8) throw new IRError(`${op}: ${name} e4m3 needs 8 bits, got ${nbits}`);
+  return f;
 }
 
 function broadcastTo(op: string, t: TensorType, shape: readonly number[], src: readonly TensorType[]): void {

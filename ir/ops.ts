@@ -24,7 +24,10 @@
  *                                                    attention over the kept key tiles only (Q stays dense): key tile
  *                                                    t is keys [t·tile, min((t+1)·tile, Nk)); equals attention with
  *                                                    an additive −∞ mask on every key outside the listed tiles. tiles
- *                                                    is ascending, distinct, in range, non-empty, shared by all b, h
+ *                                                    is ascending, distinct, in range, non-empty, shared by all b, h.
+ *           sparse_attention{scale, tile, bounds}(q, k, v, tiles: i32[R, T], t: f[B]): scheduled by timestep; batch
+ *                                                    b uses row r = #{i : t[b] < bounds[i]} (bounds descending,
+ *                                                    R − 1 of them); a row is a list as above padded with −1 to T
  * SHAPE     reshape{shape}  permute{perm}  transpose{dim0, dim1}  concat{axis}(x...)
  *           slice{axis, start, end, step}  gather{axis}(x, idx: i32)  → x.shape[:axis] ++ idx.shape ++ x.shape[axis+1:]
  * VDIT      timestep_embedding{dim, max_period, flip, shift, scale}(t[B]) → [B, dim]:
@@ -40,6 +43,10 @@
  *           quantize{bits}(x[..., K], Δ[..., 1] or broadcastable) → i8 (bits ≤ 8): clamp(round_half_even(x / Δ),
  *             −2^(bits−1), 2^(bits−1) − 1); A6 is held in i8 in [−32, 31], A4 in [−8, 7]
  *           dequantize(q, Δ) = f32(q) · Δ (broadcasting); q may be i8, i32, or packed i4 (weights)
+ *           format = 'e4m3' (token_scale, quantize, dequantize; qgemm: aformat): FP8 activations (ir/fp8.ts),
+ *             bits = 8: qmax = 448; quantize gives the e4m3 code of f32(x / Δ) (nearest even, saturating at ±448,
+ *             NaN → +0) as an i8 byte; dequantize reads the code's value; qgemm's sum is over e4m3 × int4 values,
+ *             exact products summed in f32 (kernels sum in their own order: a float tolerance, not bit equality)
  *           qgemm{abits, wbits, act?, gate?, residual?}(xq: i8[..., K], Δx: f32[..., 1], wq: i4|i8[N, K],
  *                 Δw: f32[N, 1], b?: f32[N], g?: f32[B, N], r?: f32[..., N])
  *             → f32[..., N]: y = (Σ_k xq·wq) · Δx · Δwᵀ + b, the sum exact in i32; then the epilogue, in order:

@@ -1,5 +1,5 @@
 import { node, tensorType, toposort, type Graph, type Node } from '../ir/index.ts';
-import { weightDtype, type QuantSpec } from '../ir/quant.ts';
+import { weightDtype, type ActFormat, type QuantSpec } from '../ir/quant.ts';
 import { configFromOptions, planLinears, type QuantConfig } from '../compiler/quant/spec.ts';
 import { bumpStat, checkOptions, definePass, type PassContext } from './pass.ts';
 import { pat, any, rewriteGraph, rule, type Rule } from './pattern.ts';
@@ -10,6 +10,7 @@ import { pat, any, rewriteGraph, rule, type Rule } from './pattern.ts';
  *   linear(x, param w, b?)  →  linear(dequantize(quantize{a}(x, s), s), dequantize(param w.q, param w.scale), b?)
  *                              with s = token_scale{a}(x), w.q: i4|i8 [N, K], w.scale: f32 [N, 1]
  *
+ * FP8 specs (w4a8-fp8) give token_scale / quantize / dequantize{format=e4m3}: e4m3 codes instead of integers.
  * The result still computes in float (a simulated quantized graph); fuse-int4-gemm turns each such linear into an
  * integer qgemm. Linears sharing an input and activation bits share one token_scale and quantize (hash-consing).
  * The FP weights of quantized layers disappear from the graph: compiler/quant/quantized-weights.ts supplies w.q
@@ -18,10 +19,14 @@ import { pat, any, rewriteGraph, rule, type Rule } from './pattern.ts';
 
 const OPTIONS = ['quant', 'include', 'exclude', 'overrides', 'spec', 'profile', 'keep-fp'];
 
-/** dequantize(quantize{bits}(x, s), s) with the per-token dynamic scale s = token_scale{bits}(x). */
-export function qdqActivation(x: Node, bits: number): Node {
-  const s = node('token_scale', [x], { bits });
-  return node('dequantize', [node('quantize', [x, s], { bits }), s]);
+/**
+ * dequantize(quantize{bits}(x, s), s) with the per-token dynamic scale s = token_scale{bits}(x); FP8 activations
+ * carry format = 'e4m3' on all three (integer ones carry no format attr, so their IR text is unchanged).
+ */
+export function qdqActivation(x: Node, bits: number, format: ActFormat = 'int'): Node {
+  const attrs = format === 'int' ? { bits } : { bits, format };
+  const s = node('token_scale', [x], attrs);
+  return node('dequantize', [node('quantize', [x, s], attrs), s], format === 'int' ? {} : { format });
 }
 
 /** dequantize(param <w>.q, param <w>.scale): the stored integer weight and its per-output-channel scales. */
@@ -37,7 +42,7 @@ function qdqRules(specs: ReadonlyMap<Node, QuantSpec>): Rule[] {
   const quantized = (n: Node): boolean => specs.has(n);
   const rewrite = (x: Node, w: Node, b?: Node): Node => {
     const spec = specs.get(w)!;
-    return node('linear', [qdqActivation(x, spec.aBits), qdqWeight(w, spec), ...(b ? [b] : [])]);
+    return node('linear', [qdqActivation(x, spec.aBits, spec.aFormat), qdqWeight(w, spec), ...(b ? [b] : [])]);
   };
   return [
     // linear(x, w) whose weight the spec selects

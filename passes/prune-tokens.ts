@@ -22,25 +22,47 @@ import { any, pat, rewriteGraph, rule } from './pattern.ts';
  * be missing from every Weights source.
  */
 
-export interface PruneTokensOptions {
-  /** fraction of key tiles kept per block, in (0, 1]; 1 leaves the graph unchanged */
+/** One budget: the fraction of key tiles kept per block and the importance that ranks them. */
+export interface PruneRange {
+  /** in (0, 1]; 1 keeps every tile */
   readonly keep: number;
-  /** keys per tile (default 64) */
-  readonly tile?: number;
   /** block index → S per key (length Nk), averaged over calibration samples */
   readonly importance: ReadonlyMap<number, ArrayLike<number>>;
+}
+
+interface PruneCommon {
+  /** keys per tile (default 64) */
+  readonly tile?: number;
   /** leading tokens (e.g. text) whose tiles are always kept */
   readonly keepFirst?: number;
 }
 
-export interface PrunedBlock {
-  readonly block: number;
+/**
+ * One budget for every timestep, or a schedule: ranges in sampling order (noisiest first, t falling) with the
+ * R − 1 descending timestep bounds between them; each block then carries one tile list per range and its
+ * sparse_attention picks the row of the graph input `t` at run time (ir/ops.ts, the scheduled form).
+ */
+export type PruneTokensOptions = PruneCommon & (PruneRange | {
+  readonly ranges: readonly PruneRange[];
+  readonly bounds: readonly number[];
+});
+
+/** The tiles one block keeps in one range. */
+export interface KeptTiles {
   /** kept tile indices, ascending */
   readonly keptTiles: readonly number[];
-  readonly totalTiles: number;
   readonly keptKeys: number;
-  readonly totalKeys: number;
   /** keptKeys / totalKeys: the fraction of K/V work left (the last tile may be partial) */
+  readonly keptFraction: number;
+}
+
+export interface PrunedBlock {
+  readonly block: number;
+  readonly totalTiles: number;
+  readonly totalKeys: number;
+  /** one entry per schedule range (one when unscheduled) */
+  readonly ranges: readonly KeptTiles[];
+  /** the mean of the ranges' fractions: the K/V work left over a sampling run whose steps split evenly */
   readonly keptFraction: number;
 }
 
@@ -92,9 +114,26 @@ export function blockSelfAttentions(g: Graph): Map<number, Node> {
   return found;
 }
 
-function checkOptions(o: PruneTokensOptions, tile: number, keepFirst: number): void {
-  if (!(typeof o.keep === 'number' && o.keep > 0 && o.keep <= 1)) {
-    throw new Error(`prune-tokens: keep must be in (0, 1], got ${o.keep}`);
+/** The ranges and bounds of either form of the options. */
+function rangesOf(o: PruneTokensOptions): { ranges: readonly PruneRange[]; bounds: readonly number[] } {
+  if (!('ranges' in o)) return { ranges: [o], bounds: [] };
+  if (o.ranges.length < 1) throw new Error('prune-tokens: a schedule needs at least one range');
+  if (o.bounds.length !== o.ranges.length - 1) {
+    throw new Error(`prune-tokens: ${o.ranges.length} ranges need ${o.ranges.length - 1} timestep bounds, got ${o.bounds.length}`);
+  }
+  o.bounds.forEach((b, i) => {
+    if (!Number.isFinite(b) || (i > 0 && !(b < o.bounds[i - 1]!))) {
+      throw new Error(`prune-tokens: bounds must be finite and strictly descending, got [${o.bounds.join(', ')}]`);
+    }
+  });
+  return o;
+}
+
+function checkOptions(ranges: readonly PruneRange[], tile: number, keepFirst: number): void {
+  for (const { keep } of ranges) {
+    if (!(typeof keep === 'number' && keep > 0 && keep <= 1)) {
+      throw new Error(`prune-tokens: keep must be in (0, 1], got ${keep}`);
+    }
   }
   if (!(Number.isInteger(tile) && tile >= 1)) {
     throw new Error(`prune-tokens: tile must be an integer ≥ 1, got ${tile}`);
@@ -104,7 +143,7 @@ function checkOptions(o: PruneTokensOptions, tile: number, keepFirst: number): v
   }
 }
 
-function importanceOf(o: PruneTokensOptions, block: number, a: Node): ArrayLike<number> {
+function importanceOf(o: PruneRange, block: number, a: Node): ArrayLike<number> {
   const fail = (msg: string): never => {
     throw new Error(`prune-tokens: block ${block} ${msg}`);
   };
@@ -117,19 +156,43 @@ function importanceOf(o: PruneTokensOptions, block: number, a: Node): ArrayLike<
   return s;
 }
 
-function blockReport(block: number, kept: readonly number[], nk: number, tile: number): PrunedBlock {
-  const keptKeys = kept.reduce((acc, t) => acc + Math.min(tile, nk - t * tile), 0);
-  const totalTiles = keyTiles(nk, tile);
-  return { block, keptTiles: kept, totalTiles, keptKeys, totalKeys: nk, keptFraction: keptKeys / nk };
+function blockReport(block: number, rows: readonly (readonly number[])[], nk: number, tile: number): PrunedBlock {
+  const ranges = rows.map((kept) => {
+    const keptKeys = kept.reduce((acc, t) => acc + Math.min(tile, nk - t * tile), 0);
+    return { keptTiles: kept, keptKeys, keptFraction: keptKeys / nk };
+  });
+  const keptFraction = ranges.reduce((a, r) => a + r.keptFraction, 0) / ranges.length;
+  return { block, totalTiles: keyTiles(nk, tile), totalKeys: nk, ranges, keptFraction };
+}
+
+/** The tile-list param of one block: i32[T] for one range, else i32[R, T] with rows padded by −1 to the longest. */
+function tileList(block: number, rows: readonly (readonly number[])[]): { list: Node; data: Tensor } {
+  const name = keptTilesParam(block);
+  const width = Math.max(...rows.map((r) => r.length));
+  const shape = rows.length === 1 ? [width] : [rows.length, width];
+  const list = node('param', [], { name }, tensorType('i32', shape));
+  const data = Int32Array.from(rows.flatMap((r) => [...r, ...new Array<number>(width - r.length).fill(-1)]));
+  return { list, data: tensor(list.type, data) };
+}
+
+/** The graph input `t` a scheduled sparse_attention reads: f[B] with B the attention's batch. */
+function timestepInput(g: Graph, batch: number): Node {
+  const t = g.inputs.find((n) => n.attrs['name'] === 't');
+  if (!t || t.type.shape.length !== 1 || t.type.shape[0] !== batch) {
+    const got = t ? `its t is [${t.type.shape.join(', ')}]` : 'it has no input t';
+    throw new Error(`prune-tokens: a schedule needs the graph input t: f[${batch}] (the timestep); ${got}`);
+  }
+  return t;
 }
 
 /** Replaces each block's self-attention by sparse_attention over its best key tiles; see the comment above. */
 export function pruneTokens(g: Graph, opts: PruneTokensOptions): PruneTokensResult {
   const tile = opts.tile ?? DEFAULT_PRUNE_TILE;
   const keepFirst = opts.keepFirst ?? 0;
-  checkOptions(opts, tile, keepFirst);
+  const { ranges, bounds } = rangesOf(opts);
+  checkOptions(ranges, tile, keepFirst);
   const found = blockSelfAttentions(g);
-  const stray = [...opts.importance.keys()].filter((b) => !found.has(b));
+  const stray = [...new Set(ranges.flatMap((r) => [...r.importance.keys()]))].filter((b) => !found.has(b));
   if (stray.length) {
     throw new Error(`prune-tokens: importance for block(s) ${stray.join(', ')}, which have no self-attention`);
   }
@@ -138,19 +201,22 @@ export function pruneTokens(g: Graph, opts: PruneTokensOptions): PruneTokensResu
   const report = [...found.keys()].sort((a, b) => a - b).map((block) => {
     const a = found.get(block)!;
     const nk = a.src[1]!.type.shape[2]!;
-    const kept = chooseTiles(importanceOf(opts, block, a), opts.keep, tile, keepFirst);
-    // every tile kept: dense attention is the same function and cheaper
-    if (kept.length === keyTiles(nk, tile)) return blockReport(block, kept, nk, tile);
-    const name = keptTilesParam(block);
-    const list = node('param', [], { name }, tensorType('i32', [kept.length]));
-    tensors.set(name, tensor(list.type, Int32Array.from(kept)));
+    const rows = ranges.map((r) => chooseTiles(importanceOf(r, block, a), r.keep, tile, keepFirst));
+    // every tile kept in every range: dense attention is the same function and cheaper
+    if (rows.every((kept) => kept.length === keyTiles(nk, tile))) return blockReport(block, rows, nk, tile);
+    const { list, data } = tileList(block, rows);
+    tensors.set(keptTilesParam(block), data);
     lists.set(block, list);
-    return blockReport(block, kept, nk, tile);
+    return blockReport(block, rows, nk, tile);
   });
+  const t = ranges.length > 1 && lists.size ? timestepInput(g, [...found.values()][0]!.type.shape[0]!) : undefined;
   // a rule, not substitute(): block i's attention must be rebuilt over block i − 1's already pruned output
   const rules = [rule('sparse-attention', pat('attention', [any('q'), any('k'), any('v')]), ({ q, k, v }, n) => {
     const list = lists.get(selfAttentionBlock(n) ?? -1);
-    return list && node('sparse_attention', [q, k, v, list], { scale: n.attrs['scale']!, tile });
+    if (!list) return undefined;
+    const scale = n.attrs['scale']!;
+    return t ? node('sparse_attention', [q, k, v, list, t], { scale, tile, bounds: [...bounds] })
+      : node('sparse_attention', [q, k, v, list], { scale, tile });
   })];
   const ctx = createContext();
   const out = lists.size ? rewriteGraph(g, rules, ctx, { fixedPoint: false }) : g;
@@ -169,13 +235,19 @@ export function withTensors(base: Weights, extra: ReadonlyMap<string, Tensor>): 
   };
 }
 
-/** Per block, S averaged over every record of a calibration store (`vdit calib` with importance on). */
-export function importanceFromStore(store: StoreReader): Map<number, Float32Array> {
-  const { blocks, keys, records } = store.manifest;
+/**
+ * Per block, S averaged over the records of a calibration store (`vdit calib` with importance on): all of them, or
+ * those whose sampling step lies in [steps[0], steps[1]).
+ */
+export function importanceFromStore(store: StoreReader, steps?: readonly [number, number]): Map<number, Float32Array> {
+  const { blocks, keys } = store.manifest;
   if (keys === undefined) {
     throw new Error(`${store.dir}: the store holds no attention importance (record it with importance on)`);
   }
-  if (records.length === 0) throw new Error(`${store.dir}: the store holds no records`);
+  const records = store.manifest.records.filter((r) => !steps || (r.step >= steps[0] && r.step < steps[1]));
+  if (records.length === 0) {
+    throw new Error(`${store.dir}: the store holds no records${steps ? ` at steps ${steps[0]}..${steps[1] - 1}` : ''}`);
+  }
   const out = new Map<number, Float32Array>();
   for (let b = 0; b < blocks; b++) {
     const acc = new Float64Array(keys);
@@ -183,4 +255,25 @@ export function importanceFromStore(store: StoreReader): Map<number, Float32Arra
     out.set(b, Float32Array.from(acc, (v) => v / records.length));
   }
   return out;
+}
+
+/**
+ * A schedule over a calibration store's sampling steps: `keeps.length` ranges of (nearly) equal step counts in
+ * sampling order, each ranked by the importance of its own steps; the bounds lie halfway between the timesteps of
+ * the steps either side of each range edge, so a sampler with another step count still splits by noise level.
+ */
+export function scheduleFromStore(store: StoreReader, keeps: readonly number[]): { ranges: PruneRange[]; bounds: number[] } {
+  const { steps, records } = store.manifest;
+  if (keeps.length < 1 || keeps.length > steps) {
+    throw new Error(`prune-tokens: a schedule of ${keeps.length} ranges needs 1..${steps} (the store's steps)`);
+  }
+  const edges = Array.from({ length: keeps.length + 1 }, (_, r) => Math.round((r * steps) / keeps.length));
+  const tOf = (step: number): number => {
+    const rec = records.find((r) => r.step === step);
+    if (!rec) throw new Error(`${store.dir}: the store holds no record of step ${step}`);
+    return rec.t;
+  };
+  const bounds = edges.slice(1, -1).map((e) => (tOf(e - 1) + tOf(e)) / 2);
+  const ranges = keeps.map((keep, r) => ({ keep, importance: importanceFromStore(store, [edges[r]!, edges[r + 1]!]) }));
+  return { ranges, bounds };
 }

@@ -1,6 +1,7 @@
 import { hasPrologue } from '../ir/infer.ts';
 import type { Node } from '../ir/node.ts';
-import { qmax, quantizeValue, tokenScaleDivisor } from '../ir/quant.ts';
+import { decodeE4m3, encodeE4m3 } from '../ir/fp8.ts';
+import { actFormatOf, quantizeValue, tokenScaleDivisor } from '../ir/quant.ts';
 import { evalPrologue } from './reference-prologue.ts';
 import { unaryFn } from './reference-elementwise.ts';
 import { gemmNT } from './reference-gemm.ts';
@@ -16,6 +17,9 @@ import { alloc, broadcastIndex, type Ctx, type Val } from './reference-values.ts
  *                ((f32(acc) · Δx) · Δw) + b, each step rounded to f32, left to right; then the epilogue (act, gate,
  *                residual), each step rounded to f32 as the gelu / gate / add op it replaces
  *   token_scale and quantize with a producer prologue read the chain's value (reference-prologue.ts)
+ * With format / aformat = 'e4m3' (ir/fp8.ts): Δ = f32(max|x| / 448); quantize stores the e4m3 code of f32(x / Δ) as
+ * an i8 byte; dequantize and qgemm read the code's value. qgemm's products of e4m3 and int4 values are exact and so
+ * is their f64 sum (< 2^22 · K range), rounded once to f32: the exactly rounded sum every f32 kernel approximates.
  */
 
 function bitsOf(n: Node, name = 'bits'): number {
@@ -36,7 +40,7 @@ function chainInput(n: Node, src: readonly Val[], ctx: Ctx): Val {
 export function evalTokenScale(n: Node, src: readonly Val[], ctx: Ctx): Val {
   const x = chainInput(n, src, ctx);
   const k = lastDim(x);
-  const qm = tokenScaleDivisor(bitsOf(n), n.attrs['clip'] as number | undefined);
+  const qm = tokenScaleDivisor(bitsOf(n), n.attrs['clip'] as number | undefined, actFormatOf(n.attrs));
   const out = alloc(n.type, ctx);
   const round = ctx.f64 ? (v: number) => v : Math.fround;
   for (let r = 0; r < out.data.length; r++) {
@@ -53,8 +57,11 @@ export function evalQuantize(n: Node, src: readonly Val[], ctx: Ctx): Val {
   const out = alloc(n.type, ctx);
   const idx = broadcastIndex(d.type.shape, n.type.shape);
   const round = ctx.f64 ? (v: number) => v : Math.fround;
+  // an e4m3 code lands in the i8 byte as its two's-complement reading (0x80.. → −128..)
+  const code = actFormatOf(n.attrs) === 'e4m3' ? (v: number) => (encodeE4m3(v) << 24) >> 24 : undefined;
   for (let i = 0; i < out.data.length; i++) {
-    out.data[i] = quantizeValue(round(x.data[i]! / d.data[idx ? idx[i]! : i]!), bits);
+    const v = round(x.data[i]! / d.data[idx ? idx[i]! : i]!);
+    out.data[i] = code ? code(v) : quantizeValue(v, bits);
   }
   return out;
 }
@@ -63,7 +70,8 @@ export function evalDequantize(n: Node, src: readonly Val[], ctx: Ctx): Val {
   const [q, d] = [src[0]!, src[1]!];
   const out = alloc(n.type, ctx);
   const idx = broadcastIndex(d.type.shape, n.type.shape);
-  for (let i = 0; i < out.data.length; i++) out.data[i] = q.data[i]! * d.data[idx ? idx[i]! : i]!;
+  const value = actFormatOf(n.attrs) === 'e4m3' ? decodeE4m3 : (v: number) => v;
+  for (let i = 0; i < out.data.length; i++) out.data[i] = value(q.data[i]!) * d.data[idx ? idx[i]! : i]!;
   return out;
 }
 
@@ -99,11 +107,13 @@ export function evalQgemm(n: Node, src: readonly Val[], ctx: Ctx): Val {
   const b = qgemmOperands(n, src).bias;
   const [N, K] = w.type.shape as [number, number];
   const rows = sx.data.length;
+  const fp8 = actFormatOf(n.attrs, 'aformat') === 'e4m3';
   // |xq·wq| ≤ 2^7 · 2^(wbits−1): past this K a kernel's i32 accumulator could wrap, so the sum is undefined
   const maxK = 2 ** 31 / (2 ** 7 * 2 ** (bitsOf(n, 'wbits') - 1));
-  if (K >= maxK) throw new Error(`qgemm: K = ${K} can overflow the i32 accumulator (limit ${maxK - 1})`);
+  if (!fp8 && K >= maxK) throw new Error(`qgemm: K = ${K} can overflow the i32 accumulator (limit ${maxK - 1})`);
   const acc = new Float64Array(rows * N);
-  gemmNT({ x: x.data, xOff: 0, w: w.data, wOff: 0, o: acc, oOff: 0, rows, cols: N, k: K });
+  const xs = fp8 ? Float64Array.from(x.data, decodeE4m3) : x.data;
+  gemmNT({ x: xs, xOff: 0, w: w.data, wOff: 0, o: acc, oOff: 0, rows, cols: N, k: K });
   const out = alloc(n.type, ctx);
   const round = ctx.f64 ? (v: number) => v : Math.fround;
   const post = epilogueFn(n, src, ctx, N);

@@ -1,4 +1,4 @@
-import { keyTiles } from '../ir/infer-sparse-attention.ts';
+import { keyTiles, scheduleBounds, scheduleRow } from '../ir/infer-sparse-attention.ts';
 import type { Node } from '../ir/node.ts';
 import { gemmNT } from './reference-gemm.ts';
 import { alloc, type Buf, type Ctx, type Val } from './reference-values.ts';
@@ -26,6 +26,31 @@ export function checkTiles(tiles: ArrayLike<number>, nk: number, tile: number): 
   }
 }
 
+/** The valid prefix of a −1-padded schedule row (padding only at the end), checked like a plain list. */
+export function rowTiles(row: ArrayLike<number>, nk: number, tile: number): ArrayLike<number> {
+  const list = Array.from(row);
+  const end = list.indexOf(-1);
+  const valid = end < 0 ? list : list.slice(0, end);
+  if (end >= 0 && list.slice(end).some((x) => x !== -1)) {
+    throw new Error(`sparse_attention: a schedule row may hold −1 only as trailing padding: [${list.join(',')}]`);
+  }
+  checkTiles(valid, nk, tile);
+  return valid;
+}
+
+/** Each batch element's tile list: the one list, or its timestep's schedule row (rows checked once each). */
+function batchTiles(n: Node, src: readonly Val[], B: number, nk: number, tile: number): ArrayLike<number>[] {
+  const tiles = src[3]!;
+  if (src.length === 4) {
+    checkTiles(tiles.data, nk, tile);
+    return Array.from({ length: B }, () => tiles.data);
+  }
+  const [R, T] = tiles.type.shape as [number, number];
+  const rows = Array.from({ length: R }, (_, r) => rowTiles(tiles.data.subarray(r * T, (r + 1) * T), nk, tile));
+  const bounds = scheduleBounds(n.attrs, R);
+  return Array.from({ length: B }, (_, b) => rows[scheduleRow(src[4]!.data[b]!, bounds)]!);
+}
+
 /** Running softmax state of ROWS query rows: max, denominator and unnormalised output, in f64. */
 interface Online {
   readonly m: Float64Array;
@@ -34,15 +59,16 @@ interface Online {
 }
 
 /**
- * sparse_attention{scale, tile}(q, k, v, tiles): per (batch, head) and block of query rows, an online softmax over
- * the kept key tiles only, in list order; keys outside them are never read, as in the GPU kernels.
+ * sparse_attention{scale, tile}(q, k, v, tiles[, t]): per (batch, head) and block of query rows, an online softmax
+ * over the kept key tiles only (the batch's schedule row in the scheduled form), in list order; keys outside them are
+ * never read, as in the GPU kernels.
  */
 export function evalSparseAttention(n: Node, src: readonly Val[], ctx: Ctx): Val {
-  const [q, k, v, t] = [src[0]!, src[1]!, src[2]!, src[3]!];
+  const [q, k, v] = [src[0]!, src[1]!, src[2]!];
   const [B, H, Nq, D] = q.type.shape as [number, number, number, number];
   const [Nk, Dv] = [k.type.shape[2]!, v.type.shape[3]!];
   const [scale, tile] = [n.attrs['scale'] as number, n.attrs['tile'] as number];
-  checkTiles(t.data, Nk, tile);
+  const lists = batchTiles(n, src, B, Nk, tile);
   const out = alloc(n.type, ctx);
   const s = new Float64Array(ROWS * tile);
   const st: Online = { m: new Float64Array(ROWS), l: new Float64Array(ROWS), acc: new Float64Array(ROWS * Dv) };
@@ -52,7 +78,7 @@ export function evalSparseAttention(n: Node, src: readonly Val[], ctx: Ctx): Val
       st.m.fill(-Infinity);
       st.l.fill(0);
       st.acc.fill(0);
-      for (const ti of t.data) {
+      for (const ti of Array.from(lists[Math.floor(bh / H)]!)) {
         const j0 = ti * tile;
         const cols = Math.min(tile, Nk - j0);
         const [xOff, wOff] = [(bh * Nq + i0) * D, (bh * Nk + j0) * D];

@@ -1,6 +1,7 @@
 import type { Graph } from '../ir/graph.ts';
 import { attr } from '../ir/node.ts';
 import type { Weights } from '../compiler/weights/weights.ts';
+import type { CudaRunner } from './cuda-runner.ts';
 import type { WgslExecutor } from './executor.ts';
 import { runReference } from './reference.ts';
 import { tensor, type Tensor } from './tensor.ts';
@@ -102,6 +103,11 @@ export function wgslDenoiser(exec: WgslExecutor): Denoiser {
     const { outputs } = await exec.run(denoiserInputs(exec.program.graph, x, t, y));
     return outputs[0]!.data as Float32Array;
   };
+}
+
+/** A CUDA runner (runtime/cuda-runner.ts, built for a batch-2K graph) as a denoiser. */
+export function cudaDenoiser(runner: CudaRunner): Denoiser {
+  return async (x, t, y) => (await runner.forward(denoiserInputs(runner.graph, x, t, y)))[0]!.data as Float32Array;
 }
 
 /** Clips per forward (K) of a denoiser graph: half its batch. */

@@ -1,5 +1,7 @@
 import type { Graph } from '../../ir/graph.ts';
-import { DEFAULT_PRUNE_TILE, importanceFromStore, type PruneTokensOptions } from '../../passes/prune-tokens.ts';
+import {
+  DEFAULT_PRUNE_TILE, importanceFromStore, scheduleFromStore, type PruneTokensOptions,
+} from '../../passes/prune-tokens.ts';
 import type { GpuContext } from '../../runtime/device.ts';
 import { StoreReader } from '../calib/store.ts';
 import { checkCompileOptions } from '../compile/compile-model.ts';
@@ -11,24 +13,40 @@ import type { CompileArgs } from './compile.ts';
 
 /** What `vdit compile` runs before the build: S²Q's calibration, the baselines' store statistics, `--prune`. */
 
-/** `--prune keep=0.5,tile=64` → its options. */
-export function parsePrune(text: string): { keep: number; tile: number } {
-  const opts = new Map(text.split(',').map((kv) => {
-    const [k, v, ...rest] = kv.split('=');
-    if (!k || v === undefined || rest.length) throw new Error(`--prune '${text}': expected keep=F[,tile=N]`);
-    return [k.trim(), Number(v)] as const;
-  }));
-  for (const k of opts.keys()) if (k !== 'keep' && k !== 'tile') throw new Error(`--prune: unknown option '${k}' (keep, tile)`);
-  const keep = opts.get('keep');
-  const tile = opts.get('tile') ?? DEFAULT_PRUNE_TILE;
-  if (keep === undefined || !(keep > 0 && keep <= 1)) throw new Error(`--prune: keep must be in (0, 1], got ${String(keep)}`);
-  if (!(Number.isInteger(tile) && tile >= 1)) throw new Error(`--prune: tile must be a positive integer, got ${tile}`);
-  return { keep, tile };
+/** What `--prune` asks for: one keep fraction, or one per timestep range (a schedule), and the tile size. */
+export interface PruneRequest {
+  /** keep fractions in sampling order (noisiest first); one entry = the same budget at every step */
+  readonly keeps: readonly number[];
+  readonly tile: number;
 }
 
-export function pruneFromStore(o: { keep: number; tile: number }, dir: string): PruneTokensOptions {
+const PRUNE_USAGE = 'expected keep=F or schedule=F1/F2/…[,tile=N]';
+
+/** `--prune keep=0.5,tile=64` or `--prune schedule=1/0.5/0.25` → its request. */
+export function parsePrune(text: string): PruneRequest {
+  const opts = new Map(text.split(',').map((kv) => {
+    const [k, v, ...rest] = kv.split('=');
+    if (!k || v === undefined || rest.length) throw new Error(`--prune '${text}': ${PRUNE_USAGE}`);
+    return [k.trim(), v.trim()] as const;
+  }));
+  for (const k of opts.keys()) {
+    if (!['keep', 'schedule', 'tile'].includes(k)) throw new Error(`--prune: unknown option '${k}' (keep, schedule, tile)`);
+  }
+  const [keep, schedule] = [opts.get('keep'), opts.get('schedule')];
+  if ((keep === undefined) === (schedule === undefined)) throw new Error(`--prune '${text}': ${PRUNE_USAGE} (one of keep, schedule)`);
+  const keeps = keep !== undefined ? [Number(keep)] : schedule!.split('/').map(Number);
+  for (const f of keeps) if (!(f > 0 && f <= 1)) throw new Error(`--prune: keep must be in (0, 1], got '${keep ?? schedule}'`);
+  const tile = Number(opts.get('tile') ?? DEFAULT_PRUNE_TILE);
+  if (!(Number.isInteger(tile) && tile >= 1)) throw new Error(`--prune: tile must be a positive integer, got ${opts.get('tile')}`);
+  return { keeps, tile };
+}
+
+/** The pass options of a request, ranked by the attention importance of the store at `dir`. */
+export function pruneFromStore(o: PruneRequest, dir: string): PruneTokensOptions {
   const store = StoreReader.open(dir);
-  return { ...o, importance: importanceFromStore(store), keepFirst: store.manifest.textTokens };
+  const common = { tile: o.tile, keepFirst: store.manifest.textTokens };
+  if (o.keeps.length === 1) return { ...common, keep: o.keeps[0]!, importance: importanceFromStore(store) };
+  return { ...common, ...scheduleFromStore(store, o.keeps) };
 }
 
 /** Trajectories, selection and per-block distillation of `--method s2q`, with progress bars. */

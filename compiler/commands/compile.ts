@@ -71,7 +71,8 @@ export const compileCommand = {
       .option('prune', {
         type: 'string',
         describe: 'keep=F[,tile=N]: prune self-attention K/V to the fraction F of key tiles (N keys each, default 64) ' +
-          'with the highest attention importance of --calib-store (passes/prune-tokens.ts)',
+          'with the highest attention importance of --calib-store (passes/prune-tokens.ts); schedule=F1/F2/… instead ' +
+          'gives one fraction per equal range of sampling steps, noisiest first, each ranked by its own steps',
       })
       .option('keep-fp', KEEP_FP_OPTION)
       .option('weights', WEIGHTS_OPTION)
@@ -127,8 +128,9 @@ export function formatReport(out: string, r: CompileReport): string {
     `kernels    ${r.kernels} distinct, ${r.steps} dispatches per forward`,
     ...methodLines(r.methodReport),
     ...s2qLines(r.calibration),
-    ...(r.pruning ? [`prune      kept K/V per block: ${r.pruning.map((b) => `${b.block}: ${b.keptTiles.length}/${b.totalTiles} tiles ` +
-      `(${fmt(b.keptFraction, 3)})`).join(', ')}`] : []),
+    ...(r.pruning ? [`prune      kept K/V tiles per block${r.pruning[0]!.ranges.length > 1 ? ' (per timestep range, noisiest first)' : ''}: ` +
+      r.pruning.map((b) => `${b.block}: ${b.ranges.map((k) => k.keptTiles.length).join('→')}/${b.totalTiles} ` +
+      `(${fmt(b.keptFraction, 3)})`).join(', ')] : []),
     `weights    FP16 ${t.fp16Bytes} B → ${t.storedBytes} B quantized incl. scales: ${fmt(t.compressionRatio, 3)}x ` +
       `(weights.bin ${r.weightsBytes} B as stored: ${fmt(t.fp16Bytes / r.weightsBytes, 3)}x; FP params are f16 ` +
       'there only where f16 holds them exactly)',

@@ -37,7 +37,7 @@ export const generateCommand = {
       .option('seed', { type: 'number', default: 0, describe: 'seed of the initial noise' })
       .option('steps', { type: 'number', default: 30, describe: 'Euler steps from t = 1 to t = 0' })
       .option('cfg', { type: 'number', default: 2.0, describe: 'classifier-free guidance scale (the tiny model is evaluated at 2: bench/results/tiny-fp.md)' })
-      .option('backend', { choices: ['cpu', 'wgsl'] as const, default: 'wgsl' as const })
+      .option('backend', { choices: ['cpu', 'wgsl', 'cuda'] as const, default: 'wgsl' as const, describe: 'cuda: needs nvcc and an NVIDIA GPU (a folder: compiled with --target cuda)' })
       .option('dtype', { choices: ['f32', 'f16'] as const, default: 'f32' as const, describe: 'WGSL storage type' })
       .option('weights', WEIGHTS_OPTION)
       .option('kernel', KERNEL_OPTION)
@@ -47,7 +47,7 @@ export const generateCommand = {
   handler: async (args: GenerateArgs) => {
     const cls = classId(args.class);
     checkSteps(args.steps);
-    const session = isCompiledFolder(args.model) ? await openCompiledDenoiser(args.model)
+    const session = isCompiledFolder(args.model) ? await openCompiledDenoiser(args.model, args.backend)
       : await openDenoiser(loadModel(args.model, args.weights ? { weights: args.weights } : {}),
         {
           backend: args.backend, dtype: args.dtype,

@@ -3,6 +3,7 @@ import { verify } from '../../ir/verify.ts';
 import { DEFAULT_PIPELINE, parsePipeline, runPipeline } from '../../passes/pipeline.ts';
 import { builtinPasses } from '../../passes/registry.ts';
 import { closeDevice, openDevice } from '../../runtime/device.ts';
+import { CudaRunner } from '../../runtime/cuda-runner.ts';
 import { WgslExecutor } from '../../runtime/executor.ts';
 import { formatProfile, type KernelTiming } from '../../runtime/profile.ts';
 import { runReference } from '../../runtime/reference.ts';
@@ -16,7 +17,7 @@ import { emit, fmt, KERNEL_OPTION, table, type GlobalArgs, WEIGHTS_OPTION } from
 interface RunArgs extends GlobalArgs {
   model: string;
   seed: number;
-  backend: 'cpu' | 'wgsl';
+  backend: 'cpu' | 'wgsl' | 'cuda';
   dtype: 'f32' | 'f16';
   check: boolean;
   profile: boolean;
@@ -33,10 +34,10 @@ export const runCommand = {
     y
       .positional('model', { type: 'string', describe: 'preset name or IR text file' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the random inputs' })
-      .option('backend', { choices: ['cpu', 'wgsl'] as const, default: 'wgsl' as const })
-      .option('dtype', { choices: ['f32', 'f16'] as const, default: 'f32' as const, describe: 'WGSL storage type' })
+      .option('backend', { choices: ['cpu', 'wgsl', 'cuda'] as const, default: 'wgsl' as const, describe: 'cuda: needs nvcc and an NVIDIA GPU' })
+      .option('dtype', { choices: ['f32', 'f16'] as const, default: 'f32' as const, describe: 'WGSL storage type (cuda: f32 only)' })
       .option('check', { type: 'boolean', default: false, describe: 'compare with the CPU reference interpreter' })
-      .option('profile', { type: 'boolean', default: false, describe: 'per-kernel GPU time table (timestamp queries)' })
+      .option('profile', { type: 'boolean', default: false, describe: 'per-kernel GPU time table (timestamp queries; cuda: events)' })
       .option('repeat', { type: 'number', default: 1, describe: 'timed repeats after one warm-up run (median)' })
       .option('weights', WEIGHTS_OPTION)
       .option('kernel', KERNEL_OPTION)
@@ -44,7 +45,8 @@ export const runCommand = {
   handler: async (args: RunArgs) => {
     const model = loadModel(args.model, args.weights ? { weights: args.weights } : {});
     const inputs = seededInputs(model.graph, args.seed);
-    const run = args.backend === 'cpu' ? await runCpu(model.graph, inputs, model.weights) : await runWgsl(args, model, inputs);
+    const run = args.backend === 'cpu' ? await runCpu(model.graph, inputs, model.weights)
+      : args.backend === 'cuda' ? await runCuda(args, model, inputs) : await runWgsl(args, model, inputs);
     let check: ReturnType<typeof compareTensors> | undefined;
     if (args.check) {
       const ref = args.backend === 'cpu' ? run.outputs : runReference(model.graph, inputs, model.weights);
@@ -101,6 +103,20 @@ async function runWgsl(args: RunArgs, model: ReturnType<typeof loadModel>, input
     return { outputs: last.outputs, timeMs: times[times.length >> 1]!, device, ...(timings ? { timings } : {}) };
   } finally {
     closeDevice(gpu);
+  }
+}
+
+// the same lowered graph as wgsl; the runner times with CUDA events (one warm-up, `repeat` timed forwards)
+async function runCuda(args: RunArgs, model: ReturnType<typeof loadModel>, inputs: Record<string, Tensor>): Promise<RunOutcome> {
+  if (args.kernel !== undefined) throw new Error('--kernel picks WGSL variants: not with --backend cuda');
+  const g = runPipeline(model.graph, parsePipeline(args.passes, new Map(builtinPasses())), { verify }).graph;
+  const runner = await CudaRunner.open(g, model.weights, { dtype: args.dtype });
+  try {
+    const outputs = await runner.forward(inputs);
+    const { forwardMs, timings } = await runner.time(inputs, 1, Math.max(1, args.repeat));
+    return { outputs, timeMs: forwardMs, device: runner.device, ...(args.profile ? { timings } : {}) };
+  } finally {
+    runner.close();
   }
 }
 

@@ -8,7 +8,8 @@ import { mulberry32 } from '../data/prng.ts';
 /*
  * Fresh operands for one kernel, drawn by the role each operand plays, so every kernel runs on values it meets in
  * a forward (never zeros, never all one value): integers over their full quantized range, scales Δ positive and of
- * the size quantization produces, gather indices inside the table, flow time in [0, 1), the rest uniform in [-1, 1).
+ * the size quantization produces, gather indices inside the table, sparse attention tile lists valid, flow time in
+ * [0, 1), the rest uniform in [-1, 1).
  */
 
 /** How one operand's values are drawn: integers in [lo, hi], or floats uniform in [lo, hi). */
@@ -26,7 +27,28 @@ const POSITIVE_ONLY = /\b(log|sqrt|rsqrt|recip|pow|div)\b/;
 
 /** `unit`: qgemm with Δx = Δw = 1 and integer epilogue operands, whose exact result is an integer sum. */
 export function kernelOperands(n: Node, seed: number, opts: { unit?: boolean } = {}): Tensor[] {
-  return n.src.map((s, i) => randomOperand(s.type, role(n, i, opts.unit === true), seed + 7919 * (i + 1)));
+  return n.src.map((s, i) => n.op === 'sparse_attention' && i === 3 ? tileLists(n, seed + 7919 * (i + 1))
+    : randomOperand(s.type, role(n, i, opts.unit === true), seed + 7919 * (i + 1)));
+}
+
+/** sparse_attention's kept tiles: per row a seeded ascending subset of the key tiles, −1 padded (ir/ops.ts). */
+function tileLists(n: Node, seed: number): Tensor {
+  const type = n.src[3]!.type;
+  const width = type.shape.at(-1)!;
+  const total = Math.ceil(n.src[1]!.type.shape[2]! / (n.attrs['tile'] as number));
+  const rng = mulberry32(seed >>> 0);
+  const rows = type.shape.length === 2 ? type.shape[0]! : 1;
+  const data = Array.from({ length: rows }, () => {
+    const count = 1 + Math.floor(rng.next() * width);
+    const order = Array.from({ length: total }, (_, t) => t);
+    for (let i = total - 1; i > 0; i--) {
+      const j = Math.floor(rng.next() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    const picked = order.slice(0, count).sort((a, b) => a - b);
+    return [...picked, ...new Array<number>(width - count).fill(-1)];
+  });
+  return tensor(type, Int32Array.from(data.flat()));
 }
 
 function role(n: Node, i: number, unit: boolean): Role {
@@ -53,7 +75,7 @@ function floatRole(n: Node, i: number, unit: boolean): Role {
     return { kind: 'float', lo: 0.5 / q, hi: 2 / q };
   }
   if (n.op === 'dequantize' && i === 1) return WEIGHT_SCALE;
-  if (n.op === 'timestep_embedding') return { kind: 'float', lo: 0, hi: 1 };
+  if (n.op === 'timestep_embedding' || (n.op === 'sparse_attention' && i === 4)) return { kind: 'float', lo: 0, hi: 1 };
   const expr = typeof n.attrs['expr'] === 'string' ? n.attrs['expr'] : '';
   return POSITIVE_ONLY.test(`${n.op} ${expr}`) ? POSITIVE : SIGNED;
 }

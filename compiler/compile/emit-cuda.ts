@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { toposort, type Graph } from '../../ir/graph.ts';
 import { CUDA_HEADER, CUDA_HEADER_FILE } from '../../targets/cuda/header.ts';
 import type { CudaKernel } from '../../targets/cuda/kernel.ts';
+import { emitCudaRunner } from '../../targets/cuda/runner.ts';
 import { CUDA_NO_KERNEL, lowerCudaNode } from '../../targets/cuda/select.ts';
 import { DEFAULT_CAPS } from '../../targets/target.ts';
 
@@ -10,10 +11,12 @@ import { DEFAULT_CAPS } from '../../targets/target.ts';
  * `vdit compile --target cuda`: CUDA C++ for every kernel of the lowered graph, written to `cuda/` inside the
  * executable folder *beside* the WGSL build (weights.bin and manifest.json stay the WebGPU ones, whose buffer
  * layout the CUDA kernels share), so one folder serves both runtimes. `cuda/kernels.json` lists each launch in
- * forward order; the CUDA runtime that reads it is a later slice (vdit issue 6).
+ * forward order; `runner.cu` + `runner.json` run the whole graph (runtime/cuda-process.ts).
  */
 export const CUDA_DIR = 'cuda';
 export const CUDA_INDEX = 'kernels.json';
+export const CUDA_RUNNER_SOURCE = 'runner.cu';
+export const CUDA_RUNNER_SPEC = 'runner.json';
 
 /**
  * One launch of a forward: the kernel, and its result and operands as positions in the lowered graph's toposort
@@ -62,11 +65,18 @@ export function cudaFiles(e: CudaEmission): Map<string, string> {
   return files;
 }
 
-/** Writes `<outDir>/cuda/*`; returns the number of distinct kernels. */
+/**
+ * Writes `<outDir>/cuda/*`, plus the whole-graph runner (targets/cuda/runner.ts) that `run.js --backend cuda`
+ * builds and drives; returns the number of distinct kernels.
+ */
 export function writeCuda(graph: Graph, outDir: string): number {
   const e = emitCuda(graph);
   const dir = join(outDir, CUDA_DIR);
   mkdirSync(dir, { recursive: true });
-  for (const [name, text] of cudaFiles(e)) writeFileSync(join(dir, name), text);
+  const runner = emitCudaRunner(graph, e);
+  const files = cudaFiles(e);
+  files.set(CUDA_RUNNER_SOURCE, runner.source);
+  files.set(CUDA_RUNNER_SPEC, `${JSON.stringify(runner.spec, null, 1)}\n`);
+  for (const [name, text] of files) writeFileSync(join(dir, name), text);
   return e.kernels.length;
 }

@@ -18,8 +18,11 @@ import type { Weights } from '../weights/weights.ts';
  * deployment profile of compiler/quant/spec.ts at a base setting, with `--keep-fp` layers excluded.
  */
 
-/** Quantization precisions `vdit compile --quant` accepts; 'none' keeps every linear FP. */
-export const COMPILE_QUANTS = ['w4a6', 'w4a8', 'w8a8', 'w4a4', 'none'] as const;
+/**
+ * Quantization precisions `vdit compile --quant` accepts; 'none' keeps every linear FP. w4a8-fp8: per-token FP8
+ * (e4m3) activations over the same int4 weights, for FP8 tensor cores (ir/quant.ts ActFormat).
+ */
+export const COMPILE_QUANTS = ['w4a6', 'w4a8', 'w8a8', 'w4a4', 'w4a8-fp8', 'none'] as const;
 /**
  * Weight/activation quantization methods: RTN and the lineage's baselines (compiler/quant/method-transform.ts), and
  * S²Q-VDiT (compiler/quant/s2q/), whose trajectories and distillation run before the build (compiler/compile/s2q-build.ts).

@@ -5,18 +5,19 @@ import { builtinPasses } from '../../passes/registry.ts';
 import { closeDevice, openDevice } from '../../runtime/device.ts';
 import { WgslExecutor } from '../../runtime/executor.ts';
 import { kernelLowering, type KernelChoice } from '../../targets/wgsl/select.ts';
-import { clipsPerForward, cpuDenoiser, wgslDenoiser, type Denoiser } from '../../runtime/sampler.ts';
+import { CudaRunner } from '../../runtime/cuda-runner.ts';
+import { clipsPerForward, cpuDenoiser, cudaDenoiser, wgslDenoiser, type Denoiser } from '../../runtime/sampler.ts';
 import { NULL_CLASS } from '../data/classes.ts';
 import { lowerQuantized } from '../compile/quant-build.ts';
 import { buildDiT } from '../model/dit.ts';
 import type { LoadedModel } from '../models.ts';
 import type { ClipShape } from '../video/frames.ts';
 
-export type Backend = 'cpu' | 'wgsl';
+export type Backend = 'cpu' | 'wgsl' | 'cuda';
 
 export interface SessionOptions {
   readonly backend: Backend;
-  /** WGSL storage type */
+  /** WGSL storage type (cuda: f32 only) */
   readonly dtype: 'f32' | 'f16';
   /** clips per forward (K, batch 2K); presets are rebuilt for it, an IR file must already have batch 2K */
   readonly clips?: number;
@@ -41,7 +42,7 @@ export interface DenoiserSession {
   readonly clipsPerForward: number;
   readonly clipShape: ClipShape;
   readonly nullClass: number;
-  /** adapter description (wgsl) */
+  /** adapter description (wgsl), device name (cuda) */
   readonly device?: string;
   close(): void;
 }
@@ -62,6 +63,14 @@ export async function openDenoiser(model: LoadedModel, opts: SessionOptions): Pr
   }
   const lowered = opts.quant ? graph
     : runPipeline(graph, parsePipeline(DEFAULT_PIPELINE, new Map(builtinPasses())), { verify }).graph;
+  if (opts.backend === 'cuda') {
+    if (opts.kernels && Object.keys(opts.kernels).length) throw new Error('--kernel picks WGSL variants: not with --backend cuda');
+    const runner = await CudaRunner.open(lowered, weights, { dtype: opts.dtype });
+    return {
+      denoise: cudaDenoiser(runner), clipsPerForward: k, clipShape, nullClass, device: runner.device,
+      close: () => runner.close(),
+    };
+  }
   const gpu = await openDevice();
   try {
     const exec = await WgslExecutor.create(gpu, lowered, weights, { elem: opts.dtype, ...kernelLowering(opts.kernels) });

@@ -7,6 +7,7 @@ import { lowerCudaSparseAttention } from './kernels/attention-sparse.ts';
 import { lowerCudaElementwise, lowerCudaFill } from './kernels/elementwise.ts';
 import { lowerCudaLinear, lowerCudaMatmul } from './kernels/gemm.ts';
 import { lowerCudaNorm, lowerCudaSoftmax } from './kernels/norm.ts';
+import { lowerCudaQgemmFp8 } from './kernels/qgemm-fp8.ts';
 import { lowerCudaQgemmMma } from './kernels/qgemm-mma.ts';
 import { lowerCudaDequantize, lowerCudaQuantize, lowerCudaTokenScale } from './kernels/quantize.ts';
 import { lowerCudaReduce } from './kernels/reduce.ts';
@@ -49,7 +50,8 @@ const CUDA_KERNELS: Partial<Record<Op, CudaLowering>> = {
   token_scale: lowerCudaTokenScale,
   quantize: lowerCudaQuantize,
   dequantize: lowerCudaDequantize,
-  qgemm: lowerCudaQgemmMma,
+  // e4m3 activations (W4A8-FP8) on FP8 tensor cores, integer ones on INT8 tensor cores
+  qgemm: (n, ctx) => (n.attrs['aformat'] === 'e4m3' ? lowerCudaQgemmFp8(n, ctx) : lowerCudaQgemmMma(n, ctx)),
 };
 
 /** The CUDA kernel for one node; throws `cuda: no kernel for op X` for ops outside this slice (attention_colsum). */

@@ -13,6 +13,7 @@ import { lowerLinear, lowerMatmul } from './kernels/gemm.ts';
 import { lowerNorm } from './kernels/norm.ts';
 import { lowerQgemmTiled } from './kernels/qgemm-dp4a.ts';
 import { lowerQgemmDirect } from './kernels/qgemm-f32.ts';
+import { lowerQgemmFp8 } from './kernels/qgemm-fp8.ts';
 import { lowerQgemmSgmat, sgmatSupport } from './kernels/qgemm-sgmat.ts';
 import { lowerDequantize, lowerQuantize, lowerTokenScale } from './kernels/quantize.ts';
 import { lowerReduce } from './kernels/reduce.ts';
@@ -22,15 +23,19 @@ import { lowerAdaLN, lowerRope3d, lowerTimestepEmbedding } from './kernels/vdit.
 
 type Lowering = (n: Node, ctx: LowerContext) => KernelSpec;
 
-export type QgemmVariant = 'sgmat' | 'dp4a' | 'direct_dp4a' | 'direct';
+export type QgemmVariant = 'sgmat' | 'dp4a' | 'direct_dp4a' | 'direct' | 'fp8';
+
+const isFp8 = (n: Node): boolean => n.attrs['aformat'] === 'e4m3';
 
 /**
  * qgemm's kernel by capability, then shape, ordered by measured speed: register-tiled DP4A on GPUs (70 TOP/s on
  * the H100 against 33 for the subgroup-matrix kernel, bench/results/h100-qgemm.md) → i8 subgroup matrices where
  * there is no DP4A but the 16×16×32 config exists and M fills a 16-row tile → barrier-free DP4A on CPU adapters
  * (workgroup memory only costs there) → the portable integer kernel. `--kernel qgemm=sgmat` forces the matrix units.
+ * e4m3 activations (W4A8-FP8) have one kernel, which decodes them to f32 (kernels/qgemm-fp8.ts).
  */
 export function qgemmVariant(n: Node, caps: DeviceCaps): QgemmVariant {
+  if (isFp8(n)) return 'fp8';
   const k = n.src[0]!.type.shape.at(-1) ?? 0;
   const m = k ? n.type.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 0;
   const dp4a = caps.wgslFeatures.has('packed_4x8_integer_dot_product');
@@ -39,14 +44,23 @@ export function qgemmVariant(n: Node, caps: DeviceCaps): QgemmVariant {
   return dp4a ? 'direct_dp4a' : 'direct';
 }
 
+/** The integer kernels read i8 lanes as integers: a forced integer variant on e4m3 codes is an error, not a guess. */
+function integer(lower: Lowering): Lowering {
+  return (n, ctx) => {
+    if (isFp8(n)) throw new Error('wgsl: qgemm with e4m3 activations runs only the fp8 kernel (--kernel qgemm=fp8)');
+    return lower(n, ctx);
+  };
+}
+
 const QGEMM: Readonly<Record<QgemmVariant | 'tiled_soft', Lowering>> = {
-  sgmat: lowerQgemmSgmat,
-  dp4a: (n, ctx) => lowerQgemmTiled(n, ctx, 'dp4a'),
-  tiled_soft: (n, ctx) => lowerQgemmTiled(n, ctx, 'soft'),
-  direct_dp4a: (n, ctx) => lowerQgemmDirect(n, ctx, 'dp4a'),
-  direct: (n, ctx) => lowerQgemmDirect(n, ctx, 'soft'),
+  sgmat: integer(lowerQgemmSgmat),
+  dp4a: integer((n, ctx) => lowerQgemmTiled(n, ctx, 'dp4a')),
+  tiled_soft: integer((n, ctx) => lowerQgemmTiled(n, ctx, 'soft')),
+  direct_dp4a: integer((n, ctx) => lowerQgemmDirect(n, ctx, 'dp4a')),
+  direct: integer((n, ctx) => lowerQgemmDirect(n, ctx, 'soft')),
+  fp8: lowerQgemmFp8,
 };
-const QGEMM_RULES: readonly VariantRule[] = (['sgmat', 'dp4a', 'direct_dp4a', 'direct'] as const)
+const QGEMM_RULES: readonly VariantRule[] = (['fp8', 'sgmat', 'dp4a', 'direct_dp4a', 'direct'] as const)
   .map((v) => ({ variant: v, when: (n: Node, ctx: LowerContext) => qgemmVariant(n, ctx.caps) === v }));
 
 /** op → kernel generator; input/param are buffers and reshapes alias their source, so none is here. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { graph, IRError, node, parse, print, tensorType, verify, type DType, type Node } from '../../ir/index.ts';
-import { keyTiles } from '../../ir/infer-sparse-attention.ts';
+import { keyTiles, scheduleRow } from '../../ir/infer-sparse-attention.ts';
 
 const inp = (name: string, d: DType, ...shape: number[]): Node => node('input', [], { name }, tensorType(d, shape));
 const q = inp('q', 'f32', 2, 3, 10, 8);
@@ -16,9 +16,29 @@ describe('sparse_attention type rule', () => {
     expect(keyTiles(16, 8)).toBe(2);
   });
 
+  it('accepts the scheduled form: tiles i32[R, T], t f[B], R − 1 descending bounds, and picks rows by t', () => {
+    const n = node('sparse_attention', [q, k, v, tiles('i32', 3, 2), inp('t', 'f32', 2)],
+      { scale: 0.3, tile: 8, bounds: [0.7, 0.2] });
+    expect(n.type).toEqual({ dtype: 'f32', shape: [2, 3, 10, 6] });
+    const g = graph('g', [q, k, v, n.src[3]!, n.src[4]!], [n]);
+    expect(print(parse(print(g)))).toBe(print(g));
+    expect([1, 0.7, 0.69, 0.2, 0.19, 0].map((t) => scheduleRow(t, [0.7, 0.2]))).toEqual([0, 0, 1, 1, 2, 2]);
+  });
+
   it.each([
     ['tiles not i32', [q, k, v, tiles('f32', 2)], { scale: 1, tile: 8 }, /tiles must be i32\[T\]/],
     ['tiles of rank 2', [q, k, v, tiles('i32', 1, 2)], { scale: 1, tile: 8 }, /tiles must be i32\[T\]/],
+    ['bounds without t', [q, k, v, tiles('i32', 2)], { scale: 1, tile: 8, bounds: [0.5] }, /bounds needs the scheduled/],
+    ['scheduled tiles of rank 1', [q, k, v, tiles('i32', 2), inp('t', 'f32', 2)], { scale: 1, tile: 8, bounds: [] },
+      /scheduled tiles must be i32\[R, T\]/],
+    ['t of the wrong batch', [q, k, v, tiles('i32', 2, 2), inp('t', 'f32', 3)], { scale: 1, tile: 8, bounds: [0.5] },
+      /t must be a float \[2\]/],
+    ['one bound short', [q, k, v, tiles('i32', 3, 2), inp('t', 'f32', 2)], { scale: 1, tile: 8, bounds: [0.5] },
+      /3 tile rows need 2 bounds, got 1/],
+    ['ascending bounds', [q, k, v, tiles('i32', 3, 2), inp('t', 'f32', 2)], { scale: 1, tile: 8, bounds: [0.2, 0.5] },
+      /bounds must be strictly descending/],
+    ['too many tiles per row', [q, k, v, tiles('i32', 2, 4), inp('t', 'f32', 2)], { scale: 1, tile: 8, bounds: [0.5] },
+      /lists 4 tiles, want 1..3/],
     ['more tiles than exist', [q, k, v, tiles('i32', 4)], { scale: 1, tile: 8 }, /lists 4 tiles, want 1..3/],
     ['no tile', [q, k, v, tiles('i32', 0)], { scale: 1, tile: 8 }, /lists 0 tiles/],
     ['tile 0', [q, k, v, tiles('i32', 2)], { scale: 1, tile: 0 }, /tile must be an integer ≥ 1, got 0/],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  parseQuantSetting, qmax, qrange, QUANT_SETTINGS, quantizeRows, quantizeValue, quantSettingName, quantSpec,
+  actFormatOf, tokenScaleDivisor, parseQuantSetting, qmax, qrange, QUANT_SETTINGS, quantizeRows, quantizeValue, quantSettingName, quantSpec,
   roundHalfEven, rowScale, weightDtype,
 } from '../../ir/quant.ts';
 import { hashUniform } from '../../compiler/weights/init.ts';
@@ -16,14 +16,34 @@ describe('quant specs', () => {
     expect(parseQuantSetting(' W4A8 ')).toMatchObject({ wBits: 4, aBits: 8, symmetric: true, dynamic: true });
     expect(parseQuantSetting('w8a8').granularity).toEqual({ weight: 'channel', activation: 'token' });
     expect(quantSettingName(parseQuantSetting('W4A4'))).toBe('w4a4');
-    expect(Object.keys(QUANT_SETTINGS)).toEqual(['w8a8', 'w4a8', 'w4a6', 'w4a4']);
+    expect(Object.keys(QUANT_SETTINGS)).toEqual(['w8a8', 'w4a8', 'w4a6', 'w4a4', 'w4a8-fp8']);
   });
 
   it('rejects malformed names and unsupported bit widths with the reason', () => {
-    expect(() => parseQuantSetting('int4')).toThrow(/not of the form wXaY \(known: w8a8, w4a8, w4a6, w4a4\)/);
+    expect(() => parseQuantSetting('int4')).toThrow(/not of the form wXaY or wXaY-fp8 \(known: w8a8, w4a8, w4a6, w4a4, w4a8-fp8\)/);
     expect(() => parseQuantSetting('w3a8')).toThrow(/weight bits must be 4 or 8, got 3/);
     expect(() => parseQuantSetting('w4a5')).toThrow(/activation bits must be 4, 6 or 8, got 5/);
     expect(() => quantSpec(16, 16)).toThrow(/weight bits/);
+  });
+
+  it('w4a8-fp8 is an activation format (e4m3) on a W4A8 spec, not new bit counts; reports name it', () => {
+    const fp8 = parseQuantSetting('W4A8-FP8');
+    expect(fp8).toEqual(QUANT_SETTINGS['w4a8-fp8']);
+    expect(fp8).toMatchObject({ wBits: 4, aBits: 8, aFormat: 'e4m3' });
+    expect(parseQuantSetting('w4a8').aFormat).toBe('int');
+    expect(quantSettingName(fp8)).toBe('w4a8-fp8');
+    expect(quantSettingName(quantSpec(4, 8))).toBe('w4a8');
+    expect(() => parseQuantSetting('w4a6-fp8')).toThrow(/FP8 \(e4m3\) activations are 8 bits over int4 weights/);
+    expect(() => parseQuantSetting('w8a8-fp8')).toThrow(/over int4 weights/);
+    expect(() => quantSpec(4, 8, 'e5m2' as never)).toThrow(/format must be int or e4m3/);
+  });
+
+  it('token_scale divisors: qmax for integers, 448 for e4m3, both over clip', () => {
+    expect([tokenScaleDivisor(8), tokenScaleDivisor(8, undefined, 'e4m3')]).toEqual([127, 448]);
+    expect(tokenScaleDivisor(8, 0.5, 'e4m3')).toBe(896);
+    expect(actFormatOf({})).toBe('int');
+    expect(actFormatOf({ aformat: 'e4m3' }, 'aformat')).toBe('e4m3');
+    expect(() => actFormatOf({ format: 'fp8' })).toThrow(/format must be "int" or "e4m3"/);
   });
 
   it('has the paper ranges: N=4 [-8, 7], N=6 [-32, 31], N=8 [-128, 127]', () => {

@@ -9,7 +9,7 @@ import { buildDiT } from '../../compiler/model/dit.ts';
 import { seededWeights } from '../../compiler/weights/init.ts';
 import { parse, print, stats, substitute, tensorType, verify, node, type Graph, type Node } from '../../ir/index.ts';
 import {
-  blockSelfAttentions, chooseTiles, importanceFromStore, keptTilesParam, pruneTokens, withTensors,
+  blockSelfAttentions, chooseTiles, importanceFromStore, keptTilesParam, pruneTokens, scheduleFromStore, withTensors,
 } from '../../passes/prune-tokens.ts';
 import { closeDevice, openDevice } from '../../runtime/device.ts';
 import { WgslExecutor } from '../../runtime/executor.ts';
@@ -82,7 +82,7 @@ describe('pruneTokens IR', () => {
     expect(print(out.graph)).toBe(ir(AFTER));
     expect(Array.from(out.tensors.get('blocks.0.attn.kept_tiles')!.data)).toEqual([0, 2]);
     expect(out.report).toEqual([
-      { block: 0, keptTiles: [0, 2], totalTiles: 3, keptKeys: 6, totalKeys: 10, keptFraction: 0.6 },
+      { block: 0, totalTiles: 3, totalKeys: 10, ranges: [{ keptTiles: [0, 2], keptKeys: 6, keptFraction: 0.6 }], keptFraction: 0.6 },
     ]);
     expect(print(g)).toBe(ir(BEFORE));
   });
@@ -95,6 +95,24 @@ describe('pruneTokens IR', () => {
     expect(all.tensors.size).toBe(0);
     expect(all.report[0]!.keptFraction).toBe(1);
     expect(pruneTokens(g, { keep: 0.9, tile: 4, importance }).graph).toBe(g);
+  });
+
+  it('a schedule gives one −1-padded row per timestep range and reads the graph input t', () => {
+    const g = parse(ir(BEFORE).replace('%e: f32[1,3,4])', '%e: f32[1,3,4], %t: f32[1])'));
+    const early = new Map([[0, Float32Array.from([1, 1, 1, 1, 0, 0, 0, 0, 0, 9])]]);
+    const late = new Map([[0, Float32Array.from([0, 0, 0, 0, 5, 5, 5, 5, 0, 0])]]);
+    const out = pruneTokens(g, { tile: 4, ranges: [{ keep: 1, importance: early }, { keep: 0.3, importance: late }], bounds: [0.6] });
+    verify(out.graph);
+    expect(print(out.graph)).toContain('%4: i32[2,3] = param{name="blocks.0.attn.kept_tiles"}()');
+    expect(print(out.graph)).toContain('sparse_attention{bounds=[0.6], scale=0.5, tile=4}(%3, %3, %3, %4, %t)');
+    expect(Array.from(out.tensors.get('blocks.0.attn.kept_tiles')!.data)).toEqual([0, 1, 2, 1, -1, -1]);
+    expect(out.report[0]!.ranges.map((r) => r.keptFraction)).toEqual([1, 0.4]);
+    expect(out.report[0]!.keptFraction).toBeCloseTo(0.7, 12);
+    expect(() => pruneTokens(parse(ir(BEFORE)), { ranges: [{ keep: 1, importance: early }, { keep: 0.3, importance: late }],
+      bounds: [0.6], tile: 4 })).toThrow(/a schedule needs the graph input t: f\[1\]/);
+    expect(() => pruneTokens(g, { ranges: [{ keep: 1, importance: early }], bounds: [0.6] })).toThrow(/1 ranges need 0/);
+    expect(() => pruneTokens(g, { ranges: [{ keep: 1, importance: early }, { keep: 0.5, importance: late },
+      { keep: 0.5, importance: late }], bounds: [0.3, 0.6] })).toThrow(/strictly descending/);
   });
 
   it('rejects bad options and importance with clear messages', () => {
@@ -148,7 +166,7 @@ describe('pruneTokens on a small DiT', () => {
     expect(stats(dense)['attention']).toBe(2);
     expect(stats(out.graph)['attention']).toBeUndefined();
     expect(stats(out.graph)['sparse_attention']).toBe(2);
-    expect(out.report.map((r) => [r.block, r.keptTiles.length, r.totalTiles])).toEqual([[0, 4, 8], [1, 4, 8]]);
+    expect(out.report.map((r) => [r.block, r.ranges[0]!.keptTiles.length, r.totalTiles])).toEqual([[0, 4, 8], [1, 4, 8]]);
     expect(out.report.every((r) => r.keptFraction === 0.5)).toBe(true);
     expect([...out.tensors.keys()]).toEqual([keptTilesParam(0), keptTilesParam(1)]);
   });
@@ -160,9 +178,9 @@ describe('pruneTokens on a small DiT', () => {
     for (const [keep, tile, keepFirst] of [[0.5, 4, 0], [0.3, 5, 6]] as const) {
       const out = pruneTokens(dense, { keep, tile, importance, keepFirst });
       const got = runReference(out.graph, inputs, withTensors(weights, out.tensors))[0]!;
-      const kept = new Map(out.report.map((r) => [r.block, r.keptTiles]));
+      const kept = new Map(out.report.map((r) => [r.block, r.ranges[0]!.keptTiles]));
       // keepFirst 6 in tiles of 5: tiles 0 and 1 hold leading tokens and are kept in every block
-      if (keepFirst) for (const r of out.report) expect(r.keptTiles.slice(0, 2)).toEqual([0, 1]);
+      if (keepFirst) for (const r of out.report) expect(r.ranges[0]!.keptTiles.slice(0, 2)).toEqual([0, 1]);
       const { g, masks } = maskedDense(kept, tile);
       const ref = runReference(g, inputs, withTensors(weights, masks))[0]!;
       // f64-accumulated softmax either way, rounded to f32 per op: measured 3e-8 apart
@@ -171,6 +189,55 @@ describe('pruneTokens on a small DiT', () => {
       const moved = Math.max(...Array.from(got.data, (x, i) => Math.abs(x - want.data[i]!)));
       expect(moved).toBeGreaterThan(2e-5);
     }
+  });
+});
+
+describe('scheduled pruneTokens on a small DiT', () => {
+  const cfg = narrowTinySmallClip(1);
+  const dense = buildDiT(cfg);
+  const nk = blockSelfAttentions(dense).get(0)!.src[1]!.type.shape[2]!;
+  const weights = seededWeights(dense, 3);
+  const imp = (k: number) => new Map([0, 1].map((b) => [b, Float32Array.from({ length: nk }, (_, j) => 1 + ((j * (b + k)) % 7))] as const));
+  const withT = (t: number): Record<string, Tensor> => {
+    const ins = seededInputs(dense, 4);
+    return { ...ins, t: tensor(ins['t']!.type, new Float32Array(ins['t']!.data.length).fill(t)) };
+  };
+
+  it('runs each step with its range\'s tiles: the noisy range as keep=1, the late one as its own keep=0.5', () => {
+    const [early, late] = [imp(3), imp(5)];
+    const out = pruneTokens(dense, { tile: 4, ranges: [{ keep: 1, importance: early }, { keep: 0.5, importance: late }], bounds: [0.5] });
+    const w = withTensors(weights, out.tensors);
+    const uniform = pruneTokens(dense, { tile: 4, keep: 0.5, importance: late });
+    for (const t of [0.9, 0.2]) {
+      const got = runReference(out.graph, withT(t), w)[0]!;
+      const want = t > 0.5 ? runReference(dense, withT(t), weights)[0]!
+        : runReference(uniform.graph, withT(t), withTensors(weights, uniform.tensors))[0]!;
+      // same tiles either way; all kept tiles vs dense: f64-accumulated softmax in another order, ~1e-8 apart
+      expectClose(got.data, want.data, 2e-7, 1e-6);
+    }
+  });
+});
+
+describe('scheduleFromStore', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vdit-sched-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  it('splits the steps evenly, ranks each range by its own steps, and puts bounds halfway between step timesteps', () => {
+    const header = { model: 'm', dtype: 'f32' as const, blocks: 1, tokens: 1, channels: 1, textTokens: 0, keys: 2,
+      prompts: 1, steps: 4, guidance: 1, seed: 0 };
+    const w = StoreWriter.create(join(dir, 's'), header);
+    const ts = [1, 0.8, 0.5, 0.1];
+    for (let step = 0; step < 4; step++) {
+      w.append({ prompt: 0, cls: 0, step, t: ts[step]!, branch: 'cond' }, [new Float32Array(1)],
+        [Float32Array.from(step < 2 ? [step + 1, 0] : [0, step])]);
+    }
+    w.finish();
+    const store = StoreReader.open(join(dir, 's'));
+    const s = scheduleFromStore(store, [1, 0.5]);
+    expect(s.bounds).toEqual([0.65]);
+    expect(s.ranges.map((r) => r.keep)).toEqual([1, 0.5]);
+    expect(Array.from(s.ranges[0]!.importance.get(0)!)).toEqual([1.5, 0]);
+    expect(Array.from(s.ranges[1]!.importance.get(0)!)).toEqual([0, 2.5]);
+    expect(() => scheduleFromStore(store, [1, 1, 1, 1, 1])).toThrow(/needs 1..4/);
   });
 });
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { node, tensorType } from '../../ir/index.ts';
+import { mulberry32 } from '../../compiler/data/prng.ts';
+import { decodeE4m3, encodeE4m3, isE4m3Nan } from '../../ir/fp8.ts';
 import { qmax } from '../../ir/quant.ts';
 import { unpackNibbles } from '../../runtime/reference-pack.ts';
 import { tensor } from '../../runtime/tensor.ts';
@@ -153,5 +155,68 @@ describe('qgemm', () => {
       par('s', 'f32', [1, 1])], { abits: 8, wbits: 8 });
     const ins = { x: rand('i8', [1, k], 1), sx: rand('f32', [1, 1], 2) };
     expect(() => run1(g, ins, { w: rand('i8', [1, k], 3), s: rand('f32', [1, 1], 4) })).toThrow(/overflow the i32/);
+  });
+});
+
+describe('FP8 (e4m3) activations: format / aformat = e4m3', () => {
+  const [B, M, K, N] = [2, 3, 45, 7];
+  const X = inp('x', 'f32', [B, M, K]);
+
+  it('token_scale divides by 448; quantize writes the e4m3 codes of f32(x / Δ); dequantize reads their values', () => {
+    const x = rand('f32', [B, M, K], 31);
+    const d = run1(node('token_scale', [X], { bits: 8, format: 'e4m3' }), { x });
+    const want = rows(x.data, K).map((r) => Math.fround(Math.max(...r.map(Math.abs)) / 448));
+    expect([...d.data]).toEqual(want);
+    const D = inp('d', 'f32', [B, M, 1]);
+    const q = run1(node('quantize', [X, D], { bits: 8, format: 'e4m3' }), { x, d });
+    expect(q.type.dtype).toBe('i8');
+    const codes = Array.from(x.data, (v, i) => (encodeE4m3(Math.fround(v / d.data[Math.floor(i / K)]!)) << 24) >> 24);
+    expect([...q.data]).toEqual(codes);
+    // the row max lands on ±448 (code 0x7e / 0xfe) and every code is finite
+    expect(rows(q.data, K).every((r) => r.some((c) => (c & 0x7f) === 0x7e))).toBe(true);
+    expect([...q.data].some((c) => isE4m3Nan(c))).toBe(false);
+    const Q = inp('q', 'i8', [B, M, K]);
+    const dq = run1(node('dequantize', [Q, D], { format: 'e4m3' }), { q, d });
+    expect([...dq.data]).toEqual(Array.from(q.data, (c, i) => Math.fround(decodeE4m3(c) * d.data[Math.floor(i / K)]!)));
+    // e4m3 keeps 3 mantissa bits: within half an e4m3 step (2^−4 relative) of x, or 2^−10·Δ near zero
+    x.data.forEach((v, i) => expect(Math.abs(dq.data[i]! - v)).toBeLessThanOrEqual(
+      Math.abs(v) / 16 + d.data[Math.floor(i / K)]! * 2 ** -10));
+  });
+
+  it('the type rules refuse e4m3 with other bit widths, non-i8 codes and int8 weights', () => {
+    const D = inp('d', 'f32', [B, M, 1]);
+    expect(() => node('token_scale', [X], { bits: 6, format: 'e4m3' })).toThrow(/e4m3 needs 8 bits, got 6/);
+    expect(() => node('quantize', [X, D], { bits: 8, format: 'fp8' })).toThrow(/format must be "int" or "e4m3"/);
+    expect(() => node('dequantize', [inp('q', 'i32', [B, M, K]), D], { format: 'e4m3' })).toThrow(/e4m3 codes are i8/);
+    const x8 = inp('xq', 'i8', [B, M, K]);
+    expect(() => node('qgemm', [x8, D, par('w', 'i8', [N, K]), par('s', 'f32', [N, 1])],
+      { abits: 8, wbits: 8, aformat: 'e4m3' })).toThrow(/e4m3 activations pair with i4 weights/);
+  });
+
+  it('qgemm sums e4m3 × int4 products exactly and rounds once, then scales like the integer qgemm', () => {
+    const r = mulberry32(77).next;
+    // random finite codes (no NaN), all exponents, both signs
+    const codes = Int8Array.from({ length: B * M * K }, () => {
+      let c = Math.floor(r() * 256);
+      while (isE4m3Nan(c)) c = Math.floor(r() * 256);
+      return (c << 24) >> 24;
+    });
+    const wq = rand('i4', [N, K], 41);
+    const wv = unpackNibbles(wq.data as Uint32Array, [N, K], true);
+    const ins = { xq: tensor(tensorType('i8', [B, M, K]), codes), sx: rand('f32', [B, M, 1], 42) };
+    const params = { 'w.q': wq, 'w.scale': rand('f32', [N, 1], 43), 'w.bias': rand('f32', [N], 44) };
+    const n = node('qgemm', [inp('xq', 'i8', [B, M, K]), inp('sx', 'f32', [B, M, 1]), par('w.q', 'i4', [N, K]),
+      par('w.scale', 'f32', [N, 1]), par('w.bias', 'f32', [N])], { abits: 8, wbits: 4, aformat: 'e4m3' });
+    const got = run1(n, ins, params);
+    const want: number[] = [];
+    for (let m = 0; m < B * M; m++) {
+      for (let j = 0; j < N; j++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc += decodeE4m3(codes[m * K + k]!) * wv[j * K + k]!;
+        const f = Math.fround;
+        want.push(f(f(f(f(acc) * ins.sx.data[m]!) * params['w.scale'].data[j]!) + params['w.bias'].data[j]!));
+      }
+    }
+    expect([...got.data]).toEqual(want);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../compiler/data/prng.ts';
 import { node, tensorType, type DType } from '../../ir/index.ts';
-import { checkTiles } from '../../runtime/reference-sparse-attention.ts';
+import { checkTiles, rowTiles } from '../../runtime/reference-sparse-attention.ts';
 import { tensor, type Tensor } from '../../runtime/tensor.ts';
 import { expectClose, inp, rand, run1 } from './reference-helpers.ts';
 
@@ -108,5 +108,36 @@ describe('sparse_attention reference', () => {
   it('checkTiles rejects an empty list', () => {
     expect(() => checkTiles([], 10, 4)).toThrow(/tiles is empty/);
     expect(() => checkTiles([0, 2], 10, 4)).not.toThrow();
+  });
+
+  it('the scheduled form gives each batch element the list of its timestep\'s row, −1 padding ignored', () => {
+    const [B, H, Nq, Nk, D] = [3, 2, 6, 29, 8];
+    const [q, k, v] = [inp('q', 'f32', [B, H, Nq, D]), inp('k', 'f32', [B, H, Nk, D]), inp('v', 'f32', [B, H, Nk, D])];
+    const rows = [[0, 1, 2, 3, 4, 5, 6, 7], [1, 5, -1, -1, -1, -1, -1, -1], [7, -1, -1, -1, -1, -1, -1, -1]];
+    const ins = { q: rand('f32', [B, H, Nq, D], 4), k: rand('f32', [B, H, Nk, D], 5), v: rand('f32', [B, H, Nk, D], 6),
+      tiles: tensor(tensorType('i32', [3, 8]), Int32Array.from(rows.flat())),
+      // batch 0 in the middle range, batch 1 the noisiest, batch 2 the last
+      t: tensor(tensorType('f32', [B]), Float32Array.from([0.5, 0.95, 0.1])) };
+    const n = node('sparse_attention', [q, k, v, inp('tiles', 'i32', [3, 8]), inp('t', 'f32', [B])],
+      { scale: 1.7, tile: 4, bounds: [0.8, 0.3] });
+    const got = run1(n, ins);
+    const per = (b: number, list: number[]): Float32Array => {
+      const one = node('sparse_attention', [inp('q', 'f32', [1, H, Nq, D]), inp('k', 'f32', [1, H, Nk, D]),
+        inp('v', 'f32', [1, H, Nk, D]), inp('tiles', 'i32', [list.length])], { scale: 1.7, tile: 4 });
+      const slice = (t: Tensor): Tensor => {
+        const m = t.data.length / B;
+        return tensor(tensorType('f32', [1, ...t.type.shape.slice(1)]), (t.data as Float32Array).slice(b * m, (b + 1) * m));
+      };
+      return run1(one, { q: slice(ins.q), k: slice(ins.k), v: slice(ins.v), tiles: tilesTensor(list) }).data as Float32Array;
+    };
+    const want = Float32Array.from([...per(0, [1, 5]), ...per(1, rows[0]!), ...per(2, [7])]);
+    expectClose(got.data, want, 0, 0);
+    expect(Math.max(...Array.from(per(0, rows[0]!), (x, i) => Math.abs(x - got.data[i]!)))).toBeGreaterThan(0.05);
+  });
+
+  it('rowTiles rejects −1 anywhere but trailing padding, and a row of padding only', () => {
+    expect(Array.from(rowTiles([2, 5, -1, -1], 29, 4))).toEqual([2, 5]);
+    expect(() => rowTiles([2, -1, 5, -1], 29, 4)).toThrow(/−1 only as trailing padding/);
+    expect(() => rowTiles([-1, -1], 29, 4)).toThrow(/tiles is empty/);
   });
 });

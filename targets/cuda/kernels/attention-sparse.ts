@@ -1,4 +1,4 @@
-import { keyTiles } from '../../../ir/infer-sparse-attention.ts';
+import { keyTiles, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
@@ -51,20 +51,28 @@ function onlineSoftmax(D: number, Dv: number, scale: number, TK: number): string
  * K/V chunks of min(ATTENTION_TILE.k, tile) keys in shared memory, online softmax) whose key loop visits only the
  * kept tiles read from the i32 list, so time scales with the kept fraction; Q stays dense. Every chunk holds at
  * least one kept key, so the running max is finite after the first chunk. An out-of-range entry (the reference
- * rejects it) is clamped to an empty tile and skipped. Measured on an H200 (B=1, H=8, N=4096, D=64, tile 64): all
+ * rejects it) or −1 padding is clamped to an empty tile and skipped. The scheduled form (tiles i32[R, T], t) reads the
+ * row of the block's timestep. Measured on an H200 (B=1, H=8, N=4096, D=64, tile 64): all
  * tiles kept ran within 2% of dense attention, bit-identical; 1/2, 1/4, 1/8 of them ran 2.0×, 3.8×, 7.2× faster.
  */
 export function lowerCudaSparseAttention(n: Node, ctx: LowerContext): CudaKernel {
   const [B, H, Nq, D] = n.src[0]!.type.shape as [number, number, number, number];
   const Nk = n.src[1]!.type.shape[2]!;
   const Dv = n.src[2]!.type.shape[3]!;
-  const kept = n.src[3]!.type.shape[0]!;
+  const kept = n.src[3]!.type.shape.at(-1)!;
+  const sched = n.src.length === 5;
+  const bounds = sched ? scheduleBounds(n.attrs, n.src[3]!.type.shape[0]!) : [];
   const tile = attr<number>(n, 'tile');
   if ((D + Dv) * ATTENTION_TILE.k * 4 > 48 * 1024) {
     const why = "exceed the flash kernel's shared-memory tile (max 384 together)";
     throw new Error(`cuda: sparse_attention head dims ${D} + ${Dv} ${why}`);
   }
-  const vars = n.src.map((s, i) => cudaTensor(['q', 'k', 'v', 'tiles'][i]!, s.type.dtype, s.type.shape, ctx.elem));
+  const vars = n.src.map((s, i) => cudaTensor(['q', 'k', 'v', 'tiles', 't'][i]!, s.type.dtype, s.type.shape, ctx.elem));
+  // the scheduled form: the block's batch (bh / H) reads the row of its timestep
+  const row = sched
+    ? [`const float tb = t[bh / ${H}u];`,
+      `const unsigned srow = ${bounds.map((b) => `(tb < ${cudaLiteral(b, 'float')} ? 1u : 0u)`).join(' + ') || '0u'};`]
+    : ['const unsigned srow = 0u;'];
   const y = cudaTensor('y', n.type.dtype, n.type.shape, ctx.elem);
   // tiles smaller than the chunk get chunks of one tile, so no chunk is mostly masked
   const [TQ, TK] = [ATTENTION_TILE.q, Math.min(ATTENTION_TILE.k, tile)];
@@ -82,8 +90,10 @@ export function lowerCudaSparseAttention(n: Node, ctx: LowerContext): CudaKernel
       `for (int d = 0; d < ${D}; ++d) qr[d] = live ? q[(bh * ${Nq}u + qi) * ${D}u + d] : 0.0f;`,
       `for (int d = 0; d < ${Dv}; ++d) o[d] = 0.0f;`,
       'float mrow = -VDIT_INF, l = 0.0f;',
+      ...row,
+      // padding (−1) and out-of-range entries are clamped to an empty tile: skipped
       `for (unsigned ti = 0; ti < ${kept}u; ++ti) {`,
-      `  const int tr = tiles[ti];`,
+      `  const int tr = tiles[srow * ${kept}u + ti];`,
       `  const unsigned t = tr < 0 || tr >= ${nt} ? ${nt}u : unsigned(tr);`,
       `  const unsigned kend = t * ${tile}u + ${tile}u < ${Nk}u ? t * ${tile}u + ${tile}u : ${Nk}u;`,
       `  for (unsigned k0 = t * ${tile}u; k0 < kend; k0 += ${TK}u) {`,

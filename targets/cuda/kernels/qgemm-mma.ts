@@ -4,7 +4,7 @@ import { packedRowWords, type LowerContext } from '../../target.ts';
 import { qgemmOperands } from '../../../runtime/reference-qdq.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
 import { CUDA_OPS } from '../render.ts';
-import { cudaTensor } from '../tensor-var.ts';
+import { cudaTensor, type CudaTensor } from '../tensor-var.ts';
 
 /**
  * qgemm (W4A8 / W4A6 / W4A4 / W8Ax) on INT8 tensor cores: `mma.sync.m16n8k32.row.col.s32.s8.s8.s32`. A6 and A4
@@ -19,7 +19,8 @@ import { cudaTensor } from '../tensor-var.ts';
  */
 export const QGEMM_MMA_TILE = { m: 32, n: 32, warps: 4 } as const;
 
-function epilogue(n: Node, N: number, T: number, has: { bias: boolean; gate: boolean; residual: boolean }): string[] {
+/** Lines turning the accumulator `acc` of output (m, n) into `v` (scales, bias, act, gate, residual). */
+export function epilogue(n: Node, N: number, T: number, has: { bias: boolean; gate: boolean; residual: boolean }): string[] {
   const act = attr<string>(n, 'act', 'none');
   if (!['none', 'gelu_tanh', 'gelu_erf'].includes(act)) throw new Error(`cuda: qgemm act must be none|gelu_tanh|gelu_erf, got ${act}`);
   // __fmul_rn / __fadd_rn: no FMA contraction, so each step rounds as the reference's f32 step does
@@ -54,23 +55,47 @@ function mainLoop(M: number, N: number, K: number, K4: number, bWord: (k: string
   ];
 }
 
-export function lowerCudaQgemmMma(n: Node, ctx: LowerContext): CudaKernel {
+/** The operands and shapes every qgemm variant binds: xq (bytes), dx, wq (words), dw, then b?, g?, r?, and y. */
+export interface MmaProblem {
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  /** bytes per padded x row; words per weight row */
+  readonly K4: number;
+  readonly KW: number;
+  /** tokens per sample (gate rows) */
+  readonly T: number;
+  readonly vars: readonly CudaTensor[];
+  readonly y: CudaTensor;
+  readonly has: { bias: boolean; gate: boolean; residual: boolean };
+}
+
+export function mmaProblem(n: Node, ctx: LowerContext): MmaProblem {
   const [xt, , wt] = [n.src[0]!.type, n.src[1]!.type, n.src[2]!.type];
   if (xt.dtype !== 'i8') throw new Error(`cuda: qgemm activations must be i8, got ${xt.dtype}`);
   if (wt.dtype !== 'i4' && wt.dtype !== 'i8') throw new Error(`cuda: qgemm weights must be i4 or i8, got ${wt.dtype}`);
   const [N, K] = wt.shape as [number, number];
-  const M = numel(xt.shape) / K;
   const out = n.type.shape;
-  const T = out.length >= 3 ? out[1]! : 1;
-  const [K4, KW] = [packedRowWords('i8', K) * 4, packedRowWords(wt.dtype, K)];
   const ops = qgemmOperands(n, n.src.map((_, i) => i));
   const names = ['xq', 'dx', 'wq', 'dw'];
   if (ops.bias !== undefined) names[ops.bias] = 'bias';
   if (ops.gate !== undefined) names[ops.gate] = 'gate';
   if (ops.residual !== undefined) names[ops.residual] = 'res';
   const raw = (i: number): string | undefined => (i === 0 ? 'signed char' : i === 2 ? 'unsigned' : undefined);
-  const vars = n.src.map((s, i) => cudaTensor(names[i]!, s.type.dtype, s.type.shape, ctx.elem, raw(i)));
-  const y = cudaTensor('y', n.type.dtype, out, ctx.elem);
+  return {
+    M: numel(xt.shape) / K, N, K,
+    K4: packedRowWords('i8', K) * 4, KW: packedRowWords(wt.dtype, K),
+    T: out.length >= 3 ? out[1]! : 1,
+    vars: n.src.map((s, i) => cudaTensor(names[i]!, s.type.dtype, s.type.shape, ctx.elem, raw(i))),
+    y: cudaTensor('y', n.type.dtype, out, ctx.elem),
+    has: { bias: ops.bias !== undefined, gate: ops.gate !== undefined, residual: ops.residual !== undefined },
+  };
+}
+
+export function lowerCudaQgemmMma(n: Node, ctx: LowerContext): CudaKernel {
+  if (n.attrs['aformat'] === 'e4m3') throw new Error('cuda: e4m3 activations take the FP8 qgemm (qgemm-fp8.ts), not s8');
+  const wt = n.src[2]!.type;
+  const { M, N, K, K4, KW, T, vars, y, has } = mmaProblem(n, ctx);
   const { m: BM, n: BN, warps } = QGEMM_MMA_TILE;
   const [MT, NT] = [Math.ceil(M / BM), Math.ceil(N / BN)];
   // B register r of n-tile j: four k of weight row n, widened from nibbles (i4) or read as one word (i8)
@@ -89,8 +114,7 @@ export function lowerCudaQgemmMma(n: Node, ctx: LowerContext): CudaKernel {
       '  const unsigned m = m0 + g + 8u * (r >> 1), n = n0 + 8u * j + 2u * t + (r & 1);',
       `  if (m >= ${M}u || n >= ${N}u) continue;`,
       '  const int acc = c[j][r];',
-      ...epilogue(n, N, T, { bias: ops.bias !== undefined, gate: ops.gate !== undefined, residual: ops.residual !== undefined })
-        .map((l) => `  ${l}`),
+      ...epilogue(n, N, T, has).map((l) => `  ${l}`),
       `  ${y.store(`m * ${N}u + n`, 'v')}`,
       '}',
     ],

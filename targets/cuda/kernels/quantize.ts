@@ -2,7 +2,7 @@ import { parseExpr } from '../../../ir/expr-text.ts';
 import { hasPrologue } from '../../../ir/infer.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import { prologueOperands } from '../../../ir/prologue.ts';
-import { tokenScaleDivisor } from '../../../ir/quant.ts';
+import { actFormatOf, tokenScaleDivisor } from '../../../ir/quant.ts';
 import { numel } from '../../../ir/types.ts';
 import { packedRowWords, type LowerContext } from '../../target.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
@@ -18,7 +18,28 @@ import { rowBlock, rowLoop } from './reduce.ts';
  * v = fused{expr}(modulate(norm(x))) per element instead of a materialised x, so the chain never hits memory.
  * i8 results use the packed layout (4 per word, rows padded to whole words with zeros) addressed as bytes. CUDA's
  * `/` is IEEE-rounded (no --use_fast_math), so x / Δ matches the reference's f32 quotient without WGSL's q_div.
+ * format = e4m3 (FP8 activations): qmax = 448 and the bytes are e4m3 codes, encoded in integer arithmetic on the
+ * f32 bits (not cvt.satfinite, which keeps NaN) so that every backend writes the reference's bytes.
  */
+
+/**
+ * e4m3 code of q (ir/fp8.ts): nearest even (3 of 23 fraction bits kept), saturating at ±448, the sign kept, NaN → +0;
+ * below 2^-6 the grid is m · 2^-9 and q · 512 is exact. And the value of a code (exact in f32).
+ */
+const E4M3_HELPERS = `static __device__ __forceinline__ signed char vdit_e4m3(float q) {
+  const unsigned u = __float_as_uint(q), s = (u >> 24) & 0x80u, a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return 0;
+  if (a >= 0x43e00000u) return (signed char)(s | 0x7eu);
+  if (a < 0x3c800000u) return (signed char)(s | __float2uint_rn(__int_as_float(int(a)) * 512.0f));
+  return (signed char)(s | (((a + 0x7ffffu + ((a >> 20) & 1u)) >> 20) - 960u));
+}
+
+static __device__ __forceinline__ float vdit_e4m3_value(unsigned c) {
+  const unsigned em = c & 0x7fu, sub = __float_as_uint(float(em) * 0.001953125f);
+  return __int_as_float(int(((c & 0x80u) << 24) | (em < 8u ? sub : (em + 960u) << 20)));
+}`;
+
+const isE4m3 = (n: Node): boolean => actFormatOf(n.attrs) === 'e4m3';
 
 function qmax(n: Node): number {
   const bits = attr<number>(n, 'bits');
@@ -77,10 +98,10 @@ function chainOf(n: Node, ctx: LowerContext): Chain {
   return hasPrologue(n.attrs) ? prologueChain(n, ctx) : plainChain(n, ctx);
 }
 
-/** token_scale's divisor qmax / clip (ir/quant.ts tokenScaleDivisor). */
+/** token_scale's divisor qmax / clip, qmax = 448 for e4m3 (ir/quant.ts tokenScaleDivisor). */
 function divisor(n: Node): number {
   qmax(n);
-  return tokenScaleDivisor(attr<number>(n, 'bits'), n.attrs['clip'] as number | undefined);
+  return tokenScaleDivisor(attr<number>(n, 'bits'), n.attrs['clip'] as number | undefined, actFormatOf(n.attrs));
 }
 
 /** token_scale{bits, clip?}(v[..., K]) → Δ[..., 1] = max|v| / (qmax / clip) (0 rows → 1): one block per row. */
@@ -114,14 +135,18 @@ export function lowerCudaQuantize(n: Node, ctx: LowerContext): CudaKernel {
   const d = c.delta!;
   const y = cudaTensor('y', 'i8', [numel(xs) / K, K4], ctx.elem, 'signed char');
   // NaN quantizes to 0 (runtime/reference-qdq.ts); the bit test survives compilers folding v != v away
-  const quant = [
-    `const float r = rintf(__fdiv_rn(v, ${d.load(d.broadcastOffset(xs, 'e'))}));`,
-    `const bool nan = (__float_as_uint(v) & 0x7fffffffu) > 0x7f800000u;`,
-    `${y.name}[row * ${K4}u + d] = nan ? (signed char)0 : (signed char)__float2int_rn(fminf(fmaxf(r, ${-q - 1}.0f), ${q}.0f));`,
-  ];
+  const quant = isE4m3(n)
+    ? [`${y.name}[row * ${K4}u + d] = vdit_e4m3(__fdiv_rn(v, ${d.load(d.broadcastOffset(xs, 'e'))}));`]
+    : [
+      `const float r = rintf(__fdiv_rn(v, ${d.load(d.broadcastOffset(xs, 'e'))}));`,
+      `const bool nan = (__float_as_uint(v) & 0x7fffffffu) > 0x7f800000u;`,
+      `${y.name}[row * ${K4}u + d] = nan ? (signed char)0 : (signed char)__float2int_rn(fminf(fmaxf(r, ${-q - 1}.0f), ${q}.0f));`,
+    ];
+  const base = hasPrologue(n.attrs) ? 'quantize_prologue' : 'quantize';
   return buildCudaKernel({
-    name: hasPrologue(n.attrs) ? 'quantize_prologue' : 'quantize',
+    name: isE4m3(n) ? `${base}_e4m3` : base,
     vars: [...c.vars, d, y], block: rowBlock(K), blocks: numel(xs) / K,
+    ...(isE4m3(n) ? { prelude: [E4M3_HELPERS] } : {}),
     body: [
       'const unsigned row = blk;',
       ...c.setup,
@@ -141,19 +166,24 @@ export function lowerCudaDequantize(n: Node, ctx: LowerContext): CudaKernel {
     if (qt.dtype === 'i32') return `float(x0[${i}])`;
     const row = `(${i} / ${k}u)`;
     const col = `(${i} % ${k}u)`;
+    if (qt.dtype === 'i8' && isE4m3(n)) {
+      return `vdit_e4m3_value((unsigned char)x0[${row} * ${packedRowWords('i8', k) * 4}u + ${col}])`;
+    }
     if (qt.dtype === 'i8') return `float(x0[${row} * ${packedRowWords('i8', k) * 4}u + ${col}])`;
     if (qt.dtype === 'i4') {
       return `float(int(x0[${row} * ${packedRowWords('i4', k)}u + ${col} / 8u] << (28u - 4u * (${col} % 8u))) >> 28)`;
     }
     throw new Error(`cuda: dequantize expects i8, i4 or i32 values, got ${qt.dtype}`);
   };
+  if (isE4m3(n) && qt.dtype !== 'i8') throw new Error(`cuda: dequantize of e4m3 codes expects i8 bytes, got ${qt.dtype}`);
   const raw = qt.dtype === 'i32' ? undefined : qt.dtype === 'i8' ? 'signed char' : 'unsigned';
   const qv = cudaTensor('x0', qt.dtype, qt.shape, ctx.elem, raw);
   const d = cudaTensor('x1', dt.dtype, dt.shape, ctx.elem);
   const y = cudaTensor('y', n.type.dtype, n.type.shape, ctx.elem);
   const bs = CUDA_ELEMENTWISE_BLOCK;
   return buildCudaKernel({
-    name: 'dequantize', vars: [qv, d, y], block: bs, blocks: Math.ceil(total / bs),
+    name: isE4m3(n) ? 'dequantize_e4m3' : 'dequantize', vars: [qv, d, y], block: bs, blocks: Math.ceil(total / bs),
+    ...(isE4m3(n) ? { prelude: [E4M3_HELPERS] } : {}),
     body: [
       `const unsigned i = blk * ${bs}u + threadIdx.x;`,
       `if (i >= ${total}u) return;`,

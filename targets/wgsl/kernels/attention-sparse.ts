@@ -1,4 +1,4 @@
-import { keyTiles } from '../../../ir/infer-sparse-attention.ts';
+import { keyTiles, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
@@ -56,7 +56,18 @@ function chunkScores(s: AttnShape, scale: number): string[] {
 }
 
 /**
- * sparse_attention{scale, tile}(q[B,H,Nq,D], k[B,H,Nk,D], v[B,H,Nk,Dv], tiles: i32[T]) → [B,H,Nq,Dv].
+ * The schedule row of the workgroup's batch (bh / H) in the scheduled form: how many bounds lie above its timestep.
+ * The timestep is read at a uniform index, so the row, like the list, is uniform across the workgroup.
+ */
+function scheduleRowOf(t: TensorVar | undefined, bounds: readonly number[], heads: number): string[] {
+  if (!t) return ['let srow = 0u;'];
+  const tv = `let tb = ${t.load(`bh / ${heads}u`)};`;
+  return [tv, `let srow = ${bounds.map((b) => `select(0u, 1u, tb < ${literal(b, 'f32')})`).join(' + ') || '0u'};`];
+}
+
+/**
+ * sparse_attention{scale, tile}(q[B,H,Nq,D], k[B,H,Nk,D], v[B,H,Nk,Dv], tiles: i32[T]) → [B,H,Nq,Dv], or the
+ * scheduled form (tiles: i32[R, T], t: f[B]) whose workgroups read their batch's row; −1 padding is skipped.
  * Block-sparse flash attention: attention.ts's kernel (one workgroup per (batch, head, Q_BLOCK queries), K/V staged
  * through workgroup memory in KV_BLOCK-key chunks, online softmax in f32) whose K/V loop walks only the kept key
  * tiles read from the i32 tile list, so its work scales with the kept fraction. Q stays dense. The list is uniform
@@ -65,26 +76,31 @@ function chunkScores(s: AttnShape, scale: number): string[] {
  */
 export function lowerSparseAttention(n: Node, ctx: LowerContext): KernelSpec {
   const [qt, kt, vt, tt] = [n.src[0]!.type, n.src[1]!.type, n.src[2]!.type, n.src[3]!.type];
+  const ts = n.src[4]?.type;
   const s = attentionShape(n);
   const { b, h, nq, d } = s;
   const scale = attr<number>(n, 'scale');
   const tile = attr<number>(n, 'tile');
-  const kept = tt.shape[0]!;
+  const kept = tt.shape.at(-1)!;
+  const bounds = ts ? scheduleBounds(n.attrs, tt.shape[0]!) : [];
   const [qBlock, kvBlock] = pickBlocks(s, tile, ctx.caps.limits.maxComputeWorkgroupStorageSize);
   const wg = qBlock * THREADS_PER_ROW;
   const q = tensorVar('x0', qt.dtype, qt.shape, ctx.elem);
   const k = tensorVar('x1', kt.dtype, kt.shape, ctx.elem);
   const v = tensorVar('x2', vt.dtype, vt.shape, ctx.elem);
   const tiles = tensorVar('x3', tt.dtype, tt.shape, ctx.elem);
+  const tv = ts && tensorVar('x4', ts.dtype, ts.shape, ctx.elem);
   const y = tensorVar('y', n.type.dtype, n.type.shape, ctx.elem);
   const qBlocks = Math.ceil(nq / qBlock);
   const prelude = flashPrelude(s, qBlock, kvBlock,
     [`const TILE: u32 = ${tile}u;`, `const KEPT: u32 = ${kept}u;`, `const NTILES: u32 = ${keyTiles(s.nk, tile)}u;`]);
   const body = [
     ...flashStart(q, s, qBlocks),
-    // an out-of-range entry (the reference rejects it) maps to NTILES, which covers no key: skipped, never read
+    ...scheduleRowOf(tv, bounds, h),
+    // padding (−1) and out-of-range entries (the reference rejects them) map to NTILES, which covers no key: skipped
     'for (var ti = 0u; ti < KEPT; ti++) {',
-    `  let t = min(u32(max(${tiles.load('ti')}, 0i)), NTILES);`,
+    `  let ts = ${tiles.load('srow * KEPT + ti')};`,
+    '  let t = select(min(u32(ts), NTILES), NTILES, ts < 0i);',
     '  let j_end = min(t * TILE + TILE, NK);',
     '  for (var j0 = t * TILE; j0 < j_end; j0 += KV_BLOCK) {',
     ...chunkLoads(k, v),
@@ -94,19 +110,19 @@ export function lowerSparseAttention(n: Node, ctx: LowerContext): KernelSpec {
     '}',
     ...flashStore(y, s),
   ];
-  const vars = [q, k, v, tiles, y];
+  const vars = [q, k, v, tiles, ...(tv ? [tv] : []), y];
   // at most KEPT·tile keys are read: the flop and byte counts are that bound (the last tile may be partial)
   const keys = Math.min(kept * tile, s.nk);
   return buildKernel({
     name: 'sparse_attention',
-    hint: `${ctx.elem};scale=${scale};tile=${tile};${qBlock}x${kvBlock}`,
+    hint: `${ctx.elem};scale=${scale};tile=${tile};bounds=${bounds.join('/')};${qBlock}x${kvBlock}`,
     vars,
     workgroup: [wg],
     workgroups: b * h * qBlocks,
     prelude,
     body,
     flops: 2 * b * h * nq * keys * (d + s.dv),
-    bytes: [q, y].reduce((a, t) => a + t.numel * bytesOf(t.storage), 0) + tiles.numel * 4 +
+    bytes: [q, y].reduce((a, t) => a + t.numel * bytesOf(t.storage), 0) + kept * 4 +
       b * h * keys * (d + s.dv) * bytesOf(k.storage),
   });
 }

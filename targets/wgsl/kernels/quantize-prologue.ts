@@ -1,7 +1,6 @@
 import { parseExpr } from '../../../ir/expr-text.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import { prologueOperands } from '../../../ir/prologue.ts';
-import { tokenScaleDivisor } from '../../../ir/quant.ts';
 import { floatLiteral } from '../../c-style.ts';
 import { packedRowWords, type LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
@@ -10,7 +9,7 @@ import { renderExpr } from '../render-expr.ts';
 import { tensorVar, type TensorVar } from '../tensor-var.ts';
 import { bytesOf } from './elementwise.ts';
 import { rowWorkgroup } from './norm.ts';
-import { QDIV, QUANT } from './quantize.ts';
+import { divisor, QDIV, quantCall, quantHelpers, quantHint } from './quantize.ts';
 import { workgroupReduceFn } from './workgroup-reduce.ts';
 
 /*
@@ -76,10 +75,6 @@ function rowChain(n: Node, ctx: LowerContext, wg: number): RowChain {
     value, helpers, k };
 }
 
-function qmaxOf(n: Node): number {
-  return 2 ** (attr<number>(n, 'bits') - 1) - 1;
-}
-
 function chainBytes(vars: readonly TensorVar[]): number {
   return vars.reduce((s, v) => s + v.numel * bytesOf(v.storage), 0);
 }
@@ -90,7 +85,7 @@ export function lowerTokenScalePrologue(n: Node, ctx: LowerContext): KernelSpec 
   const wg = rowWorkgroup(k0);
   const c = rowChain(n, ctx, wg);
   const y = tensorVar('y', n.type.dtype, n.type.shape, ctx.elem);
-  const q = floatLiteral(tokenScaleDivisor(attr<number>(n, 'bits'), n.attrs['clip'] as number | undefined));
+  const q = floatLiteral(divisor(n));
   return buildKernel({
     name: 'token_scale_chain',
     hint: `${ctx.elem};q${q};${attrHint(n.attrs)}`,
@@ -124,14 +119,13 @@ export function lowerQuantizePrologue(n: Node, ctx: LowerContext): KernelSpec {
   const kw = packedRowWords('i8', c.k);
   const rows = n.type.shape.slice(0, -1).reduce((a, b) => a * b, 1);
   const y = tensorVar('y', 'u32', [rows * kw], ctx.elem);
-  const q = qmaxOf(n);
   return buildKernel({
     name: 'quantize_chain',
-    hint: `${ctx.elem};q${q};${attrHint(n.attrs)}`,
+    hint: `${ctx.elem};${quantHint(n)};${attrHint(n.attrs)}`,
     vars: [...c.vars, d, y],
     workgroup: [wg],
     workgroups: rows,
-    prelude: [workgroupReduceFn('sum', 'f32', wg), QDIV, QUANT, ...c.helpers],
+    prelude: [workgroupReduceFn('sum', 'f32', wg), ...quantHelpers(n), ...c.helpers],
     body: [
       `let base = wg * ${c.k}u;`,
       ...c.stats,
@@ -141,7 +135,7 @@ export function lowerQuantizePrologue(n: Node, ctx: LowerContext): KernelSpec {
       '    let d = o * 4u + b;',
       `    if (d < ${c.k}u) {`,
       ...c.value.map((l) => `      ${l}`),
-      `      let qv = q_round(v, ${d.load(d.broadcastOffset(n.type.shape, 'base + d'))}, ${-q - 1}.0, ${q}.0);`,
+      `      let qv = ${quantCall(n, 'v', d.load(d.broadcastOffset(n.type.shape, 'base + d')))};`,
       '      packed |= (bitcast<u32>(qv) & 0xFFu) << (8u * b);',
       '    }',
       '  }',

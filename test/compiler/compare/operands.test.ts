@@ -3,6 +3,9 @@ import { kernelOperands } from '../../../compiler/compare/operands.ts';
 import { node } from '../../../ir/node.ts';
 import type { DType } from '../../../ir/dtype.ts';
 import { unpackNibbles } from '../../../runtime/reference-pack.ts';
+import { graph } from '../../../ir/graph.ts';
+import { runReference } from '../../../runtime/reference.ts';
+import { rowTiles } from '../../../runtime/reference-sparse-attention.ts';
 
 const leaf = (name: string, dtype: DType, shape: number[]) => node('input', [], { name }, { dtype, shape });
 const values = (d: ArrayLike<number>): number[] => Array.from(d);
@@ -35,5 +38,18 @@ describe('kernelOperands', () => {
     expect(values(kernelOperands(q, 4)[1]!.data).every((v) => v >= 0.5 / 127 && v <= 2 / 127)).toBe(true);
     expect(values(kernelOperands(q, 4)[0]!.data)).toEqual(values(kernelOperands(q, 4)[0]!.data));
     expect(values(kernelOperands(q, 5)[0]!.data)).not.toEqual(values(kernelOperands(q, 4)[0]!.data));
+  });
+
+  it('sparse_attention: valid tile lists the reference accepts (rows −1 padded), timesteps in [0, 1)', () => {
+    const sa = node('sparse_attention', [leaf('q', 'f32', [2, 1, 8, 4]), leaf('k', 'f32', [2, 1, 40, 4]),
+      leaf('v', 'f32', [2, 1, 40, 4]), leaf('tiles', 'i32', [3, 4]), leaf('t', 'f32', [2])],
+      { scale: 0.5, tile: 8, bounds: [0.6, 0.3] });
+    const ops = kernelOperands(sa, 6);
+    const tiles = values(ops[3]!.data);
+    for (let r = 0; r < 3; r++) expect(() => rowTiles(tiles.slice(r * 4, r * 4 + 4), 40, 8)).not.toThrow();
+    expect(values(ops[4]!.data).every((v) => v >= 0 && v < 1)).toBe(true);
+    expect(() => runReference(graph('g', sa.src.slice(), [sa]), {
+      q: ops[0]!, k: ops[1]!, v: ops[2]!, tiles: ops[3]!, t: ops[4]!,
+    }, { get: () => undefined, names: () => [] })).not.toThrow();
   });
 });

@@ -17,8 +17,12 @@ import { importanceFromStore } from '../../../passes/prune-tokens.ts';
 
 describe('--prune option', () => {
   it('parses keep and tile, and refuses the rest', () => {
-    expect(parsePrune('keep=0.25')).toEqual({ keep: 0.25, tile: 64 });
-    expect(parsePrune('keep=0.5,tile=32')).toEqual({ keep: 0.5, tile: 32 });
+    expect(parsePrune('keep=0.25')).toEqual({ keeps: [0.25], tile: 64 });
+    expect(parsePrune('keep=0.5,tile=32')).toEqual({ keeps: [0.5], tile: 32 });
+    expect(parsePrune('schedule=1/0.5/0.25,tile=16')).toEqual({ keeps: [1, 0.5, 0.25], tile: 16 });
+    expect(() => parsePrune('schedule=1/0/0.5')).toThrow(/keep must be in \(0, 1\]/);
+    expect(() => parsePrune('keep=0.5,schedule=1/0.5')).toThrow(/one of keep, schedule/);
+    expect(() => parsePrune('tile=8')).toThrow(/one of keep, schedule/);
     expect(() => parsePrune('keep=0')).toThrow(/keep must be in \(0, 1\]/);
     expect(() => parsePrune('keep=0.5,tile=3.5')).toThrow(/tile/);
     expect(() => parsePrune('ratio=0.5')).toThrow(/unknown option 'ratio'/);
@@ -84,7 +88,7 @@ describe.skipIf(!gpu)('--method s2q end to end on the WebGPU adapter, reduced bu
     const dir = join(OUT, 'pruned');
     const report = compileModel(graph, weights, { quant: 'w4a8', method: 'rtn', gpu: gpu!, modelName: 'narrow', classes: 49,
       calibration: { prune } }, dir);
-    expect(report.pruning!.map((b) => [b.keptTiles.length, b.totalTiles, b.keptFraction])).toEqual([[2, 4, 0.5]]);
+    expect(report.pruning!.map((b) => [b.ranges[0]!.keptTiles.length, b.totalTiles, b.keptFraction])).toEqual([[2, 4, 0.5]]);
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as CompiledManifest;
     expect(manifest.kernels.some((k) => k.name.includes('sparse'))).toBe(true);
     const low = lowerForCompile(graph, weights, 'w4a8', gpu!, [], 'rtn', { prune });

@@ -39,12 +39,27 @@ function sparseCase(dims: readonly number[], tile: number, tiles: readonly numbe
   return { n: node('sparse_attention', leaves, { scale: 0.3, tile }), inputs };
 }
 
+/** The scheduled form: rows all / two / one tile (−1 padded), one batch element in each range. */
+function scheduledCase(seed: number): Case {
+  const [B, H, Nq, Nk, D] = [3, 2, 19, 40, 8];
+  const r = rng(seed);
+  const rows = [[0, 1, 2, 3, 4], [1, 3, -1, -1, -1], [4, -1, -1, -1, -1]];
+  const inputs: Record<string, Tensor> = {
+    q: f32(r, [B, H, Nq, D]), k: f32(r, [B, H, Nk, D]), v: f32(r, [B, H, Nk, D]),
+    tiles: tensor({ dtype: 'i32', shape: [3, 5] }, Int32Array.from(rows.flat())),
+    t: tensor({ dtype: 'f32', shape: [B] }, Float32Array.from([0.1, 0.9, 0.5])),
+  };
+  const leaves = Object.keys(inputs).map((k) => input(k, inputs[k]!.type.dtype, inputs[k]!.type.shape));
+  return { n: node('sparse_attention', leaves, { scale: 0.3, tile: 8, bounds: [0.7, 0.3] }), inputs };
+}
+
 const CASES: Record<string, Case> = {
   // tile 40 > the 32-key chunk: a full and a partial chunk per tile; tile 2 (keys 80..89) is the partial last one
   'tile 40, Nq=70 over two blocks, partial last tile': sparseCase([2, 2, 70, 90, 24, 20], 40, [0, 2], 1),
   // tile 5 < the chunk: one chunk per tile, mostly masked
   'tile 5, scattered tiles': sparseCase([1, 2, 19, 33, 16, 16], 5, [1, 3, 6], 2),
   'only the last one-key tile': sparseCase([1, 1, 9, 33, 8, 12], 4, [8], 3),
+  'scheduled by timestep: a row per batch element': scheduledCase(4),
 };
 
 describe('CUDA sparse attention', () => {

@@ -88,6 +88,31 @@ describe.skipIf(!hasGpu)('wgsl block-sparse attention vs the reference', () => {
   });
 });
 
+/** The scheduled form: 3 rows (all tiles / two / the last, −1 padded) and 3 batch elements, one per row. */
+function scheduledCase(seed: number) {
+  const [B, H, Nq, Nk, D] = [3, 2, 21, 40, 16];
+  const r = rng(seed);
+  const rows = [[0, 1, 2, 3, 4], [1, 3, -1, -1, -1], [4, -1, -1, -1, -1]];
+  const leaves = [input('q', 'f32', [B, H, Nq, D]), input('k', 'f32', [B, H, Nk, D]), input('v', 'f32', [B, H, Nk, D]),
+    input('tiles', 'i32', [3, 5]), input('t', 'f32', [B])];
+  const inputs: Record<string, Tensor> = {
+    q: randomTensor(r, 'f32', [B, H, Nq, D]), k: randomTensor(r, 'f32', [B, H, Nk, D]),
+    v: randomTensor(r, 'f32', [B, H, Nk, D]),
+    tiles: tensor({ dtype: 'i32', shape: [3, 5] }, Int32Array.from(rows.flat())),
+    t: tensor({ dtype: 'f32', shape: [B] }, Float32Array.from([0.1, 0.9, 0.5])),
+  };
+  return { n: node('sparse_attention', leaves, { scale: 0.6, tile: 8, bounds: [0.7, 0.3] }), inputs };
+}
+
+describe.skipIf(!hasGpu)('wgsl block-sparse attention, scheduled by timestep', () => {
+  it('each batch element attends over its timestep\'s row of tiles, padding skipped', async () => {
+    const { n, inputs } = scheduledCase(540);
+    const [got, want, spec] = await runBoth(n, inputs, 'f32');
+    expect(spec.source).toContain('let srow = ');
+    expectClose(got, want, TOL_ACC);
+  });
+});
+
 const CPU = { elem: 'f32', caps: DEFAULT_CAPS } as const;
 
 describe('sparse attention kernel description', () => {

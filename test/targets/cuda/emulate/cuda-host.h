@@ -3,7 +3,8 @@
 // shared memory. __syncthreads is a block barrier; warp shuffles and the warp-wide mma exchange values through
 // block-wide slots between two barriers, which is exact because the kernels call them uniformly across the block.
 // mma follows the PTX fragment layouts (m16n8k32 .s8: A reg r = (row g + 8(r&1), k 16(r>>1) + 4t..),
-// B reg r = (n g, k 16r + 4t..), C reg r = (row g + 8(r>>1), n 2t + (r&1)); g = lane/4, t = lane%4).
+// B reg r = (n g, k 16r + 4t..), C reg r = (row g + 8(r>>1), n 2t + (r&1)); g = lane/4, t = lane%4); the FP8 mma
+// (.e4m3) has the same layouts with f32 accumulators.
 #pragma once
 #include <barrier>
 #include <cmath>
@@ -42,7 +43,27 @@ inline unsigned __vsub4(unsigned a, unsigned b) {
   for (int i = 0; i < 32; i += 8) r |= (((a >> i) - (b >> i)) & 0xffu) << i;
   return r;
 }
+// PTX prmt default mode: byte i of the result is byte (s >> 4i) & 7 of {x, y} (x bytes 0..3), its sign replicated
+// when bit 3 of that selector is set
+inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
+  const unsigned long long xy = (static_cast<unsigned long long>(y) << 32) | x;
+  unsigned r = 0;
+  for (int i = 0; i < 4; ++i) {
+    const unsigned sel = (s >> (4 * i)) & 0xfu;
+    unsigned b = unsigned(xy >> (8 * (sel & 7u))) & 0xffu;
+    if (sel & 8u) b = (b & 0x80u) ? 0xffu : 0u;
+    r |= b << (8 * i);
+  }
+  return r;
+}
 inline void __trap() { std::abort(); }
+// CUDA's integer min/max overloads (math functions like fminf come from <cmath>)
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+inline float min(float a, float b) { return std::fmin(a, b); }
+inline float max(float a, float b) { return std::fmax(a, b); }
 
 inline std::barrier<>* vdit_block_barrier = nullptr;
 inline void __syncthreads() { vdit_block_barrier->arrive_and_wait(); }
@@ -79,6 +100,117 @@ inline void vdit_host_mma_s8_16832(int* c, const unsigned* a, const unsigned* b)
       const unsigned kl = (k % 16) / 4;
       const int av = vdit_s8(f.a[(row % 8) * 4 + kl][(row >= 8 ? 1 : 0) + (k >= 16 ? 2 : 0)], k);
       const int bv = vdit_s8(f.b[col * 4 + kl][k >= 16 ? 1 : 0], k);
+      acc += av * bv;
+    }
+    c[r] += acc;
+  }
+  vdit_block_barrier->arrive_and_wait();
+}
+
+// ---- the host side of the runner (targets/cuda/runner.ts): launches and the CUDA runtime API on host memory.
+// A launch runs its blocks in order on blockDim threads started once per launch; two barriers around each block let
+// thread 0 move blockIdx and keep `static` (= __shared__) memory private to one block at a time.
+#include <chrono>
+#include <functional>
+#include <thread>
+#include <vector>
+
+template <class F> void vdit_host_launch(unsigned grid, unsigned bx, unsigned by, const F& run) {
+  const unsigned n = bx * by;
+  blockDim.x = bx;
+  blockDim.y = by;
+  blockDim.z = 1;
+  std::barrier<> bar(n);
+  vdit_block_barrier = &bar;
+  std::vector<std::thread> ts;
+  for (unsigned t = 0; t < n; ++t) {
+    ts.emplace_back([&, t] {
+      threadIdx.x = t % bx;
+      threadIdx.y = t / bx;
+      for (unsigned b = 0; b < grid; ++b) {
+        if (t == 0) blockIdx.x = b;
+        bar.arrive_and_wait();
+        run();
+        bar.arrive_and_wait();
+      }
+    });
+  }
+  for (auto& th : ts) th.join();
+}
+#define VDIT_LAUNCH(entry, grid, bx, by, ...) vdit_host_launch(grid, bx, by, [&] { entry(__VA_ARGS__); })
+
+enum cudaError_t { cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorNoDevice = 100 };
+enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };
+struct cudaDeviceProp { char name[256]; int major, minor; size_t totalGlobalMem; };
+using vdit_clock = std::chrono::steady_clock;
+struct vdit_event { vdit_clock::time_point at; };
+using cudaEvent_t = vdit_event*;
+
+// VDIT_EMULATE_MEMORY=<bytes> caps the emulated device memory (the tests' out-of-memory case)
+inline size_t vdit_host_allocated = 0;
+inline size_t vdit_host_memory() {
+  const char* cap = std::getenv("VDIT_EMULATE_MEMORY");
+  return cap ? size_t(std::strtoull(cap, nullptr, 10)) : size_t(1) << 36;
+}
+inline const char* cudaGetErrorString(cudaError_t e) {
+  return e == cudaSuccess ? "no error" : e == cudaErrorMemoryAllocation ? "out of memory" : "no CUDA-capable device";
+}
+inline cudaError_t cudaGetLastError() { return cudaSuccess; }
+inline cudaError_t cudaGetDeviceCount(int* n) { *n = 1; return cudaSuccess; }
+inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
+  std::strcpy(p->name, "CPU emulation (cuda-host.h)");
+  p->major = 9;
+  p->minor = 0;
+  p->totalGlobalMem = vdit_host_memory();
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
+  *total = vdit_host_memory();
+  *free = *total - vdit_host_allocated;
+  return cudaSuccess;
+}
+inline cudaError_t cudaMalloc(void** p, size_t bytes) {
+  if (vdit_host_allocated + bytes > vdit_host_memory()) return cudaErrorMemoryAllocation;
+  *p = std::calloc(1, bytes + 16);  // +16: the kernels' packed-word loads may touch a row's padded tail
+  if (!*p) return cudaErrorMemoryAllocation;
+  vdit_host_allocated += bytes;
+  return cudaSuccess;
+}
+inline cudaError_t cudaFree(void* p) { std::free(p); return cudaSuccess; }
+inline cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind) { std::memcpy(d, s, n); return cudaSuccess; }
+inline cudaError_t cudaMemset(void* d, int v, size_t n) { std::memset(d, v, n); return cudaSuccess; }
+inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+inline cudaError_t cudaEventCreate(cudaEvent_t* e) { *e = new vdit_event; return cudaSuccess; }
+inline cudaError_t cudaEventDestroy(cudaEvent_t e) { delete e; return cudaSuccess; }
+inline cudaError_t cudaEventRecord(cudaEvent_t e, int = 0) { e->at = vdit_clock::now(); return cudaSuccess; }
+inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  *ms = std::chrono::duration<float, std::milli>(b->at - a->at).count();
+  return cudaSuccess;
+}
+
+// the value of an e4m3 byte (1 sign, 4 exponent bits with bias 7, 3 mantissa bits; s.1111.111 is NaN)
+inline float vdit_host_e4m3(unsigned code, unsigned k) {
+  const unsigned c = (code >> (8 * (k % 4))) & 0xffu, e = (c >> 3) & 0xfu, m = c & 7u;
+  const float v = (e == 15 && m == 7) ? NAN : e == 0 ? std::ldexp(float(m), -9) : std::ldexp(float(8 + m), int(e) - 10);
+  return (c & 0x80u) ? -v : v;
+}
+
+// FP8 MMA (m16n8k32 .e4m3, fragments as .s8, f32 accumulators): exact products summed in f32 over k ascending
+inline void vdit_host_mma_e4m3_16832(float* c, const unsigned* a, const unsigned* b) {
+  const unsigned lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  VditWarpFragments& f = vdit_fragments[threadIdx.x / 32];
+  for (int r = 0; r < 4; ++r) f.a[lane][r] = a[r];
+  for (int r = 0; r < 2; ++r) f.b[lane][r] = b[r];
+  vdit_block_barrier->arrive_and_wait();
+  for (unsigned r = 0; r < 4; ++r) {
+    const unsigned row = g + 8 * (r >> 1), col = 2 * t + (r & 1);
+    float acc = 0.0f;
+    for (unsigned k = 0; k < 32; ++k) {
+      const unsigned kl = (k % 16) / 4;
+      const float av = vdit_host_e4m3(f.a[(row % 8) * 4 + kl][(row >= 8 ? 1 : 0) + (k >= 16 ? 2 : 0)], k);
+      const float bv = vdit_host_e4m3(f.b[col * 4 + kl][k >= 16 ? 1 : 0], k);
       acc += av * bv;
     }
     c[r] += acc;

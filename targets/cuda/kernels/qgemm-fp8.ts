@@ -1,0 +1,96 @@
+import { actFormatOf } from '../../../ir/quant.ts';
+import type { Node } from '../../../ir/node.ts';
+import type { LowerContext } from '../../target.ts';
+import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
+import { epilogue, mmaProblem, QGEMM_MMA_TILE } from './qgemm-mma.ts';
+
+/**
+ * qgemm{aformat=e4m3} (W4A8-FP8) on FP8 tensor cores (sm_89+): `mma.sync.m16n8k32.row.col.f32.e4m3.e4m3.f32`.
+ * Activations arrive as e4m3 bytes in the packed i8 rows; int4 weights are widened to e4m3 in registers (every
+ * int4 value is exact in e4m3, so the products are the reference's). Tiles, fragment loads and the epilogue are
+ * qgemm-mma.ts's: the .e4m3 fragments of m16n8k32 are laid out as the .s8 ones, and C/D hold f32.
+ * The MMA accumulator is flushed into f32 registers every PROMOTE_K of k: Hopper's FP8 MMA accumulates with
+ * reduced precision (about 14 bits kept, DeepSeek-V3 §3.3.2, which promotes at the same 128), so long K sums
+ * run in full f32 outside it. The sum's order differs from the reference's exactly rounded one: a float tolerance.
+ */
+export const FP8_PROMOTE_K = 128;
+
+/** The FP8 MMA (with the emulation hook of the tests) and the i4 → e4m3 widening; file-scope helpers. */
+const FP8_HELPERS = `// D = A·B + D on FP8 tensor cores (PTX ISA mma.m16n8k32 .e4m3: a 4 regs, b 2 regs as .s8; c 4 f32 regs)
+static __device__ __forceinline__ void vdit_mma_e4m3_16832(float* c, const unsigned* a, const unsigned* b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#elif defined(VDIT_HOST_EMULATION)
+  vdit_host_mma_e4m3_16832(c, a, b);  // the tests' CPU emulation of a warp (test/targets/cuda/emulate/)
+#else
+  __trap();  // emitted for sm_89 and newer only
+#endif
+}
+
+// four signed nibbles (bits s..s+15 of w) as four e4m3 bytes: prmt looks each nibble's low 3 bits up in the codes
+// of 0..7 and of -8..-1, and the nibble's sign bit picks the table per byte
+static __device__ __forceinline__ unsigned vdit_i4x4_to_e4m3x4(unsigned w, int s) {
+  const unsigned x = (w >> s) & 0xffffu;
+  const unsigned pos = __byte_perm(0x44403800u, 0x4e4c4a48u, x & 0x7777u);
+  const unsigned neg = __byte_perm(0xcaccced0u, 0xb8c0c4c8u, x & 0x7777u);
+  const unsigned m = (x >> 3) & 0x1111u;
+  const unsigned mask = ((m & 1u) | ((m & 0x10u) << 4) | ((m & 0x100u) << 8) | ((m & 0x1000u) << 12)) * 0xffu;
+  return pos ^ ((pos ^ neg) & mask);
+}`;
+
+/** The k loop: per 32-deep step one A fragment and two B fragments, MMAs into c; c joins sum every PROMOTE_K. */
+function mainLoop(M: number, N: number, K: number, K4: number, KW: number): string[] {
+  return [
+    'float sum[2][4] = {};',
+    `for (unsigned k1 = 0; k1 < ${K}u; k1 += ${FP8_PROMOTE_K}u) {`,
+    '  float c[2][4] = {};',
+    `  for (unsigned k0 = k1; k0 < k1 + ${FP8_PROMOTE_K}u && k0 < ${K}u; k0 += 32u) {`,
+    '    unsigned a[4];',
+    '    for (int r = 0; r < 4; ++r) {',
+    '      const unsigned m = m0 + g + 8u * (r & 1), k = k0 + 16u * (r >> 1) + 4u * t;',
+    `      a[r] = (m < ${M}u && k < ${K}u) ? *reinterpret_cast<const unsigned*>(xq + m * ${K4}u + k) : 0u;`,
+    '    }',
+    '    for (int j = 0; j < 2; ++j) {',
+    '      const unsigned n = n0 + 8u * j + g;',
+    '      unsigned b[2];',
+    '      for (int r = 0; r < 2; ++r) {',
+    '        const unsigned k = k0 + 16u * r + 4u * t;',
+    `        b[r] = (n < ${N}u && k < ${K}u) ? vdit_i4x4_to_e4m3x4(wq[n * ${KW}u + k / 8u], int(k % 8u) * 4) : 0u;`,
+    '      }',
+    '      vdit_mma_e4m3_16832(c[j], a, b);',
+    '    }',
+    '  }',
+    '  for (int j = 0; j < 2; ++j) for (int r = 0; r < 4; ++r) sum[j][r] = __fadd_rn(sum[j][r], c[j][r]);',
+    '}',
+  ];
+}
+
+export function lowerCudaQgemmFp8(n: Node, ctx: LowerContext): CudaKernel {
+  if (actFormatOf(n.attrs, 'aformat') !== 'e4m3') throw new Error('cuda: the FP8 qgemm needs aformat = e4m3');
+  if (n.src[2]!.type.dtype !== 'i4') throw new Error(`cuda: FP8 qgemm needs i4 weights, got ${n.src[2]!.type.dtype}`);
+  const { M, N, K, K4, KW, T, vars, y, has } = mmaProblem(n, ctx);
+  const { m: BM, n: BN, warps } = QGEMM_MMA_TILE;
+  const [MT, NT] = [Math.ceil(M / BM), Math.ceil(N / BN)];
+  return buildCudaKernel({
+    name: 'qgemm_fp8_w4a8',
+    vars: [...vars, y], block: warps * 32, blocks: MT * NT,
+    prelude: [FP8_HELPERS],
+    body: [
+      `const unsigned nb = blk % ${NT}u, mb = blk / ${NT}u;`,
+      'const unsigned warp = threadIdx.x / 32u, lane = threadIdx.x % 32u, g = lane / 4u, t = lane % 4u;',
+      `const unsigned m0 = mb * ${BM}u + (warp / 2u) * 16u, n0 = nb * ${BN}u + (warp % 2u) * 16u;`,
+      ...mainLoop(M, N, K, K4, KW),
+      'for (int j = 0; j < 2; ++j) for (int r = 0; r < 4; ++r) {',
+      '  const unsigned m = m0 + g + 8u * (r >> 1), n = n0 + 8u * j + 2u * t + (r & 1);',
+      `  if (m >= ${M}u || n >= ${N}u) continue;`,
+      '  const float acc = sum[j][r];',
+      ...epilogue(n, N, T, has).map((l) => `  ${l}`),
+      `  ${y.store(`m * ${N}u + n`, 'v')}`,
+      '}',
+    ],
+    flops: 2 * M * N * K,
+  });
+}
