@@ -1,4 +1,5 @@
 import { closeDevice, openDevice, type DeviceInfo } from '../../runtime/device.ts';
+import { modelDims } from '../model/config.ts';
 import { seededInputs } from '../inputs.ts';
 import { loadModel } from '../models.ts';
 import { benchGemms, checkExactness, QGEMM_VARIANTS, abitsOf, type ExactnessResult, type GemmResult } from './gemm-bench.ts';
@@ -42,7 +43,12 @@ export interface BenchReport {
 export function checkBenchOptions(o: Pick<BenchOptions, 'quants' | 'builds' | 'warmup' | 'repeats' | 'qgemmVariant'>): void {
   for (const q of o.quants) abitsOf(q);
   for (const b of o.builds) {
-    if (!(STEP_BUILDS as readonly string[]).includes(b)) throw new Error(`--builds: '${b}' is not one of ${STEP_BUILDS.join(', ')}`);
+    const [base, prune, ...rest] = b.split('@');
+    if (!(STEP_BUILDS as readonly string[]).includes(base!) || rest.length) {
+      throw new Error(`--builds: '${b}' is not one of ${STEP_BUILDS.join(', ')} (optionally @keep=F)`);
+    }
+    const keep = prune === undefined ? 1 : /^keep=([\d.]+)$/.exec(prune)?.[1];
+    if (!(Number(keep) > 0 && Number(keep) <= 1)) throw new Error(`--builds: '${b}': expected @keep=F with F in (0, 1]`);
   }
   if (!Number.isInteger(o.warmup) || o.warmup < 0) throw new Error(`--warmup must be an integer ≥ 0, got ${o.warmup}`);
   if (!Number.isInteger(o.repeats) || o.repeats < 1) throw new Error(`--repeats must be an integer ≥ 1, got ${o.repeats}`);
@@ -73,6 +79,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const step = o.step
       ? await benchStep(gpu, model.graph, model.weights, seededInputs(model.graph, o.seed), o.builds, {
         warmup: o.warmup, repeats: o.repeats, progress: o.progress, ...(o.qgemmVariant ? { qgemmVariant: o.qgemmVariant } : {}),
+        keepFirst: model.config ? modelDims(model.config).textTokens : 0,
       })
       : [];
     return {

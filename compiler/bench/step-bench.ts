@@ -8,6 +8,7 @@ import { memoryMeter } from '../../runtime/memory.ts';
 import { aggregateTimings, type KernelTiming } from '../../runtime/profile.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { kernelLowering } from '../../targets/wgsl/select.ts';
+import { blockSelfAttentions, pruneTokens, withTensors } from '../../passes/prune-tokens.ts';
 import { compilePipeline, lowerQuantized } from '../compile/quant-build.ts';
 import type { Weights } from '../weights/weights.ts';
 import { median } from './time-kernel.ts';
@@ -48,6 +49,8 @@ export interface StepOptions {
   readonly warmup: number;
   readonly repeats: number;
   readonly qgemmVariant?: string;
+  /** leading keys (text) a `@keep=F` build always keeps, as `vdit compile --prune` does */
+  readonly keepFirst?: number;
   readonly progress: (line: string) => void;
 }
 
@@ -58,8 +61,24 @@ interface Build {
   readonly quant?: string;
 }
 
+/**
+ * `f16@keep=0.5`: the build with each block's self-attention pruned to that fraction of key tiles (64 keys) for
+ * timing. Time depends on how many tiles are kept, not which, so no calibration store is read: every key scores the
+ * same and the lowest tiles win ties (quality is measured on the tiny model with calibrated tiles instead).
+ */
+function pruned(build: string, graph: Graph, weights: Weights, keepFirst: number): { base: string; graph: Graph; weights: Weights } {
+  const m = /^(.+)@keep=([\d.]+)$/.exec(build);
+  if (!m) return { base: build, graph, weights };
+  const nk = [...blockSelfAttentions(graph).values()][0]?.src[1]!.type.shape[2];
+  if (nk === undefined) throw new Error(`${build}: the model has no block self-attention to prune`);
+  const importance = new Map([...blockSelfAttentions(graph).keys()].map((b) => [b, new Float32Array(nk).fill(1)] as const));
+  const p = pruneTokens(graph, { keep: Number(m[2]), importance, keepFirst });
+  return { base: m[1]!, graph: p.graph, weights: withTensors(weights, p.tensors) };
+}
+
 /** Graph, weights and storage type of a build, as `vdit compile` lowers it; quantized builds store FP tensors as f16 where the device can. */
-function prepare(build: string, graph: Graph, weights: Weights, gpu: GpuContext): Build {
+function prepare(name: string, fp: Graph, fpWeights: Weights, gpu: GpuContext, keepFirst: number): Build {
+  const { base: build, graph, weights } = pruned(name, fp, fpWeights, keepFirst);
   const quantized = build !== 'f32' && build !== 'f16';
   const elem = build === 'f32' || !gpu.caps.hasF16 ? 'f32' : 'f16';
   if (quantized) return { ...lowerQuantized(graph, weights, build), elem, quant: build };
@@ -74,7 +93,7 @@ export async function benchStep(
 ): Promise<StepResult[]> {
   const out: StepResult[] = [];
   for (const build of builds) {
-    if (build === 'f16' && !gpu.caps.hasF16) {
+    if (build.split('@')[0] === 'f16' && !gpu.caps.hasF16) {
       out.push({ build, skipped: 'no shader-f16' });
       continue;
     }
@@ -92,7 +111,7 @@ export async function benchStep(
 async function runBuild(
   gpu: GpuContext, build: string, graph: Graph, weights: Weights, inputs: Record<string, Tensor>, o: StepOptions,
 ): Promise<StepResult> {
-  const b = prepare(build, graph, weights, gpu);
+  const b = prepare(build, graph, weights, gpu, o.keepFirst ?? 0);
   const variant = b.quant && o.qgemmVariant ? { qgemm: o.qgemmVariant } : undefined;
   const meter = memoryMeter(gpu.device);
   meter.resetPeak();
