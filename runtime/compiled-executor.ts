@@ -164,7 +164,7 @@ function createLoadedBuffer(device: GPUDevice, b: ManifestBuffer, weights: Uint8
 }
 
 /** Little-endian IEEE half bytes (as weights.bin is written) → f32 values. */
-function widenHalves(bytes: Uint8Array): Float32Array {
+export function widenHalves(bytes: Uint8Array): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(bytes.byteLength >>> 1);
   for (let i = 0; i < out.length; i++) out[i] = f16BitsToF32(view.getUint16(2 * i, true));

@@ -16,13 +16,10 @@
  * length) is answered with an error and the child keeps serving; a CUDA error is answered, then the child exits.
  *
  * emit-run.ts inlines this module into compiled folders' run.js: node builtins only, imported as namespaces so their
- * names never clash with the other inlined modules' imports.
+ * names never clash with the other inlined modules' imports. Building the runner is runtime/cuda-build.ts.
  */
 import * as childProcess from 'node:child_process';
-import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import type { CudaBuildOptions } from './cuda-build.ts';
 
 export const CUDA_RUNNER_FORMAT = 'vdit-cuda-runner/1';
 export const RUNNER_OPS = { params: 1, forward: 2, time: 3, quit: 4 } as const;
@@ -50,90 +47,10 @@ export interface CudaRunnerSpec {
   readonly deviceBytes: number;
 }
 
-export interface CudaBuildOptions {
-  /** nvcc -arch; default $VDIT_CUDA_ARCH, else the visible GPU's sm_XY (nvidia-smi), else sm_90a */
-  readonly arch?: string;
-  /** default $VDIT_CACHE_DIR/cuda, else ~/.cache/vdit/cuda */
-  readonly cacheDir?: string;
-  /** the CPU emulation shim (test/targets/cuda/emulate/cuda-host.h): build with g++ instead of nvcc */
-  readonly emulate?: string;
-  /** per-request limit (default 10 minutes; start-up and param upload included) */
-  readonly timeoutMs?: number;
-}
-
 /** One `time` answer: median milliseconds per step (spec.steps order) and of the whole forward. */
 export interface CudaStepTimes {
   readonly stepMs: number[];
   readonly forwardMs: number;
-}
-
-function findOnPath(exe: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter)) {
-    if (dir && fs.existsSync(path.join(dir, exe))) return path.join(dir, exe);
-  }
-  return undefined;
-}
-
-function findNvcc(): string {
-  const nvcc = process.env['NVCC'] ?? findOnPath('nvcc') ??
-    ['/usr/local/cuda/bin/nvcc', '/usr/local/bin/nvcc'].find((p) => fs.existsSync(p));
-  if (!nvcc) {
-    throw new Error('nvcc not found (PATH, /usr/local/cuda/bin): --backend cuda needs the CUDA toolkit and an ' +
-      'NVIDIA GPU; set NVCC=/path/to/nvcc if it is installed elsewhere');
-  }
-  return nvcc;
-}
-
-// the first visible GPU's compute capability as sm_XY, so the cache key names the real target (not "native")
-function defaultArch(): string {
-  const env = process.env['VDIT_CUDA_ARCH'];
-  if (env) return env;
-  try {
-    const out = childProcess.execFileSync('nvidia-smi', ['--query-gpu=compute_cap', '--format=csv,noheader'],
-      { stdio: ['ignore', 'pipe', 'ignore'], timeout: 20_000 }).toString().trim().split('\n')[0]!;
-    const m = /^(\d+)\.(\d+)$/.exec(out.trim());
-    if (m) return `sm_${m[1]}${m[2]}${m[1] === '9' && m[2] === '0' ? 'a' : ''}`;
-  } catch {
-    // no nvidia-smi: fall through
-  }
-  return fs.existsSync('/dev/nvidia0') ? 'native' : 'sm_90a';
-}
-
-function cacheRoot(opts: CudaBuildOptions): string {
-  if (opts.cacheDir) return opts.cacheDir;
-  const base = process.env['VDIT_CACHE_DIR'] ?? path.join(os.homedir(), '.cache', 'vdit');
-  return path.join(base, 'cuda');
-}
-
-/**
- * The runner executable for `source`: <cache>/<hash>/runner, built once (to a temp name, then renamed, so a
- * concurrent or interrupted build never leaves a half-written binary under the final name).
- */
-export function buildCudaRunner(source: string, opts: CudaBuildOptions = {}): string {
-  const compiler = opts.emulate ? 'g++' : findNvcc();
-  const flags = opts.emulate
-    ? ['-std=c++20', '-O1', '-ffp-contract=off', '-DVDIT_HOST_EMULATION', '-include', path.resolve(opts.emulate), '-w', '-x', 'c++']
-    : ['-O3', '-std=c++17', `-arch=${opts.arch ?? defaultArch()}`];
-  const shim = opts.emulate ? fs.readFileSync(opts.emulate, 'utf8') : '';
-  const hash = crypto.createHash('sha256').update([compiler, ...flags, shim, source].join('\0')).digest('hex');
-  const dir = path.join(cacheRoot(opts), hash.slice(0, 24));
-  const exe = path.join(dir, 'runner');
-  if (fs.existsSync(exe)) return exe;
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'runner.cu'), source);
-  const tmp = path.join(dir, `runner.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
-  try {
-    childProcess.execFileSync(compiler, [...flags, 'runner.cu', '-o', path.basename(tmp), ...(opts.emulate ? ['-pthread'] : [])],
-      { cwd: dir, stdio: 'pipe', timeout: 900_000 });
-    fs.renameSync(tmp, exe);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    const err = e as { code?: string; stderr?: Buffer; message: string };
-    if (err.code === 'ENOENT') throw new Error(`${compiler} not found: the CUDA runner cannot be built`);
-    const diag = err.stderr?.toString().trim().slice(0, 6000) || err.message;
-    throw new Error(`building the CUDA runner (${path.join(dir, 'runner.cu')}) with ${compiler} failed:\n${diag}`);
-  }
-  return exe;
 }
 
 interface Pending {
@@ -172,7 +89,9 @@ export class CudaProcess {
 
   /** Starts `exe` and waits for its hello (the device, or why there is none). */
   static async start(exe: string, spec: CudaRunnerSpec, opts: CudaBuildOptions = {}): Promise<CudaProcess> {
-    if (spec.format !== CUDA_RUNNER_FORMAT) throw new Error(`runner spec format '${spec.format}' is not ${CUDA_RUNNER_FORMAT}`);
+    if (spec.format !== CUDA_RUNNER_FORMAT) {
+      throw new Error(`runner spec format '${spec.format}' is not ${CUDA_RUNNER_FORMAT}`);
+    }
     const p = new CudaProcess(exe, spec, opts.timeoutMs ?? 600_000);
     try {
       const [name] = await p.expect('hello');
@@ -314,7 +233,8 @@ function checkParts(what: string, want: readonly CudaRunnerTensor[], parts: read
   parts.forEach((p, i) => {
     const w = want[i]!;
     if (p.byteLength !== w.bytes) {
-      throw new Error(`${what} '${w.name}' ${w.dtype}[${w.shape.join(',')}]: expected ${w.bytes} bytes, got ${p.byteLength}`);
+      const t = `${w.dtype}[${w.shape.join(',')}]`;
+      throw new Error(`${what} '${w.name}' ${t}: expected ${w.bytes} bytes, got ${p.byteLength}`);
     }
   });
 }

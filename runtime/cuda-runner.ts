@@ -6,7 +6,8 @@ import { attr } from '../ir/node.ts';
 import { formatType, sameShape } from '../ir/types.ts';
 import { emitCudaRunner } from '../targets/cuda/runner.ts';
 import { decodeTensor, encodeTensor } from './buffers.ts';
-import { buildCudaRunner, CudaProcess, type CudaBuildOptions, type CudaRunnerSpec } from './cuda-process.ts';
+import { buildCudaRunner, type CudaBuildOptions } from './cuda-build.ts';
+import { CudaProcess, type CudaRunnerSpec } from './cuda-process.ts';
 import type { KernelTiming } from './profile.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -107,7 +108,9 @@ function paramTensors(g: Graph, weights: Weights, spec: CudaRunnerSpec): (i: num
   const leaves = new Map(params(g).map((n) => [attr<string>(n, 'name'), n]));
   const have = new Set(weights.names());
   const missing = spec.params.filter((p) => !have.has(p.name)).map((p) => `${p.name} ${p.dtype}[${p.shape.join(',')}]`);
-  if (missing.length) throw new Error(`weights lack ${missing.length} param(s) of graph '${g.name}': ${missing.join(', ')}`);
+  if (missing.length) {
+    throw new Error(`weights lack ${missing.length} param(s) of graph '${g.name}': ${missing.join(', ')}`);
+  }
   return (i) => {
     const p = spec.params[i]!;
     const t = weights.get(p.name);

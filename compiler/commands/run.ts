@@ -10,6 +10,7 @@ import { runReference } from '../../runtime/reference.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import { seededInputs } from '../inputs.ts';
 import { loadModel } from '../models.ts';
+import { checkCompileOptions, COMPILE_QUANTS, lowerQuantized } from '../compile/quant-build.ts';
 import { compareTensors, tensorStats, type TensorStats } from '../tensor-stats.ts';
 import { kernelLowering, parseKernelChoice } from '../../targets/wgsl/select.ts';
 import { emit, fmt, KERNEL_OPTION, table, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
@@ -25,6 +26,15 @@ interface RunArgs extends GlobalArgs {
   weights?: string;
   kernel?: string;
   passes: string;
+  quant?: string;
+}
+
+/** The graph a run executes: the preset's, or its quantized build (already lowered: the pass pipeline is skipped). */
+interface RunModel {
+  readonly name: string;
+  readonly graph: Parameters<typeof runReference>[0];
+  readonly weights: Parameters<typeof runReference>[2];
+  readonly lowered: boolean;
 }
 
 export const runCommand = {
@@ -41,9 +51,14 @@ export const runCommand = {
       .option('repeat', { type: 'number', default: 1, describe: 'timed repeats after one warm-up run (median)' })
       .option('weights', WEIGHTS_OPTION)
       .option('kernel', KERNEL_OPTION)
-      .option('passes', { type: 'string', default: DEFAULT_PIPELINE, describe: 'pass pipeline before lowering' }),
+      .option('passes', { type: 'string', default: DEFAULT_PIPELINE, describe: 'pass pipeline before lowering' })
+      .option('quant', { type: 'string', describe: `the quantized build of \`vdit compile\` (RTN): ${COMPILE_QUANTS.join('|')}` }),
   handler: async (args: RunArgs) => {
-    const model = loadModel(args.model, args.weights ? { weights: args.weights } : {});
+    const loaded = loadModel(args.model, args.weights ? { weights: args.weights } : {});
+    const q = args.quant !== undefined && args.quant !== 'none'
+      ? lowerQuantized(loaded.graph, loaded.weights, checkCompileOptions(args.quant, 'rtn')) : undefined;
+    const model: RunModel = q ? { name: loaded.name, graph: q.graph, weights: q.weights, lowered: true }
+      : { name: loaded.name, graph: loaded.graph, weights: loaded.weights, lowered: false };
     const inputs = seededInputs(model.graph, args.seed);
     const run = args.backend === 'cpu' ? await runCpu(model.graph, inputs, model.weights)
       : args.backend === 'cuda' ? await runCuda(args, model, inputs) : await runWgsl(args, model, inputs);
@@ -58,7 +73,8 @@ export const runCommand = {
       backend: args.backend,
       dtype: args.backend === 'cpu' ? 'f32' : args.dtype,
       seed: args.seed,
-      weights: model.weightsFrom,
+      weights: loaded.weightsFrom,
+      ...(q ? { quant: args.quant } : {}),
       timeMs: run.timeMs,
       ...(run.device ? { device: run.device } : {}),
       outputs: stats,
@@ -82,9 +98,12 @@ async function runCpu(g: Parameters<typeof runReference>[0], inputs: Record<stri
   return { outputs, timeMs: performance.now() - t0 };
 }
 
-async function runWgsl(args: RunArgs, model: ReturnType<typeof loadModel>, inputs: Record<string, Tensor>): Promise<RunOutcome> {
-  const pipeline = parsePipeline(args.passes, new Map(builtinPasses()));
-  const g = runPipeline(model.graph, pipeline, { verify }).graph;
+function lowered(args: RunArgs, model: RunModel): RunModel['graph'] {
+  return model.lowered ? model.graph : runPipeline(model.graph, parsePipeline(args.passes, new Map(builtinPasses())), { verify }).graph;
+}
+
+async function runWgsl(args: RunArgs, model: RunModel, inputs: Record<string, Tensor>): Promise<RunOutcome> {
+  const g = lowered(args, model);
   const gpu = await openDevice();
   try {
     const kernels = args.kernel !== undefined ? parseKernelChoice(args.kernel) : undefined;
@@ -107,9 +126,9 @@ async function runWgsl(args: RunArgs, model: ReturnType<typeof loadModel>, input
 }
 
 // the same lowered graph as wgsl; the runner times with CUDA events (one warm-up, `repeat` timed forwards)
-async function runCuda(args: RunArgs, model: ReturnType<typeof loadModel>, inputs: Record<string, Tensor>): Promise<RunOutcome> {
+async function runCuda(args: RunArgs, model: RunModel, inputs: Record<string, Tensor>): Promise<RunOutcome> {
   if (args.kernel !== undefined) throw new Error('--kernel picks WGSL variants: not with --backend cuda');
-  const g = runPipeline(model.graph, parsePipeline(args.passes, new Map(builtinPasses())), { verify }).graph;
+  const g = lowered(args, model);
   const runner = await CudaRunner.open(g, model.weights, { dtype: args.dtype });
   try {
     const outputs = await runner.forward(inputs);

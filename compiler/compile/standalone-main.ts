@@ -6,7 +6,8 @@ import {
   checkManifest, compiledDenoiser, createCompiledExecutor, type CompiledManifest,
 } from '../../runtime/compiled-executor.ts';
 import { gaussianNoise } from '../../runtime/noise.ts';
-import { sampleFlow } from '../../runtime/sampler.ts';
+import { openFolderCuda } from '../../runtime/cuda-folder.ts';
+import { sampleFlow, type Denoiser } from '../../runtime/sampler.ts';
 import { floatToClip } from '../data/moving-shapes.ts';
 import { encodeGif } from '../video/gif.ts';
 
@@ -22,16 +23,18 @@ export interface StandaloneArgs {
   readonly cfg: number;
   readonly output: string;
   readonly scale: number;
+  readonly backend: 'wgsl' | 'cuda';
 }
 
-const RUN_USAGE = 'usage: node run.js --class <id|name> [--seed N] [--steps 30] [--cfg 2] [--scale 4] [-o clip.gif]';
+const RUN_USAGE = 'usage: node run.js --class <id|name> [--seed N] [--steps 30] [--cfg 2] [--scale 4] [-o clip.gif] ' +
+  '[--backend wgsl|cuda]';
 
 export function parseStandaloneArgs(argv: readonly string[]): StandaloneArgs {
-  const v: Record<string, string> = { seed: '0', steps: '30', cfg: '2', scale: '4', output: 'clip.gif' };
+  const v: Record<string, string> = { seed: '0', steps: '30', cfg: '2', scale: '4', output: 'clip.gif', backend: 'wgsl' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const key = flag === '-o' ? 'output' : flag.startsWith('--') ? flag.slice(2) : '';
-    if (!['class', 'seed', 'steps', 'cfg', 'scale', 'output'].includes(key) || argv[i + 1] === undefined) {
+    if (!['class', 'seed', 'steps', 'cfg', 'scale', 'output', 'backend'].includes(key) || argv[i + 1] === undefined) {
       throw new Error(`unknown or incomplete option '${flag}'; ${RUN_USAGE}`);
     }
     v[key] = argv[++i]!;
@@ -44,9 +47,11 @@ export function parseStandaloneArgs(argv: readonly string[]): StandaloneArgs {
   };
   const steps = num('steps', true);
   if (steps < 1 || steps > 10_000) throw new Error(`--steps must be an integer in [1, 10000], got ${steps}`);
+  const backend = v['backend']!;
+  if (backend !== 'wgsl' && backend !== 'cuda') throw new Error(`--backend must be wgsl or cuda, got '${backend}'`);
   return {
     cls: v['class'], seed: num('seed', true), steps, cfg: num('cfg', false), output: v['output']!,
-    scale: num('scale', true),
+    scale: num('scale', true), backend,
   };
 }
 
@@ -87,22 +92,35 @@ export async function openStandaloneDevice(manifest: CompiledManifest): Promise<
   return adapter.requestDevice({ requiredFeatures, requiredLimits });
 }
 
+/** The folder's denoiser on WebGPU (Dawn) or CUDA (cuda/runner.cu, built with nvcc on first use). */
+async function openStandaloneModel(
+  dir: string, manifest: CompiledManifest, weights: Uint8Array, backend: 'wgsl' | 'cuda',
+): Promise<{ denoise: Denoiser; close: () => void }> {
+  if (backend === 'cuda') return openFolderCuda(dir, manifest, weights);
+  const device = await openStandaloneDevice(manifest);
+  const exec = await createCompiledExecutor(device, manifest, weights, (f) => readFileSync(join(dir, f), 'utf8'));
+  return { denoise: compiledDenoiser(exec), close: () => exec.dispose() };
+}
+
 /** Samples one clip with the folder's model and writes it as a GIF; returns the class id used. */
 export async function runStandalone(dir: string, argv: readonly string[]): Promise<number> {
   const args = parseStandaloneArgs(argv);
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as CompiledManifest;
   checkManifest(manifest);
   const cls = resolveClassName(args.cls, manifest.model.classNames);
-  const device = await openStandaloneDevice(manifest);
   const weights = new Uint8Array(readFileSync(join(dir, 'weights.bin')));
-  const exec = await createCompiledExecutor(device, manifest, weights, (f) => readFileSync(join(dir, f), 'utf8'));
+  const model = await openStandaloneModel(dir, manifest, weights, args.backend);
   const shape = manifest.model.clipShape;
   const noise = gaussianNoise(shape[0] * shape[1] * shape[2] * shape[3], args.seed);
   const t0 = performance.now();
-  const [clip] = await sampleFlow(compiledDenoiser(exec), [noise], [cls], {
-    steps: args.steps, cfg: args.cfg, nullClass: manifest.model.nullClass,
-  });
-  exec.dispose();
+  let clip: Float32Array | undefined;
+  try {
+    [clip] = await sampleFlow(model.denoise, [noise], [cls], {
+      steps: args.steps, cfg: args.cfg, nullClass: manifest.model.nullClass,
+    });
+  } finally {
+    model.close();
+  }
   await writeFile(args.output, encodeGif(floatToClip(clip!), shape, { scale: args.scale }));
   const s = ((performance.now() - t0) / 1000).toFixed(3);
   process.stdout.write(`${args.output}: class ${cls} (${manifest.model.classNames[cls]}), seed ${args.seed}, ` +

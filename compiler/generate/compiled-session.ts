@@ -4,7 +4,8 @@ import {
   checkManifest, compiledDenoiser, createCompiledExecutor, type CompiledManifest,
 } from '../../runtime/compiled-executor.ts';
 import { closeDevice, openDevice } from '../../runtime/device.ts';
-import type { DenoiserSession } from './session.ts';
+import { openFolderCuda } from '../../runtime/cuda-folder.ts';
+import type { Backend, DenoiserSession } from './session.ts';
 
 /** A folder written by `vdit compile`: it holds manifest.json. */
 export function isCompiledFolder(spec: string): boolean {
@@ -22,9 +23,15 @@ export function readManifest(dir: string): CompiledManifest {
   return m;
 }
 
-/** A compiled folder as a denoiser session: the same manifest-driven executor its run.js uses. */
-export async function openCompiledDenoiser(dir: string): Promise<DenoiserSession> {
+/** A compiled folder as a denoiser session: the same executors its run.js uses (WGSL manifest, or cuda/runner.cu). */
+export async function openCompiledDenoiser(dir: string, backend: Backend = 'wgsl'): Promise<DenoiserSession> {
   const manifest = readManifest(dir);
+  if (backend === 'cuda') {
+    const cuda = await openFolderCuda(dir, manifest, new Uint8Array(readFileSync(join(dir, 'weights.bin'))));
+    const { model } = manifest;
+    return { denoise: cuda.denoise, clipsPerForward: model.batch / 2, clipShape: model.clipShape,
+      nullClass: model.nullClass, device: cuda.device, close: () => cuda.close() };
+  }
   const gpu = await openDevice();
   try {
     const a = gpu.info.adapter;

@@ -13,8 +13,8 @@ static void write_all(const void* p, size_t n) {
 }
 
 static void put_u32(uint32_t v) {
-  const unsigned char b[4] = {
-      (unsigned char)(v & 255u), (unsigned char)((v >> 8) & 255u), (unsigned char)((v >> 16) & 255u), (unsigned char)(v >> 24)};
+  const unsigned char b[4] = {(unsigned char)(v & 255u), (unsigned char)((v >> 8) & 255u),
+                              (unsigned char)((v >> 16) & 255u), (unsigned char)(v >> 24)};
   write_all(b, 4);
 }
 
@@ -62,7 +62,8 @@ static void start() {
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess || n == 0) {
-    fatal(std::string("no CUDA device: ") + (e != cudaSuccess ? cudaGetErrorString(e) : "cudaGetDeviceCount found none"));
+    const char* why = e != cudaSuccess ? cudaGetErrorString(e) : "cudaGetDeviceCount found none";
+    fatal(std::string("no CUDA device: ") + why);
   }
   check(cudaSetDevice(0), "cudaSetDevice(0)");
   cudaDeviceProp prop;
@@ -88,7 +89,9 @@ static void start() {
 static bool read_request(uint32_t& op, std::vector<std::vector<unsigned char>>& parts) {
   uint32_t count = 0;
   if (!get_u32(op) || !get_u32(count)) return false;
-  if (op < 1 || op > 4 || count > (1u << 20)) fatal("malformed request (op " + std::to_string(op) + "): pipe out of step");
+  if (op < 1 || op > 4 || count > (1u << 20)) {
+    fatal("malformed request (op " + std::to_string(op) + "): pipe out of step");
+  }
   parts.assign(count, {});
   for (auto& p : parts) {
     uint32_t len = 0;
@@ -121,7 +124,9 @@ static bool upload(const char* what, const int* bufs, int n, const std::vector<s
 static void launch(int s) {
   step(s);
   const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) fatal("launch of step " + std::to_string(s) + " (" + kStepNames[s] + ") failed: " + cudaGetErrorString(e));
+  if (e != cudaSuccess) {
+    fatal("launch of step " + std::to_string(s) + " (" + kStepNames[s] + ") failed: " + cudaGetErrorString(e));
+  }
 }
 
 static void run_steps() {
@@ -140,7 +145,8 @@ static void forward() {
   for (int i = 0; i < kOutputs; ++i) {
     const int b = kOutputBuf[i];
     out[i].resize(kSize[b]);
-    check(cudaMemcpy(out[i].data(), buf[b], kSize[b], cudaMemcpyDeviceToHost), std::string("readback of ") + kLabels[b]);
+    check(cudaMemcpy(out[i].data(), buf[b], kSize[b], cudaMemcpyDeviceToHost),
+          std::string("readback of ") + kLabels[b]);
     parts.push_back({out[i].data(), out[i].size()});
   }
   respond(0, parts);
@@ -215,7 +221,9 @@ int main() {
       uint32_t arg[2] = {0, 0};
       if (parts.size() == 1 && parts[0].size() == 8) std::memcpy(arg, parts[0].data(), 8);
       if (!have_inputs) respond_error("time before a forward: it reruns the last forward's inputs");
-      else if (parts.size() != 1 || parts[0].size() != 8 || arg[1] == 0) respond_error("time takes u32 warm-ups, u32 repeats >= 1");
+      else if (parts.size() != 1 || parts[0].size() != 8 || arg[1] == 0) {
+        respond_error("time takes u32 warm-ups, u32 repeats >= 1");
+      }
       else time_steps(arg[0], arg[1]);
     } else {
       return 0;  // quit: no answer

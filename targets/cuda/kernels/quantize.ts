@@ -26,15 +26,15 @@ import { rowBlock, rowLoop } from './reduce.ts';
  * e4m3 code of q (ir/fp8.ts): nearest even (3 of 23 fraction bits kept), saturating at ±448, the sign kept, NaN → +0;
  * below 2^-6 the grid is m · 2^-9 and q · 512 is exact. And the value of a code (exact in f32).
  */
-const E4M3_HELPERS = `static __device__ __forceinline__ signed char vdit_e4m3(float q) {
+const E4M3_ENCODE = `static __device__ __forceinline__ signed char vdit_e4m3(float q) {
   const unsigned u = __float_as_uint(q), s = (u >> 24) & 0x80u, a = u & 0x7fffffffu;
   if (a > 0x7f800000u) return 0;
   if (a >= 0x43e00000u) return (signed char)(s | 0x7eu);
   if (a < 0x3c800000u) return (signed char)(s | __float2uint_rn(__int_as_float(int(a)) * 512.0f));
   return (signed char)(s | (((a + 0x7ffffu + ((a >> 20) & 1u)) >> 20) - 960u));
-}
+}`;
 
-static __device__ __forceinline__ float vdit_e4m3_value(unsigned c) {
+const E4M3_VALUE = `static __device__ __forceinline__ float vdit_e4m3_value(unsigned c) {
   const unsigned em = c & 0x7fu, sub = __float_as_uint(float(em) * 0.001953125f);
   return __int_as_float(int(((c & 0x80u) << 24) | (em < 8u ? sub : (em + 960u) << 20)));
 }`;
@@ -146,7 +146,7 @@ export function lowerCudaQuantize(n: Node, ctx: LowerContext): CudaKernel {
   return buildCudaKernel({
     name: isE4m3(n) ? `${base}_e4m3` : base,
     vars: [...c.vars, d, y], block: rowBlock(K), blocks: numel(xs) / K,
-    ...(isE4m3(n) ? { prelude: [E4M3_HELPERS] } : {}),
+    ...(isE4m3(n) ? { prelude: [E4M3_ENCODE] } : {}),
     body: [
       'const unsigned row = blk;',
       ...c.setup,
@@ -183,7 +183,7 @@ export function lowerCudaDequantize(n: Node, ctx: LowerContext): CudaKernel {
   const bs = CUDA_ELEMENTWISE_BLOCK;
   return buildCudaKernel({
     name: isE4m3(n) ? 'dequantize_e4m3' : 'dequantize', vars: [qv, d, y], block: bs, blocks: Math.ceil(total / bs),
-    ...(isE4m3(n) ? { prelude: [E4M3_HELPERS] } : {}),
+    ...(isE4m3(n) ? { prelude: [E4M3_VALUE] } : {}),
     body: [
       `const unsigned i = blk * ${bs}u + threadIdx.x;`,
       `if (i >= ${total}u) return;`,

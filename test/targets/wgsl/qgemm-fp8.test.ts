@@ -179,12 +179,12 @@ describe.skipIf(!hasGpu)('wgsl W4A8-FP8 kernels on Dawn vs the CPU reference', (
       2e-3 * (Math.abs(w) + c.bound[i]!)));
   });
 
-  it('the weights really are int4: a unit-scale qgemm equals Σ e4m3 · int4 exactly for small sums', async () => {
+  it('unit scales (Δx = Δw = 1): the raw Σ e4m3 · int4 over all 16 nibble values, within the bound', async () => {
     const c = qgemmCase([1, 4, 16, 8], 300);
     const ones = (shape: Shape): Tensor => tensor({ dtype: 'f32', shape }, new Float32Array(numel(shape)).fill(1));
-    const inputs = { ...c.inputs, b: ones([1, 4, 1]), d: ones([8, 1]) };
+    const inputs: Record<string, Tensor> = { ...c.inputs, b: ones([1, 4, 1]), d: ones([8, 1]) };
     const [got, want] = await runBoth(c.n, inputs);
-    const wv = unpackNibbles(inputs.c!.data as Uint32Array, [8, 16], true);
+    const wv = unpackNibbles(inputs['c']!.data as Uint32Array, [8, 16], true);
     expect(wv.some((v) => v === -8)).toBe(true);
     // 16 terms of at most 448 · 8 with 4-bit significands: partial sums may still round, so compare to the bound
     expectWithinBound(got, want, { ...c, bound: c.bound.map((b, i) => b / (c.inputs['b']!.data[Math.floor(i / 8)]! * c.inputs['d']!.data[i % 8]!)) }, 16);

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# On the H100 (device runs): the CUDA backend (vdit issue 6), two calls on one warm machine:
+#   bash bench/gpu/cuda.sh tiny    (~5 min) the tiny model W4A8 on the CUDA runner vs WGSL (one forward each with
+#       --check against the CPU reference, 20 timed; 8 clips sampled on both, PSNR between them), `vdit compare tiny
+#       --quant w4a8`, and the tiny model's quality at W4A8 and W4A8-FP8 on the standard set vs FP.
+#   bash bench/gpu/cuda.sh step    (~8 min) one cogvideox-2b denoiser forward, seeded weights: CUDA W4A8 and CUDA f32
+#       (per-kernel CUDA-event table), and PyTorch bf16 (eager, SDPA; bench/torch_forward.py) on the same card.
+# Results: $OUT/results.tgz.
+set -uo pipefail
+source .gpu/on-gpu.sh >/dev/null 2>&1
+# the project's own bins, so that npm itself need not travel (the working tree + .gpu must stay under 64 MiB)
+command -v nvcc >/dev/null || export PATH=$PATH:/usr/local/cuda/bin
+VDIT="node bin/vdit.js"
+TSX=node_modules/.bin/tsx
+R=/tmp/cres
+mkdir -p "$R" /tmp/q
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$R/gpu.txt"
+nvcc --version | tail -1 > "$R/nvcc.txt" 2>&1
+log() { echo "[$(date +%T)] $*" | tee -a "$R/cuda.log"; }
+pack() { tar czf "$OUT/results.tgz" -C "$R" .; }
+trap pack EXIT
+trap 'exit 143' TERM
+runj() {  # runj <name> <timeout> <vdit args...>: JSON to $R/<name>.json, the stderr tail to the log
+  local name=$1 limit=$2; shift 2
+  local t0=$SECONDS
+  timeout "$limit" $VDIT "$@" --json > "$R/$name.json" 2> >(grep -v '^Warning' | tail -4 > "/tmp/q/$name.err")
+  log "$name rc=$? $((SECONDS - t0)) s"
+  [ -s "/tmp/q/$name.err" ] && sed "s/^/  $name: /" "/tmp/q/$name.err" >> "$R/cuda.log"
+  return 0
+}
+ev() {  # ev <name> <eval args...>
+  local name=$1; shift
+  runj "$name" 300 eval tiny --set standard --batch 16 -o "/tmp/q/$name" "$@"
+  [ -f "/tmp/q/$name/result.json" ] && cp "/tmp/q/$name/result.json" "$R/$name.eval.json"
+  return 0
+}
+case "${1:-}" in
+  tiny)
+    runj tiny-cuda 200 run tiny --quant w4a8 --backend cuda --check --profile --repeat 20
+    runj tiny-wgsl 200 run tiny --quant w4a8 --backend wgsl --check --profile --repeat 20
+    t0=$SECONDS
+    timeout 240 $TSX bench/cuda-vs-wgsl.ts --quant w4a8 -o "$R/cuda-vs-wgsl.json" > /dev/null 2> >(grep -v '^Warning' | tail -4 >> "$R/cuda.log")
+    log "cuda-vs-wgsl rc=$? $((SECONDS - t0)) s"
+    ev fp
+    ev w4a8 --quant w4a8 --reference /tmp/q/fp &
+    ev w4a8-fp8 --quant w4a8-fp8 --reference /tmp/q/fp &
+    runj compare-tiny 200 compare tiny --quant w4a8
+    wait ;;
+  step)
+    runj cog-cuda-w4a8 330 run cogvideox-2b --weights seeded --quant w4a8 --backend cuda --profile --repeat 3
+    python3 bench/torch_forward.py bench/configs/cogvideox-2b.json --repeat 10 > "$R/torch-bf16.json" 2> >(tail -3 >> "$R/cuda.log")
+    log "torch rc=$?"
+    runj cog-cuda-f32 200 run cogvideox-2b --weights seeded --backend cuda --profile --repeat 1 ;;
+  *) echo "usage: bash bench/gpu/cuda.sh tiny|step" >&2; exit 2 ;;
+esac
+log "$1 done"

@@ -1,0 +1,109 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lowerQuantized } from '../../compiler/compile/quant-build.ts';
+import { mulberry32 } from '../../compiler/data/prng.ts';
+import { buildDiT } from '../../compiler/model/dit.ts';
+import { seededWeights } from '../../compiler/weights/init.ts';
+import { numel } from '../../ir/types.ts';
+import { CudaRunner } from '../../runtime/cuda-runner.ts';
+import { runReference } from '../../runtime/reference.ts';
+import { tensor, type Tensor } from '../../runtime/tensor.ts';
+import { GXX } from '../targets/cuda/emulate/emulate.ts';
+import { narrowTinySmallClip } from '../compiler/model/narrow-tiny.ts';
+
+/*
+ * A whole quantized DiT forward through the CUDA runner, built with g++ against the emulation shim (no GPU here):
+ * the same runner.cu nvcc builds, its pipes, buffers, reshape views and launch order, against the CPU reference.
+ */
+
+const SHIM = join(dirname(fileURLToPath(import.meta.url)), '../targets/cuda/emulate/cuda-host.h');
+const cache = mkdtempSync(join(tmpdir(), 'vdit-cuda-runner-emu-'));
+const opts = { emulate: SHIM, cacheDir: cache, timeoutMs: 120_000 };
+
+// one block of width 64 over 2×4×4 tokens, batch 2: every kernel kind of the model (qgemm w4a8) in seconds
+const fp = buildDiT({ ...narrowTinySmallClip(2), depth: 1 });
+const { graph, weights } = lowerQuantized(fp, seededWeights(fp, 11), 'w4a8');
+
+function randomInputs(seed: number): Record<string, Tensor> {
+  const r = mulberry32(seed).next;
+  const out: Record<string, Tensor> = {};
+  for (const n of graph.inputs) {
+    const k = numel(n.type.shape);
+    const name = n.attrs['name'] as string;
+    out[name] = n.type.dtype === 'i32'
+      ? tensor(n.type, Int32Array.from({ length: k }, () => Math.floor(r() * 49)))
+      : tensor(n.type, Float32Array.from({ length: k }, () => (name === 't' ? r() : 2 * r() - 1)));
+  }
+  return out;
+}
+
+describe.skipIf(!GXX)('CudaRunner under the CPU emulation (needs g++)', () => {
+  let runner: CudaRunner;
+  beforeAll(async () => {
+    runner = await CudaRunner.open(graph, weights, opts);
+  }, 300_000);
+  afterAll(() => {
+    runner?.close();
+    rmSync(cache, { recursive: true, force: true });
+  });
+
+  it('matches the reference on fresh random inputs, twice on one process', async () => {
+    expect(runner.device).toContain('CPU emulation');
+    for (const seed of [101, 202]) {
+      const inputs = randomInputs(seed);
+      const [got] = await runner.forward(inputs);
+      const [want] = runReference(graph, inputs, weights);
+      const w = want!.data as Float32Array;
+      // activations quantize to i8 and the qgemm sums are exact; the norms, softmax and f32 GEMMs sum in another
+      // order than the reference, and a rounding flip there moves one i8 step: 1e-4 of the output's magnitude
+      const scale = w.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      const err = (got!.data as Float32Array).reduce((m, v, i) => Math.max(m, Math.abs(v - w[i]!)), 0);
+      expect(scale).toBeGreaterThan(0.05);
+      expect(err).toBeLessThanOrEqual(1e-4 * scale);
+    }
+  }, 300_000);
+
+  it('times every step and the whole forward', async () => {
+    const t = await runner.time(randomInputs(5), 0, 1);
+    expect(t.timings).toHaveLength(runner.spec.steps.length);
+    expect(t.timings.every((s) => s.ns >= 0)).toBe(true);
+    expect(t.forwardMs).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('rejects a wrong input shape, an unknown input and a missing one before the child sees them', async () => {
+    const good = randomInputs(7);
+    const x = good['x']!;
+    const bad = tensor({ dtype: 'f32', shape: [1, ...x.type.shape.slice(1)] }, x.data.slice(0, x.data.length / 2) as Float32Array);
+    await expect(runner.forward({ ...good, x: bad })).rejects.toThrow(/input 'x': expected f32\[2,4,16,16,3\], got f32\[1,4,16,16,3\]/);
+    await expect(runner.forward({ ...good, z: x })).rejects.toThrow(/unknown inputs: z/);
+    const { t: _t, ...noT } = good;
+    await expect(runner.forward(noT)).rejects.toThrow(/missing input 't'/);
+    // the process still serves
+    expect(await runner.forward(good)).toHaveLength(1);
+  }, 300_000);
+
+  it('a killed child is an error naming the signal, not a hang, and later calls fail at once', async () => {
+    const r = await CudaRunner.open(graph, weights, opts);
+    const pending = r.forward(randomInputs(9));
+    process.kill(r.pid!, 'SIGKILL');
+    await expect(pending).rejects.toThrow(/cuda runner was killed by SIGKILL/);
+    await expect(r.forward(randomInputs(9))).rejects.toThrow(/killed by SIGKILL/);
+    r.close();
+  }, 300_000);
+
+  it('running out of device memory at start-up names the buffer and the sizes', async () => {
+    process.env['VDIT_EMULATE_MEMORY'] = '4096';
+    try {
+      await expect(CudaRunner.open(graph, weights, opts)).rejects.toThrow(/cudaMalloc of .* MiB for .* failed: out of memory/);
+    } finally {
+      delete process.env['VDIT_EMULATE_MEMORY'];
+    }
+  }, 300_000);
+
+  it('f16 storage is refused: the CUDA slice stores floats as f32', async () => {
+    await expect(CudaRunner.open(graph, weights, { ...opts, dtype: 'f16' })).rejects.toThrow(/f32 only/);
+  });
+});
