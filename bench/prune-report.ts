@@ -1,0 +1,185 @@
+// Renders attention token pruning (vdit issue 7) from the files bench/gpu/prune.sh brings back: eval results of the
+// pruned tiny builds (PSNR/SSIM vs their dense twin), their compile reports (kept tiles), the attention kernel times
+// on cogvideox-2b shapes (attention-wgsl.json, attention-cuda.json) and the step times (step-prune.json, `vdit bench
+// --step --out`). Writes the Markdown page and an SVG plot of PSNR vs the kept K/V fraction.
+//   npx tsx bench/prune-report.ts <dir> -o bench/results/prune.md      (also writes prune.svg beside it)
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchReport } from '../compiler/bench/bench-run.ts';
+import type { EvalResult } from '../compiler/generate/eval-run.ts';
+import { readQualityRuns } from './quality-report.ts';
+
+const METRICS = [
+  ['colourAcc', 'colour'], ['shapeAcc', 'shape'], ['directionAcc', 'direction'], ['smoothness', 'smoothness'],
+  ['consistency', 'consistency'], ['background', 'background'],
+] as const;
+
+/** A pruned build: its eval name, label, the dense twin it is compared with, and its selection kind (plot series). */
+interface Variant {
+  readonly name: string;
+  readonly label: string;
+  readonly dense: 'fp' | 'w4a6';
+  readonly series: 'static' | 'schedule' | 'online';
+}
+
+const VARIANTS: readonly Variant[] = [
+  ...[0.75, 0.5, 0.25].map((k): Variant => ({ name: `keep${k}`, label: `static, keep ${k}`, dense: 'fp', series: 'static' })),
+  { name: 'schedule', label: 'static, schedule 1 / 0.5 / 0.25 over the steps', dense: 'fp', series: 'schedule' },
+  ...[0.75, 0.5, 0.25].map((k): Variant => ({ name: `online${k}`, label: `online, keep ${k}`, dense: 'fp', series: 'online' })),
+  { name: 'w4a6-keep0.5', label: 'W4A6 (RTN) + static keep 0.5', dense: 'w4a6', series: 'static' },
+  { name: 'w4a6-online0.5', label: 'W4A6 (RTN) + online keep 0.5', dense: 'w4a6', series: 'online' },
+];
+
+const num = (v: unknown): number => (typeof v === 'string' ? Number(v) : (v as number));
+const agg = (r: EvalResult): Record<string, number> => r.aggregate as unknown as Record<string, number>;
+const readJson = <T>(dir: string, f: string): T | undefined =>
+  existsSync(join(dir, f)) ? JSON.parse(readFileSync(join(dir, f), 'utf8')) as T : undefined;
+
+/** The mean kept K/V fraction a compile report states (blocks averaged), or undefined when absent. */
+function keptFraction(dir: string, name: string): number | undefined {
+  const c = readJson<{ pruning?: { keptFraction: number }[] }>(dir, `${name}.compile.json`);
+  if (!c?.pruning?.length) return undefined;
+  return c.pruning.reduce((a, b) => a + b.keptFraction, 0) / c.pruning.length;
+}
+
+function qualityRow(label: string, r: EvalResult, dense: EvalResult, kept: number | undefined): string {
+  const [a, d] = [agg(r), agg(dense)];
+  const cell = (k: string): string => {
+    const diff = a[k]! - d[k]!;
+    return Math.abs(diff) < 0.05 ? a[k]!.toFixed(1) : `${a[k]!.toFixed(1)} (${diff > 0 ? '+' : '−'}${Math.abs(diff).toFixed(1)})`;
+  };
+  const ref = r.reference!;
+  return `| ${label} | ${kept === undefined ? '–' : kept.toFixed(2)} | ${METRICS.map(([k]) => cell(k)).join(' | ')} | ` +
+    `${num(ref.psnr).toFixed(2)} | ${num(ref.ssim).toFixed(3)} |`;
+}
+
+interface AttentionBench {
+  readonly preset: string;
+  readonly b: number; readonly h: number; readonly n: number; readonly hd: number;
+  readonly elem: string; readonly tile: number; readonly device: string;
+  readonly rows: readonly { keep: number; tiles: number; ms: number; speedup?: number; kernel: string }[];
+}
+
+function attentionTable(title: string, a: AttentionBench): string[] {
+  const total = a.rows[0]!.tiles;
+  return [
+    `### ${title}`, '',
+    `${a.preset} self-attention [B=${a.b}, H=${a.h}, N=${a.n}, D=${a.hd}], ${a.elem}, tiles of ${a.tile} keys, ` +
+      `${a.device}; median of the timed runs after warm-up.`, '',
+    '| kept K/V | tiles | kernel | ms | vs dense |', '|---:|---:|---|---:|---:|',
+    ...a.rows.map((x) => `| ${x.keep} | ${x.tiles}/${total} | ${x.kernel} | ${x.ms.toFixed(1)} | ` +
+      `${x.speedup ? `${x.speedup.toFixed(2)}×` : '–'} |`),
+    '',
+  ];
+}
+
+function stepTable(s: BenchReport): string[] {
+  const rows = s.step.filter((r) => r.gpuMs !== undefined);
+  const base = rows.find((r) => !r.build.includes('@'))?.gpuMs;
+  const attn = (r: (typeof rows)[number]): string => {
+    const share = r.byOp?.filter((o) => o.op === 'attention' || o.op === 'sparse_attention').reduce((a, o) => a + o.ms, 0);
+    return share === undefined ? '–' : share.toFixed(0);
+  };
+  return [
+    `### ${s.model} denoiser step (WGSL)`, '',
+    `${s.device.adapter.description || s.device.adapter.device}, webgpu ${s.device.versions.webgpu}; median of ` +
+      `${s.options.repeats} after ${s.options.warmup} warm-up, GPU timestamps summed over the dispatches. \`@keep=F\`: every ` +
+      'block\'s self-attention keeps F of its 64-key tiles (text tiles always); which tiles does not change the time.', '',
+    '| build | step ms | attention ms | vs the dense f16 step |', '|---|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.build} | ${r.gpuMs!.toFixed(0)} | ${attn(r)} | ${base ? `${(base / r.gpuMs!).toFixed(2)}×` : '–'} |`),
+    '',
+  ];
+}
+
+/** PSNR vs dense against the kept fraction, one polyline per series. */
+function plot(points: readonly { series: string; kept: number; psnr: number }[]): string {
+  const [w, h, left, top, bottom, right] = [640, 340, 55, 30, 50, 150];
+  const colours: Record<string, string> = { static: '#9e9e9e', schedule: '#ffb74d', online: '#d32f2f' };
+  const x = (k: number): number => left + (w - left - right) * k;
+  const y = (p: number): number => top + (h - top - bottom) * (1 - Math.min(p, 50) / 50);
+  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`];
+  for (let p = 0; p <= 50; p += 10) {
+    out.push(`<line x1="${left}" x2="${w - right}" y1="${y(p)}" y2="${y(p)}" stroke="#ddd"/>`,
+      `<text x="${left - 6}" y="${y(p) + 4}" text-anchor="end">${p}</text>`);
+  }
+  for (const k of [0, 0.25, 0.5, 0.75, 1]) out.push(`<text x="${x(k)}" y="${h - bottom + 16}" text-anchor="middle">${k}</text>`);
+  out.push(`<line x1="${left}" x2="${w - right}" y1="${y(30)}" y2="${y(30)}" stroke="#1976d2" stroke-dasharray="4 3"/>`,
+    `<text x="${w - right + 4}" y="${y(30) + 4}" fill="#1976d2">30 dB bar</text>`,
+    `<text x="12" y="${top - 12}">PSNR vs dense (dB)</text>`,
+    `<text x="${(left + w - right) / 2}" y="${h - 12}" text-anchor="middle">kept K/V fraction (mean over blocks and steps)</text>`);
+  Object.entries(colours).forEach(([series, colour], i) => {
+    const pts = points.filter((p) => p.series === series).sort((a, b) => a.kept - b.kept);
+    if (!pts.length) return;
+    out.push(`<polyline fill="none" stroke="${colour}" stroke-width="2" points="${pts.map((p) => `${x(p.kept).toFixed(1)},${y(p.psnr).toFixed(1)}`).join(' ')}"/>`);
+    for (const p of pts) {
+      out.push(`<circle cx="${x(p.kept).toFixed(1)}" cy="${y(p.psnr).toFixed(1)}" r="4" fill="${colour}"><title>${series} ${p.kept.toFixed(2)}: ${p.psnr.toFixed(2)} dB</title></circle>`);
+    }
+    out.push(`<rect x="${w - right + 4}" y="${top + 20 * i}" width="10" height="10" fill="${colour}"/>`,
+      `<text x="${w - right + 18}" y="${top + 20 * i + 9}">${series}</text>`);
+  });
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+export function renderPruneReport(dir: string, svgName: string): { md: string; svg: string } {
+  const runs = new Map(readQualityRuns(dir).map((r) => [r.name, r.result]));
+  const fp = runs.get('fp');
+  if (!fp) throw new Error(`${dir}: no fp.json (the dense FP eval the FP rows are compared with)`);
+  const gpu = existsSync(join(dir, 'gpu.txt')) ? readFileSync(join(dir, 'gpu.txt'), 'utf8').trim() : 'unknown card';
+  const f = agg(fp);
+  const lines = [
+    '# Attention token pruning: quality on the tiny V-DiT, time on cogvideox-2b shapes',
+    '',
+    `Card: ${gpu}. Tiny: ${fp.clips.length} clips (set \`${fp.settings.set}\`: 48 classes × 4 seeds), ` +
+      `${fp.settings.steps} Euler steps, guidance ${fp.settings.cfg}, WGSL, 16 clips per forward; 512 tokens = 8 frames × 64, ` +
+      'tiles of 64 keys (one frame each). Each pruned build is compared with its dense twin (FP or W4A6): metrics in % with ' +
+      'the change, PSNR/SSIM per clip of the same (class, seed). **static**: tiles chosen at compile time from the ' +
+      'attention importance S_j of the calibration store (10 prompts × 30 steps, `vdit calib`), the same for every sample ' +
+      'and head; **schedule**: one static list per third of the steps; **online**: tiles chosen per sample, head and ' +
+      'query tile at run time from mean-pooled q·k (`tile_select`).',
+    '',
+    `Dense FP: ${METRICS.map(([k, h]) => `${h} ${f[k]!.toFixed(1)}`).join(', ')}.`,
+    '',
+    `| build | kept K/V | ${METRICS.map(([, h]) => h).join(' | ')} | PSNR vs dense | SSIM vs dense |`,
+    `|---|---:|${METRICS.map(() => '---:').join('|')}|---:|---:|`,
+  ];
+  const points: { series: string; kept: number; psnr: number }[] = [];
+  for (const v of VARIANTS) {
+    const r = runs.get(v.name);
+    const dense = runs.get(v.dense);
+    if (!r || !dense) continue;
+    const kept = keptFraction(dir, v.name);
+    lines.push(qualityRow(v.label, r, dense, kept));
+    if (kept !== undefined && v.dense === 'fp') points.push({ series: v.series, kept, psnr: num(r.reference!.psnr) });
+  }
+  lines.push('', `![PSNR vs dense against the kept fraction](${svgName})`, '');
+  const wgsl = readJson<AttentionBench>(dir, 'attention-wgsl.json');
+  const cuda = readJson<AttentionBench>(dir, 'attention-cuda.json');
+  if (wgsl || cuda) lines.push('## Attention kernel time', '');
+  if (wgsl) lines.push(...attentionTable('WGSL (Dawn, Vulkan)', wgsl));
+  if (cuda) lines.push(...attentionTable('CUDA (the runner)', cuda));
+  const step = readJson<BenchReport>(dir, 'step-prune.json');
+  if (step) lines.push('## Step time', '', ...stepTable(step));
+  return { md: lines.join('\n'), svg: plot(points) };
+}
+
+function writeAtomic(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [dir, flag, out] = process.argv.slice(2);
+  if (!dir || (flag !== undefined && flag !== '-o')) throw new Error('usage: npx tsx bench/prune-report.ts <dir> [-o page.md]');
+  const md = out ?? 'prune.md';
+  const svgPath = md.replace(/\.md$/, '.svg');
+  const r = renderPruneReport(dir, svgPath.split('/').pop()!);
+  // the hand-written reading below the marker survives a re-render
+  const marker = '<!-- reading -->';
+  const old = existsSync(md) ? readFileSync(md, 'utf8') : '';
+  const reading = old.includes(marker) ? old.slice(old.indexOf(marker)) : '';
+  writeAtomic(svgPath, r.svg);
+  writeAtomic(md, reading ? `${r.md}\n${reading}` : r.md);
+  console.log(r.md);
+}

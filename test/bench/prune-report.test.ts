@@ -1,0 +1,32 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { renderPruneReport } from '../../bench/prune-report.ts';
+
+const RESULTS = join(import.meta.dirname, '../../bench/results/prune');
+
+describe('bench/prune-report.ts', () => {
+  it('renders a row per present pruned build vs its dense twin, the kernel and step tables, and plot points', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'prune-report-'));
+    try {
+      for (const f of ['fp.json', 'keep0.5.json', 'keep0.5.compile.json', 'w4a6.json', 'w4a6-keep0.5.json',
+        'w4a6-keep0.5.compile.json', 'attention-wgsl.json', 'step-prune.json']) copyFileSync(join(RESULTS, f), join(dir, f));
+      const { md, svg } = renderPruneReport(dir, 'plot.svg');
+      const half = JSON.parse(readFileSync(join(dir, 'keep0.5.json'), 'utf8')) as { reference: { psnr: number } };
+      const row = md.split('\n').find((l) => l.startsWith('| static, keep 0.5 '))!;
+      expect(row).toContain(`| 0.50 |`);
+      expect(row).toContain(half.reference.psnr.toFixed(2));
+      expect(md).toContain('| W4A6 (RTN) + static keep 0.5 |');
+      expect(md).not.toContain('| static, keep 0.25 ');
+      expect(md).toMatch(/\| 0\.5 \| 139\/278 \| sparse_attention \| [\d.]+ \| [\d.]+× \|/);
+      expect(md).toMatch(/\| f16@keep=0\.5 \| \d+ \| \d+ \| [\d.]+× \|/);
+      // one point per FP-compared build with a kept fraction (the W4A6 row has its own dense twin)
+      expect(svg.match(/<circle/g)?.length).toBe(1);
+      writeFileSync(join(dir, 'fp.json'), '{}');
+      expect(() => renderPruneReport(dir, 'plot.svg')).toThrow(/no fp.json/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
