@@ -10,9 +10,12 @@
 # eval: `vdit eval` on the standard set (48 classes × 4 seeds), 16 clips per forward, PSNR/SSIM vs the FP clips, of
 #   each compiled folder; a name ending in @ is evaluated from the preset with --method instead (rtn, quarot).
 # Results: $OUT/results.tgz (<S>-<name>.json evals, <S>-<name>.compile.json reports, calib.json, fp.json, s2q.log).
-# EPOCHS, SAMPLES, PROMPTS, STEPS override the calibration budget.
+# EPOCHS, SAMPLES, PROMPTS, STEPS override the calibration budget. A build or eval "w4a4:s2q#2" uses the trajectories of
+# `vdit calib --seed 2` (out/calib-s2; classes, noise and random-t of that seed) and is named w4a4-s2q-s2.
 set -uo pipefail
-source .gpu/on-gpu.sh >/dev/null
+source .gpu/on-gpu.sh >/dev/null 2>&1
+# the project's own bin, so that npm itself need not travel (the working tree + .gpu must stay under 64 MiB)
+VDIT="node bin/vdit.js"
 R=/tmp/res
 mkdir -p "$R" /tmp/q out
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$R/gpu.txt"
@@ -23,7 +26,7 @@ trap 'exit 143' TERM
 ev() {  # ev <name> <model> [eval options...]
   local name=$1 model=$2; shift 2
   local t0=$SECONDS
-  timeout "${EVAL_TIMEOUT:-300}" npx vdit eval "$model" --set standard --batch 16 --json "$@" -o "/tmp/q/$name" \
+  timeout "${EVAL_TIMEOUT:-300}" $VDIT eval "$model" --set standard --batch 16 --json "$@" -o "/tmp/q/$name" \
     > "/tmp/q/$name.out" 2> >(grep -v '^Warning' | tail -5 > "/tmp/q/$name.err")
   log "eval $name rc=$? $((SECONDS - t0)) s"
   [ -f "/tmp/q/$name/result.json" ] && cp "/tmp/q/$name/result.json" "$R/$name.json"
@@ -35,32 +38,45 @@ declare -A FLAGS=([s2q]="--method s2q" [nosds]="--method s2q --no-sds" [nostd]="
   [gptq]="--method gptq" [rtn]="--method rtn" [quarot]="--method quarot"
   [oneprompt]="--method s2q --calib-strategy one-prompt" [randomt]="--method s2q --calib-strategy random-t"
   [diffonly]="--method s2q --calib-strategy diff-only" [quantonly]="--method s2q --calib-strategy quant-only")
-build() {  # build <setting> <name>
-  local s=$1 name=$2 t0=$SECONDS
+seed_of() { [[ $1 == *#* ]] && echo "${1##*#}"; }   # "w4a4:s2q#2" → 2, no "#": none
+store_of() { local seed; seed=$(seed_of "$1"); echo "out/calib${seed:+-s$seed}"; }
+calib() {  # calib <seed or empty>: the trajectories of that seed into their store, once
+  local seed=$1 store t0=$SECONDS
+  store="out/calib${seed:+-s$seed}"
+  [ -f "$store/manifest.json" ] && return 0
+  $VDIT calib tiny --prompts "${PROMPTS:-10}" --steps "${STEPS:-30}" ${seed:+--seed "$seed"} -o "$store" --json \
+    > "$R/calib${seed:+-s$seed}.json" 2>/dev/null
+  log "calib${seed:+ seed $seed} rc=$? $((SECONDS - t0)) s"
+}
+build() {  # build <setting>:<name>[#seed]
+  local spec=$1 t0=$SECONDS
+  local s=${spec%%:*} rest=${spec#*:}
+  local name=${rest%%#*} seed
+  seed=$(seed_of "$spec")
+  local out="$s-$name${seed:+-s$seed}"
   # shellcheck disable=SC2086
-  timeout "${COMPILE_TIMEOUT:-460}" npx vdit compile tiny --quant "$s" ${FLAGS[$name]} --batch 16 --calib-store out/calib \
-    ${EPOCHS:+--calib-epochs "$EPOCHS"} ${SAMPLES:+--calib-samples "$SAMPLES"} -o "out/$s-$name" --json \
-    > "$R/$s-$name.compile.json" 2> >(grep -v '^Warning' | tail -5 > "/tmp/q/$s-$name.build.err")
-  log "compile $s-$name rc=$? $((SECONDS - t0)) s"
-  [ -s "/tmp/q/$s-$name.build.err" ] && sed "s/^/  $s-$name: /" "/tmp/q/$s-$name.build.err" >> "$R/s2q.log"
+  timeout "${COMPILE_TIMEOUT:-460}" $VDIT compile tiny --quant "$s" ${FLAGS[$name]} --batch 16 --calib-store "$(store_of "$spec")" \
+    ${EPOCHS:+--calib-epochs "$EPOCHS"} ${SAMPLES:+--calib-samples "$SAMPLES"} -o "out/$out" --json \
+    > "$R/$out.compile.json" 2> >(grep -v '^Warning' | tail -5 > "/tmp/q/$out.build.err")
+  log "compile $out rc=$? $((SECONDS - t0)) s"
+  [ -s "/tmp/q/$out.build.err" ] && sed "s/^/  $out: /" "/tmp/q/$out.build.err" >> "$R/s2q.log"
   return 0
 }
 case "${1:-}" in
   build)
     [ -f /tmp/q/fp/result.json ] || ev fp tiny &
-    if [ ! -f out/calib/manifest.json ]; then
-      t0=$SECONDS
-      npx vdit calib tiny --prompts "${PROMPTS:-10}" --steps "${STEPS:-30}" -o out/calib --json > "$R/calib.json" 2>/dev/null
-      log "calib rc=$? $((SECONDS - t0)) s"
-    fi
-    for b in $BUILDS; do build "${b%%:*}" "${b#*:}" & done
+    pids=()   # the stores the builds read, in parallel; builds without a seed read out/calib
+    for seed in $(for b in $BUILDS; do seed_of "$b"; done | sort -u); do calib "$seed" & pids+=($!); done
+    for b in $BUILDS; do [[ $b == *#* ]] || { calib "" & pids+=($!); break; }; done
+    [ ${#pids[@]} -gt 0 ] && wait "${pids[@]}"
+    for b in $BUILDS; do build "$b" & done
     wait ;;
   eval)
     while [ ! -f /tmp/q/fp/result.json ]; do sleep 2; done
     cp /tmp/q/fp/result.json "$R/fp.json"
     for e in $EVALS; do
       while [ "$(jobs -rp | wc -l)" -ge "${PAR:-4}" ]; do sleep 1; done
-      s=${e%%:*}; n=${e#*:}
+      s=${e%%:*}; n=${e#*:}; seed=$(seed_of "$e"); n=${n%%#*}; n="$n${seed:+-s$seed}"
       if [[ $n == *@ ]]; then n=${n%@}; ev "$s-$n" tiny --quant "$s" ${FLAGS[$n]} --reference /tmp/q/fp &
       else ev "$s-$n" "out/$s-$n" --reference /tmp/q/fp & fi
     done

@@ -93,7 +93,8 @@ async function openCalibration(o: StoreOptions, strategy: Strategy): Promise<Cal
       const store = StoreReader.open(dir);
       if (store.manifest.model !== o.modelName) throw new Error(`${dir}: a calibration store of '${store.manifest.model}', not '${o.modelName}'`);
       const scores = scoreSds(store);
-      picked = selectSamples(strategy, scores, k, seed).map((i) => scores.candidates[i]!);
+      // a store made by `vdit calib --seed S` draws random-t with S unless a seed is given
+      picked = selectSamples(strategy, scores, k, o.seed ?? store.manifest.seed).map((i) => scores.candidates[i]!);
     } else {
       const res = await calibrate({
         cfg: o.cfg, weights: o.weights, model: o.modelName, backend: 'wgsl', prompts: o.prompts ?? S2Q_DEFAULTS.prompts,
