@@ -7,7 +7,7 @@ function fail(msg: string, src: readonly TensorType[]): never {
   throw new IRError(`sparse_attention: ${msg} (operands: ${src.map(formatType).join(', ') || 'none'})`);
 }
 
-/** Key tiles of `tile` keys covering nk keys (the last one may be partial). */
+/** Key tiles of `tile` keys covering nk keys (the last one may be partial); query tiles likewise. */
 export function keyTiles(nk: number, tile: number): number {
   return Math.ceil(nk / tile);
 }
@@ -35,9 +35,9 @@ export function scheduleRow(t: number, bounds: readonly number[]): number {
 }
 
 /**
- * sparse_attention{scale, tile}(q, k, v, tiles: i32[T]) → [B,H,Nq,Dv], or the scheduled form
- * sparse_attention{scale, tile, bounds}(q, k, v, tiles: i32[R, T], t: f[B]) whose batch b reads row
- * scheduleRow(t[b], bounds). The tile lists' values are data, so only their type is checked here: 1 ≤ T ≤ the number
+ * sparse_attention{scale, tile}(q, k, v, tiles: i32[T]) → [B,H,Nq,Dv], the per-query-tile form (tiles
+ * i32[B, H, QT, T]), or the scheduled form sparse_attention{scale, tile, bounds}(q, k, v, tiles: i32[R, T], t: f[B])
+ * whose batch b reads row scheduleRow(t[b], bounds). The tile lists' values are data, so only their type is checked here: 1 ≤ T ≤ the number
  * of key tiles (the reference checks order, range and padding at run time).
  */
 export function sparseAttentionType(src: readonly TensorType[], attrs: Attrs): TensorType {
@@ -60,7 +60,14 @@ export function sparseAttentionType(src: readonly TensorType[], attrs: Attrs): T
   if (vn !== nk) fail('k and v token counts differ', src);
   if (!isFloat(q.dtype) || k.dtype !== q.dtype || v.dtype !== q.dtype) fail('q, k, v must share one float dtype', src);
   if (t === undefined) {
-    if (tiles.dtype !== 'i32' || tiles.shape.length !== 1) fail('tiles must be i32[T]', src);
+    const perQueryTile = tiles.shape.length === 4;
+    if (tiles.dtype !== 'i32' || (tiles.shape.length !== 1 && !perQueryTile)) {
+      fail(`tiles must be i32[T] or, per query tile, i32[${b}, ${h}, ${keyTiles(nq, tile)}, T]`, src);
+    }
+    const [tb, th, tq] = tiles.shape;
+    if (perQueryTile && (tb !== b || th !== h || tq !== keyTiles(nq, tile))) {
+      fail(`per-query-tile tiles must be i32[${b}, ${h}, ${keyTiles(nq, tile)}, T] (QT = ceil(${nq} / ${tile}))`, src);
+    }
     if (attrs['bounds'] !== undefined) fail('bounds needs the scheduled form (tiles i32[R, T] and t)', src);
   } else {
     if (tiles.dtype !== 'i32' || tiles.shape.length !== 2) fail('scheduled tiles must be i32[R, T]', src);

@@ -2,6 +2,7 @@ import { isDType, isFloat, type DType } from './dtype.ts';
 import { IRError } from './errors.ts';
 import { isOp, type Attrs, type Op } from './ops.ts';
 import { sparseAttentionType } from './infer-sparse-attention.ts';
+import { tileSelectType } from './infer-tile-select.ts';
 import { broadcastShapes, formatType, normAxis, numel, type TensorType } from './types.ts';
 
 type Rule = (src: readonly TensorType[], attrs: Attrs) => TensorType;
@@ -131,6 +132,7 @@ const RULES: Partial<Record<Op, Rule>> = {
     return { dtype: 'f32', shape: [b, k.shape[2]!] };
   },
   sparse_attention: sparseAttentionType,
+  tile_select: tileSelectType,
   reshape: (src, attrs) => {
     arity('reshape', src, 1);
     const shape = ints('reshape', attrs, 'shape');

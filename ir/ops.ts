@@ -28,6 +28,15 @@
  *           sparse_attention{scale, tile, bounds}(q, k, v, tiles: i32[R, T], t: f[B]): scheduled by timestep; batch
  *                                                    b uses row r = #{i : t[b] < bounds[i]} (bounds descending,
  *                                                    R − 1 of them); a row is a list as above padded with −1 to T
+ *           sparse_attention{scale, tile}(q, k, v, tiles: i32[B, H, QT, T]): per query tile, QT = ceil(Nq/tile); query
+ *                                                    row i of (b, h) attends over row tiles[b, h, floor(i/tile)], a
+ *                                                    list as in the scheduled form (what tile_select writes)
+ *           tile_select{tile, keep, keepFirst, scale}(q[B,H,Nq,D], k[B,H,Nk,D]) → i32[B, H, QT, T']: online key-tile
+ *                                                    choice (SpargeAttn): per query tile, q̄ and each key tile's k̄
+ *                                                    are the means of its rows, s_j = scale·q̄·k̄_j; the tiles holding
+ *                                                    keys < keepFirst are kept, then the best others up to T' (ties →
+ *                                                    lower index), ascending. KT = ceil(Nk/tile), T' = max(ceil(keep·KT),
+ *                                                    tiles holding the first keepFirst keys); NaN scores rank unspecified
  * SHAPE     reshape{shape}  permute{perm}  transpose{dim0, dim1}  concat{axis}(x...)
  *           slice{axis, start, end, step}  gather{axis}(x, idx: i32)  → x.shape[:axis] ++ idx.shape ++ x.shape[axis+1:]
  * VDIT      timestep_embedding{dim, max_period, flip, shift, scale}(t[B]) → [B, dim]:
@@ -74,6 +83,7 @@ export const TERNARY_OPS = ['where'] as const;
 export const REDUCE_OPS = ['reduce_sum', 'reduce_mean', 'reduce_max'] as const;
 export const NN_OPS = [
   'matmul', 'linear', 'layernorm', 'rmsnorm', 'softmax', 'attention', 'attention_colsum', 'sparse_attention',
+  'tile_select',
 ] as const;
 export const SHAPE_OPS = ['reshape', 'permute', 'transpose', 'concat', 'slice', 'gather'] as const;
 export const VDIT_OPS = ['timestep_embedding', 'modulate', 'gate', 'rope3d'] as const;

@@ -1,6 +1,7 @@
 import type { StoreReader } from '../compiler/calib/store.ts';
 import type { Weights } from '../compiler/weights/weights.ts';
 import { keyTiles } from '../ir/infer-sparse-attention.ts';
+import { selectedTiles, tileBudget } from '../ir/infer-tile-select.ts';
 import { node, tensorType, toposort, type Graph, type Node } from '../ir/index.ts';
 import { tensor, type Tensor } from '../runtime/tensor.ts';
 import { createContext } from './pass.ts';
@@ -20,6 +21,12 @@ import { any, pat, rewriteGraph, rule } from './pattern.ts';
  * WGSL executor need (compiled folders read params from the same Weights; not exercised here). This is why the pass
  * is a function and not a registered pipeline pass: a registered pass returns only a graph, and its new params would
  * be missing from every Weights source.
+ *
+ * Online (pruneTokensOnline): the tiles are chosen per sample at run time instead, per (batch, head, query tile):
+ *
+ *   attention{scale}(q, k, v)  →  sparse_attention{scale, tile}(q, k, v, tile_select{tile, keep, keepFirst, scale}(q, k))
+ *
+ * since which keys matter moves with the sample, the head and the query region, which one calibrated list misses.
  */
 
 /** One budget: the fraction of key tiles kept per block and the importance that ranks them. */
@@ -38,11 +45,21 @@ interface PruneCommon {
 }
 
 /**
+ * Online selection (SpargeAttn / Sparse VideoGen): no importance; each block's self-attention picks its own tiles
+ * per (batch, head, query tile) at run time by tile_select, from the pooled q and k of that very forward.
+ */
+export interface OnlinePruneOptions extends PruneCommon {
+  /** in (0, 1]: the fraction of key tiles each query tile keeps */
+  readonly keep: number;
+  readonly online: true;
+}
+
+/**
  * One budget for every timestep, or a schedule: ranges in sampling order (noisiest first, t falling) with the
  * R − 1 descending timestep bounds between them; each block then carries one tile list per range and its
- * sparse_attention picks the row of the graph input `t` at run time (ir/ops.ts, the scheduled form).
+ * sparse_attention picks the row of the graph input `t` at run time (ir/ops.ts, the scheduled form). Or online.
  */
-export type PruneTokensOptions = PruneCommon & (PruneRange | {
+export type PruneTokensOptions = OnlinePruneOptions | PruneCommon & (PruneRange | {
   readonly ranges: readonly PruneRange[];
   readonly bounds: readonly number[];
 });
@@ -64,6 +81,8 @@ export interface PrunedBlock {
   readonly ranges: readonly KeptTiles[];
   /** the mean of the ranges' fractions: the K/V work left over a sampling run whose steps split evenly */
   readonly keptFraction: number;
+  /** online: the tiles each query tile keeps, chosen at run time (ranges then list none; keys are an upper bound) */
+  readonly online?: { readonly tilesPerQueryTile: number };
 }
 
 export interface PruneTokensResult {
@@ -77,8 +96,6 @@ export const DEFAULT_PRUNE_TILE = 64;
 
 export const keptTilesParam = (block: number): string => `blocks.${block}.attn.kept_tiles`;
 
-// keep·T is rounded to 9 digits first, so that 0.3 · 10 = 3.0000000000000004 keeps 3 tiles, not 4
-const budgetOf = (keep: number, total: number): number => Math.ceil(Math.round(keep * total * 1e9) / 1e9);
 
 /** The kept tiles of one block, ascending: forced tiles (holding keys < keepFirst) first, then by score, ties low. */
 export function chooseTiles(s: ArrayLike<number>, keep: number, tile: number, keepFirst = 0): number[] {
@@ -86,7 +103,7 @@ export function chooseTiles(s: ArrayLike<number>, keep: number, tile: number, ke
   const score = new Float64Array(total);
   for (let j = 0; j < s.length; j++) score[Math.floor(j / tile)]! += s[j]!;
   const forced = keyTiles(Math.min(keepFirst, s.length), tile);
-  const budget = Math.max(budgetOf(keep, total), forced);
+  const budget = Math.max(tileBudget(keep, total), forced);
   const rest = Array.from({ length: total - forced }, (_, i) => forced + i)
     .sort((a, b) => score[b]! - score[a]! || a - b)
     .slice(0, budget - forced);
@@ -114,8 +131,8 @@ export function blockSelfAttentions(g: Graph): Map<number, Node> {
   return found;
 }
 
-/** The ranges and bounds of either form of the options. */
-function rangesOf(o: PruneTokensOptions): { ranges: readonly PruneRange[]; bounds: readonly number[] } {
+/** The ranges and bounds of either calibrated form of the options. */
+function rangesOf(o: Exclude<PruneTokensOptions, OnlinePruneOptions>): { ranges: readonly PruneRange[]; bounds: readonly number[] } {
   if (!('ranges' in o)) return { ranges: [o], bounds: [] };
   if (o.ranges.length < 1) throw new Error('prune-tokens: a schedule needs at least one range');
   if (o.bounds.length !== o.ranges.length - 1) {
@@ -129,7 +146,7 @@ function rangesOf(o: PruneTokensOptions): { ranges: readonly PruneRange[]; bound
   return o;
 }
 
-function checkOptions(ranges: readonly PruneRange[], tile: number, keepFirst: number): void {
+function checkOptions(ranges: readonly { readonly keep: number }[], tile: number, keepFirst: number): void {
   for (const { keep } of ranges) {
     if (!(typeof keep === 'number' && keep > 0 && keep <= 1)) {
       throw new Error(`prune-tokens: keep must be in (0, 1], got ${keep}`);
@@ -187,6 +204,7 @@ function timestepInput(g: Graph, batch: number): Node {
 
 /** Replaces each block's self-attention by sparse_attention over its best key tiles; see the comment above. */
 export function pruneTokens(g: Graph, opts: PruneTokensOptions): PruneTokensResult {
+  if ('online' in opts) return pruneTokensOnline(g, opts);
   const tile = opts.tile ?? DEFAULT_PRUNE_TILE;
   const keepFirst = opts.keepFirst ?? 0;
   const { ranges, bounds } = rangesOf(opts);
@@ -210,21 +228,51 @@ export function pruneTokens(g: Graph, opts: PruneTokensOptions): PruneTokensResu
     return blockReport(block, rows, nk, tile);
   });
   const t = ranges.length > 1 && lists.size ? timestepInput(g, [...found.values()][0]!.type.shape[0]!) : undefined;
-  // a rule, not substitute(): block i's attention must be rebuilt over block i − 1's already pruned output
-  const rules = [rule('sparse-attention', pat('attention', [any('q'), any('k'), any('v')]), ({ q, k, v }, n) => {
-    const list = lists.get(selfAttentionBlock(n) ?? -1);
-    if (!list) return undefined;
-    const scale = n.attrs['scale']!;
+  const out = rewriteBlocks(g, new Set(lists.keys()), (n, q, k, v) => {
+    const [list, scale] = [lists.get(selfAttentionBlock(n)!)!, n.attrs['scale']!];
     return t ? node('sparse_attention', [q, k, v, list, t], { scale, tile, bounds: [...bounds] })
       : node('sparse_attention', [q, k, v, list], { scale, tile });
-  })];
-  const ctx = createContext();
-  const out = lists.size ? rewriteGraph(g, rules, ctx, { fixedPoint: false }) : g;
-  if ((ctx.stats.get('sparse-attention') ?? 0) !== lists.size) {
-    const done = ctx.stats.get('sparse-attention') ?? 0;
-    throw new Error(`prune-tokens: rewrote ${done} self-attentions, planned ${lists.size}`);
-  }
+  });
   return { graph: out, tensors, report };
+}
+
+/** The one-rule rewrite of the planned blocks' self-attentions; throws unless each was rewritten once. */
+function rewriteBlocks(g: Graph, planned: ReadonlySet<number>, build: (n: Node, q: Node, k: Node, v: Node) => Node): Graph {
+  // a rule, not substitute(): block i's attention must be rebuilt over block i − 1's already pruned output
+  const rules = [rule('sparse-attention', pat('attention', [any('q'), any('k'), any('v')]), ({ q, k, v }, n) =>
+    (planned.has(selfAttentionBlock(n) ?? -1) ? build(n, q, k, v) : undefined))];
+  const ctx = createContext();
+  const out = planned.size ? rewriteGraph(g, rules, ctx, { fixedPoint: false }) : g;
+  const done = ctx.stats.get('sparse-attention') ?? 0;
+  if (done !== planned.size) throw new Error(`prune-tokens: rewrote ${done} self-attentions, planned ${planned.size}`);
+  return out;
+}
+
+/**
+ * Online form: attention(q, k, v) → sparse_attention{scale, tile}(q, k, v, tile_select{tile, keep, keepFirst,
+ * scale}(q, k)) per block; no tensors. A block whose budget keeps every tile stays dense.
+ */
+export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneTokensResult {
+  const { keep, tile = DEFAULT_PRUNE_TILE, keepFirst = 0 } = opts;
+  checkOptions([{ keep }], tile, keepFirst);
+  const found = blockSelfAttentions(g);
+  const planned = new Set<number>();
+  const report = [...found.keys()].sort((a, b) => a - b).map((block) => {
+    const a = found.get(block)!;
+    if (a.src.length > 3) throw new Error(`prune-tokens: block ${block} self-attention has a mask; sparse_attention takes none`);
+    const nk = a.src[1]!.type.shape[2]!;
+    const [total, count] = [keyTiles(nk, tile), selectedTiles(nk, { tile, keep, keepFirst, scale: 1 })];
+    if (count < total) planned.add(block);
+    const keptKeys = Math.min(count * tile, nk);
+    const range = { keptTiles: [], keptKeys, keptFraction: keptKeys / nk };
+    return { block, totalTiles: total, totalKeys: nk, ranges: [range], keptFraction: range.keptFraction,
+      online: { tilesPerQueryTile: count } };
+  });
+  const graph = rewriteBlocks(g, planned, (n, q, k, v) => {
+    const scale = n.attrs['scale']!;
+    return node('sparse_attention', [q, k, v, node('tile_select', [q, k], { tile, keep, keepFirst, scale })], { scale, tile });
+  });
+  return { graph, tensors: new Map(), report };
 }
 
 /** `base` with the pass's tile lists laid over it (they win on a name clash). */

@@ -16,6 +16,8 @@ export interface CudaBuildOptions {
   readonly cacheDir?: string;
   /** the CPU emulation shim (test/targets/cuda/emulate/cuda-host.h): build with g++ instead of nvcc */
   readonly emulate?: string;
+  /** extra g++ flags under `emulate`, e.g. -fsanitize=address,undefined to catch a kernel's stray index */
+  readonly emulateFlags?: readonly string[];
   /** per-request limit (default 10 minutes; start-up and param upload included) */
   readonly timeoutMs?: number;
 }
@@ -36,6 +38,17 @@ function findNvcc(): string {
       'NVIDIA GPU; set NVCC=/path/to/nvcc if it is installed elsewhere');
   }
   return nvcc;
+}
+
+/** Why the CUDA runner cannot run here (no nvcc, no NVIDIA GPU visible), or undefined when it may. */
+export function cudaUnavailable(): string | undefined {
+  try {
+    findNvcc();
+  } catch {
+    return 'nvcc not found';
+  }
+  const dev = fs.existsSync('/dev') ? fs.readdirSync('/dev').some((d) => /^nvidia\d+$/.test(d)) : false;
+  return dev || process.platform === 'win32' ? undefined : 'no NVIDIA GPU visible (/dev/nvidia*)';
 }
 
 // the first visible GPU's compute capability as sm_XY, so the cache key names the real target (not "native")
@@ -67,7 +80,7 @@ export function buildCudaRunner(source: string, opts: CudaBuildOptions = {}): st
   const compiler = opts.emulate ? 'g++' : findNvcc();
   const flags = opts.emulate
     ? ['-std=c++20', '-O1', '-ffp-contract=off', '-DVDIT_HOST_EMULATION', '-include', path.resolve(opts.emulate), '-w',
-      '-x', 'c++']
+      ...(opts.emulateFlags ?? []), '-x', 'c++']
     : ['-O3', '-std=c++17', `-arch=${opts.arch ?? defaultArch()}`];
   const shim = opts.emulate ? fs.readFileSync(opts.emulate, 'utf8') : '';
   const hash = crypto.createHash('sha256').update([compiler, ...flags, shim, source].join('\0')).digest('hex');
@@ -78,7 +91,7 @@ export function buildCudaRunner(source: string, opts: CudaBuildOptions = {}): st
   fs.writeFileSync(path.join(dir, 'runner.cu'), source);
   const tmp = path.join(dir, `runner.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
   try {
-    const link = opts.emulate ? ['-pthread'] : [];
+    const link = opts.emulate ? ['-pthread', ...(opts.emulateFlags ?? []).filter((f) => f.startsWith('-fsanitize'))] : [];
     childProcess.execFileSync(compiler, [...flags, 'runner.cu', '-o', path.basename(tmp), ...link],
       { cwd: dir, stdio: 'pipe', timeout: 900_000 });
     fs.renameSync(tmp, exe);

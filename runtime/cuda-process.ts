@@ -45,6 +45,28 @@ export interface CudaRunnerSpec {
   readonly steps: readonly { readonly name: string; readonly node: string; readonly flops?: number }[];
   /** device bytes of all buffers */
   readonly deviceBytes: number;
+  /** how those bytes split (targets/cuda/runner-buffers.ts); absent in runner.json written before the plan */
+  readonly buffers?: CudaBufferPlan;
+}
+
+/** The runner's device memory: own buffers for params, inputs and outputs; activations share liveness slots. */
+export interface CudaBufferPlan {
+  readonly totalBytes: number;
+  readonly paramBytes: number;
+  /** inputs and graph outputs */
+  readonly ioBytes: number;
+  /** the shared activation slots */
+  readonly tempBytes: number;
+  readonly slots: number;
+  /** what one buffer per activation would have taken */
+  readonly unsharedTempBytes: number;
+}
+
+/** `7230.0 MiB of buffers: params 5784.0, in/out 12.1, activations 1433.8 in 7 slots (one per value: 117833.0)`. */
+export function formatBufferPlan(p: CudaBufferPlan): string {
+  const mib = (b: number): string => (b / 2 ** 20).toFixed(b >= 2 ** 20 ? 1 : 3);
+  return `${mib(p.totalBytes)} MiB of buffers: params ${mib(p.paramBytes)}, in/out ${mib(p.ioBytes)}, activations ` +
+    `${mib(p.tempBytes)} in ${p.slots} slots (one per value: ${mib(p.unsharedTempBytes)})`;
 }
 
 /** One `time` answer: median milliseconds per step (spec.steps order) and of the whole forward. */

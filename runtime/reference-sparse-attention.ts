@@ -38,17 +38,24 @@ export function rowTiles(row: ArrayLike<number>, nk: number, tile: number): Arra
   return valid;
 }
 
-/** Each batch element's tile list: the one list, or its timestep's schedule row (rows checked once each). */
-function batchTiles(n: Node, src: readonly Val[], B: number, nk: number, tile: number): ArrayLike<number>[] {
+/** The tile list of (batch·head, query tile): the one list, the batch's schedule row, or the query tile's own row. */
+type TileLists = (bh: number, qt: number) => ArrayLike<number>;
+
+/** Each form's lists, every row checked once. */
+function tileLists(n: Node, src: readonly Val[], H: number, nk: number, tile: number): TileLists {
   const tiles = src[3]!;
-  if (src.length === 4) {
+  const shape = tiles.type.shape;
+  if (shape.length === 1) {
     checkTiles(tiles.data, nk, tile);
-    return Array.from({ length: B }, () => tiles.data);
+    return () => tiles.data;
   }
-  const [R, T] = tiles.type.shape as [number, number];
-  const rows = Array.from({ length: R }, (_, r) => rowTiles(tiles.data.subarray(r * T, (r + 1) * T), nk, tile));
-  const bounds = scheduleBounds(n.attrs, R);
-  return Array.from({ length: B }, (_, b) => rows[scheduleRow(src[4]!.data[b]!, bounds)]!);
+  const T = shape.at(-1)!;
+  const rows = Array.from({ length: tiles.data.length / T },
+    (_, r) => rowTiles(tiles.data.subarray(r * T, (r + 1) * T), nk, tile));
+  if (src.length === 4) return (bh, qt) => rows[bh * shape[2]! + qt]!;
+  const bounds = scheduleBounds(n.attrs, shape[0]!);
+  const t = src[4]!.data;
+  return (bh) => rows[scheduleRow(t[Math.floor(bh / H)]!, bounds)]!;
 }
 
 /** Running softmax state of ROWS query rows: max, denominator and unnormalised output, in f64. */
@@ -60,25 +67,28 @@ interface Online {
 
 /**
  * sparse_attention{scale, tile}(q, k, v, tiles[, t]): per (batch, head) and block of query rows, an online softmax
- * over the kept key tiles only (the batch's schedule row in the scheduled form), in list order; keys outside them are
- * never read, as in the GPU kernels.
+ * over the kept key tiles only (the batch's schedule row in the scheduled form, the query tile's row in the
+ * per-query-tile form), in list order; keys outside them are never read, as in the GPU kernels.
  */
 export function evalSparseAttention(n: Node, src: readonly Val[], ctx: Ctx): Val {
   const [q, k, v] = [src[0]!, src[1]!, src[2]!];
   const [B, H, Nq, D] = q.type.shape as [number, number, number, number];
   const [Nk, Dv] = [k.type.shape[2]!, v.type.shape[3]!];
   const [scale, tile] = [n.attrs['scale'] as number, n.attrs['tile'] as number];
-  const lists = batchTiles(n, src, B, Nk, tile);
+  const lists = tileLists(n, src, H, Nk, tile);
+  // per query tile, a block of rows never crosses a query tile's end: it shares one list
+  const qtile = n.src[3]!.type.shape.length === 4 ? tile : Nq;
   const out = alloc(n.type, ctx);
   const s = new Float64Array(ROWS * tile);
   const st: Online = { m: new Float64Array(ROWS), l: new Float64Array(ROWS), acc: new Float64Array(ROWS * Dv) };
   for (let bh = 0; bh < B * H; bh++) {
-    for (let i0 = 0; i0 < Nq; i0 += ROWS) {
-      const rows = Math.min(ROWS, Nq - i0);
+    for (let i0 = 0, rows = 0; i0 < Nq; i0 += rows) {
+      const qt = Math.floor(i0 / qtile);
+      rows = Math.min(ROWS, Nq - i0, (qt + 1) * qtile - i0);
       st.m.fill(-Infinity);
       st.l.fill(0);
       st.acc.fill(0);
-      for (const ti of Array.from(lists[Math.floor(bh / H)]!)) {
+      for (const ti of Array.from(lists(bh, qt))) {
         const j0 = ti * tile;
         const cols = Math.min(tile, Nk - j0);
         const [xOff, wOff] = [(bh * Nq + i0) * D, (bh * Nk + j0) * D];

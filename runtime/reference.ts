@@ -7,6 +7,7 @@ import { evalBinaryNode, evalUnaryNode, evalWhere } from './reference-elementwis
 import { evalFused } from './reference-fused.ts';
 import { evalAttentionColsum } from './reference-colsum.ts';
 import { evalSparseAttention } from './reference-sparse-attention.ts';
+import { evalTileSelect } from './reference-tile-select.ts';
 import { evalAttention, evalLinear, evalMatmul, evalNorm, evalReduce, evalSoftmax } from './reference-nn.ts';
 import {
   evalConcat, evalGather, evalPermute, evalReshape, evalSlice, evalTranspose,
@@ -45,6 +46,7 @@ const EVAL: Partial<Record<Op, Evaluator>> = {
   attention: evalAttention,
   attention_colsum: evalAttentionColsum,
   sparse_attention: evalSparseAttention,
+  tile_select: evalTileSelect,
   reshape: evalReshape,
   permute: evalPermute,
   transpose: evalTranspose,

@@ -42,7 +42,8 @@ export interface WgslProgram {
   readonly unsharedTempBytes: number;
 }
 
-interface Slot {
+/** A shareable buffer while planning: its id and the largest value it has held so far. */
+export interface Slot {
   index: number;
   bytes: number;
 }
@@ -110,8 +111,8 @@ function lastUses(order: Node[], g: Graph, root: (n: Node) => Node): Map<Node, n
   return last;
 }
 
-// best fit among free slots; otherwise grow the largest free one rather than open a new slot
-function takeSlot(free: Slot[], bytes: number): Slot | undefined {
+/** Best fit among free slots; otherwise grows the largest free one rather than open a new slot (also CUDA's plan). */
+export function takeSlot(free: Slot[], bytes: number): Slot | undefined {
   if (!free.length) return undefined;
   let best = -1;
   for (let i = 0; i < free.length; i++) {

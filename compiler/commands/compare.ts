@@ -26,6 +26,7 @@ interface CompareArgs extends GlobalArgs {
   seed: number;
   warmup: number;
   repeats: number;
+  cudaEmulate?: string;
 }
 
 export const compareCommand = {
@@ -46,7 +47,11 @@ export const compareCommand = {
       .option('html', { type: 'string', describe: 'also write a self-contained HTML report (table + time chart)' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the random operands' })
       .option('warmup', { type: 'number', default: 2, describe: 'untimed dispatches per kernel before the timed ones' })
-      .option('repeats', { type: 'number', default: 5, describe: 'timed dispatches per kernel (median)' }),
+      .option('repeats', { type: 'number', default: 5, describe: 'timed dispatches per kernel (median)' })
+      .option('cuda-emulate', {
+        type: 'string', describe: 'run the CUDA columns on the CPU: g++ against this shim (test/targets/cuda/emulate/' +
+          'cuda-host.h; env VDIT_CUDA_EMULATE); without it they need nvcc and an NVIDIA GPU',
+      }),
   handler: async (args: CompareArgs) => {
     for (const k of ['warmup', 'repeats', 'seed'] as const) {
       const min = k === 'repeats' ? 1 : 0;
@@ -63,8 +68,10 @@ export const compareCommand = {
       });
       if (args.show !== undefined) return show(args, build);
       const progress = createProgress('compare', build.rows.length, args.json);
+      const emulate = args.cudaEmulate ?? process.env['VDIT_CUDA_EMULATE'];
       const report = await runCompare(gpu, build, {
         seed: args.seed, warmup: args.warmup, repeats: args.repeats, progress: (done, ms) => progress.update(done, ms),
+        ...(emulate ? { cudaEmulate: resolve(emulate) } : {}),
       });
       progress.stop();
       if (args.html) {
@@ -72,7 +79,7 @@ export const compareCommand = {
         if (!args.json) process.stderr.write(`compare: wrote ${resolve(args.html)}\n`);
       }
       emit(args, report, () => formatCompare(report));
-      if (report.rows.some((x) => !x.ok)) throw new CliExit(1);
+      if (report.rows.some((x) => !x.ok || x.cuda.ok === false)) throw new CliExit(1);
     } finally {
       closeDevice(gpu);
     }
@@ -87,10 +94,13 @@ function show(args: CompareArgs, b: CompareBuild): void {
   const tol = toleranceFor(row.node);
   const json = { index: row.index, name: row.name, op: row.op, shape: row.shape, count: row.count, tolerance: tol,
     wgsl: { entry: row.spec.entry, source: row.spec.source },
-    cuda: typeof cuda === 'string' ? { error: cuda } : { entry: cuda.entry, source: cuda.source } };
+    cuda: typeof cuda === 'string' ? { error: cuda }
+      : { entry: cuda.entry, grid: cuda.grid, block: cuda.block, source: cuda.source } };
   emit(args, json, () => [
     `#${row.index} ${kernelLabel(row)} ${row.shape}, ${row.count} dispatch(es) per forward of ${b.model} ${b.quant}`,
     `tolerance vs the CPU reference: ${fmt(tol.atol, 2)} + ${fmt(tol.rtol, 2)}·|ref| (${tol.why})`,
+    typeof cuda === 'string' ? `CUDA: ${cuda}` : `CUDA launch: ${cuda.grid[0]} blocks of ${cuda.block[0]}×` +
+      `${cuda.block[1]} threads; vdit compare (no --show) checks and times it through the CUDA runner`,
     '',
     sideBySide(row.spec.source, cudaText, terminalWidth(),
       [`WGSL ${row.spec.entry}`, typeof cuda === 'string' ? 'CUDA' : `CUDA ${cuda.entry}`]),

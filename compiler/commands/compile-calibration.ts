@@ -7,6 +7,7 @@ import { StoreReader } from '../calib/store.ts';
 import { checkCompileOptions } from '../compile/compile-model.ts';
 import { s2qBuild, storeCalibration, type S2qBuild } from '../compile/s2q-build.ts';
 import { createProgress, type Progress } from '../generate/progress.ts';
+import { modelDims } from '../model/config.ts';
 import type { LoadedModel } from '../models.ts';
 import { splitPatternList } from '../quant/spec.ts';
 import type { CompileArgs } from './compile.ts';
@@ -18,11 +19,13 @@ export interface PruneRequest {
   /** keep fractions in sampling order (noisiest first); one entry = the same budget at every step */
   readonly keeps: readonly number[];
   readonly tile: number;
+  /** select=online: tiles chosen per sample at run time (tile_select), no calibration store */
+  readonly online?: boolean;
 }
 
-const PRUNE_USAGE = 'expected keep=F or schedule=F1/F2/…[,tile=N]';
+const PRUNE_USAGE = 'expected keep=F or schedule=F1/F2/…[,tile=N][,select=store|online]';
 
-/** `--prune keep=0.5,tile=64` or `--prune schedule=1/0.5/0.25` → its request. */
+/** `--prune keep=0.5,tile=64`, `--prune schedule=1/0.5/0.25` or `--prune keep=0.5,select=online` → its request. */
 export function parsePrune(text: string): PruneRequest {
   const opts = new Map(text.split(',').map((kv) => {
     const [k, v, ...rest] = kv.split('=');
@@ -30,19 +33,33 @@ export function parsePrune(text: string): PruneRequest {
     return [k.trim(), v.trim()] as const;
   }));
   for (const k of opts.keys()) {
-    if (!['keep', 'schedule', 'tile'].includes(k)) throw new Error(`--prune: unknown option '${k}' (keep, schedule, tile)`);
+    if (!['keep', 'schedule', 'tile', 'select'].includes(k)) {
+      throw new Error(`--prune: unknown option '${k}' (keep, schedule, tile, select)`);
+    }
   }
+  const select = opts.get('select') ?? 'store';
+  if (select !== 'store' && select !== 'online') throw new Error(`--prune: select must be store or online, got '${select}'`);
+  if (select === 'online' && opts.has('schedule')) throw new Error('--prune: select=online takes keep=F, not a schedule');
   const [keep, schedule] = [opts.get('keep'), opts.get('schedule')];
   if ((keep === undefined) === (schedule === undefined)) throw new Error(`--prune '${text}': ${PRUNE_USAGE} (one of keep, schedule)`);
   const keeps = keep !== undefined ? [Number(keep)] : schedule!.split('/').map(Number);
   for (const f of keeps) if (!(f > 0 && f <= 1)) throw new Error(`--prune: keep must be in (0, 1], got '${keep ?? schedule}'`);
   const tile = Number(opts.get('tile') ?? DEFAULT_PRUNE_TILE);
   if (!(Number.isInteger(tile) && tile >= 1)) throw new Error(`--prune: tile must be a positive integer, got ${opts.get('tile')}`);
-  return { keeps, tile };
+  return { keeps, tile, ...(select === 'online' ? { online: true } : {}) };
 }
 
-/** The pass options of a request, ranked by the attention importance of the store at `dir`. */
-export function pruneFromStore(o: PruneRequest, dir: string): PruneTokensOptions {
+/**
+ * The pass options of a request: online (no store; the text tokens that lead a joint block's keys always kept, as the
+ * store's textTokens are), or ranked by the attention importance of the store at `dir`.
+ */
+export function pruneFromStore(o: PruneRequest, dir: string | undefined, model?: LoadedModel): PruneTokensOptions {
+  if (o.online) {
+    const cfg = model?.config;
+    const keepFirst = cfg?.block === 'joint' ? modelDims(cfg).textTokens : 0;
+    return { keep: o.keeps[0]!, tile: o.tile, keepFirst, online: true };
+  }
+  if (dir === undefined) throw new Error('--prune needs --calib-store <dir> (its attention importance) or select=online');
   const store = StoreReader.open(dir);
   const common = { tile: o.tile, keepFirst: store.manifest.textTokens };
   if (o.keeps.length === 1) return { ...common, keep: o.keeps[0]!, importance: importanceFromStore(store) };

@@ -72,7 +72,8 @@ export const compileCommand = {
         type: 'string',
         describe: 'keep=F[,tile=N]: prune self-attention K/V to the fraction F of key tiles (N keys each, default 64) ' +
           'with the highest attention importance of --calib-store (passes/prune-tokens.ts); schedule=F1/F2/… instead ' +
-          'gives one fraction per equal range of sampling steps, noisiest first, each ranked by its own steps',
+          'gives one fraction per equal range of sampling steps, noisiest first, each ranked by its own steps; ' +
+          'select=online picks the tiles per sample, head and query tile at run time instead (no --calib-store)',
       })
       .option('keep-fp', KEEP_FP_OPTION)
       .option('weights', WEIGHTS_OPTION)
@@ -80,7 +81,9 @@ export const compileCommand = {
   handler: async (args: CompileArgs) => {
     checkCompileOptions(args.quant, args.method);
     const pruneOpts = args.prune !== undefined ? parsePrune(args.prune) : undefined;
-    if (pruneOpts && args.calibStore === undefined) throw new Error('--prune needs --calib-store <dir> (its attention importance)');
+    if (pruneOpts && !pruneOpts.online && args.calibStore === undefined) {
+      throw new Error('--prune needs --calib-store <dir> (its attention importance) or select=online');
+    }
     const model = loadModel(args.model, args.weights ? { weights: args.weights } : {});
     if (model.config && model.config.classes === undefined) throw new Error(`model '${model.name}' is not class-conditioned`);
     // built at the sampling batch: --batch CFG pairs (cond + uncond) per forward
@@ -93,7 +96,7 @@ export const compileCommand = {
       const s2q = args.method === 's2q' && args.quant !== 'none' ? await runS2q(args, model, graph, gpu) : undefined;
       const fromStore = args.calibStore !== undefined && args.quant !== 'none' && isQuantMethod(args.method)
         && needsCalibration(args.method) ? await baselineStats(args, model, graph, gpu) : undefined;
-      const prune = pruneOpts ? pruneFromStore(pruneOpts, args.calibStore!) : undefined;
+      const prune = pruneOpts ? pruneFromStore(pruneOpts, args.calibStore, model) : undefined;
       report = compileModel(graph, model.weights, {
         ...(prune ? { calibration: { prune } } : {}),
         ...(s2q ? {
@@ -129,7 +132,8 @@ export function formatReport(out: string, r: CompileReport): string {
     ...methodLines(r.methodReport),
     ...s2qLines(r.calibration),
     ...(r.pruning ? [`prune      kept K/V tiles per block${r.pruning[0]!.ranges.length > 1 ? ' (per timestep range, noisiest first)' : ''}: ` +
-      r.pruning.map((b) => `${b.block}: ${b.ranges.map((k) => k.keptTiles.length).join('→')}/${b.totalTiles} ` +
+      r.pruning.map((b) => `${b.block}: ${b.online ? `${b.online.tilesPerQueryTile} online` :
+        b.ranges.map((k) => k.keptTiles.length).join('→')}/${b.totalTiles} ` +
       `(${fmt(b.keptFraction, 3)})`).join(', ')] : []),
     `weights    FP16 ${t.fp16Bytes} B → ${t.storedBytes} B quantized incl. scales: ${fmt(t.compressionRatio, 3)}x ` +
       `(weights.bin ${r.weightsBytes} B as stored: ${fmt(t.fp16Bytes / r.weightsBytes, 3)}x; FP params are f16 ` +

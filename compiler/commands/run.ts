@@ -3,6 +3,7 @@ import { verify } from '../../ir/verify.ts';
 import { DEFAULT_PIPELINE, parsePipeline, runPipeline } from '../../passes/pipeline.ts';
 import { builtinPasses } from '../../passes/registry.ts';
 import { closeDevice, openDevice } from '../../runtime/device.ts';
+import { formatBufferPlan, type CudaBufferPlan } from '../../runtime/cuda-process.ts';
 import { CudaRunner } from '../../runtime/cuda-runner.ts';
 import { WgslExecutor } from '../../runtime/executor.ts';
 import { formatProfile, type KernelTiming } from '../../runtime/profile.ts';
@@ -77,6 +78,7 @@ export const runCommand = {
       ...(q ? { quant: args.quant } : {}),
       timeMs: run.timeMs,
       ...(run.device ? { device: run.device } : {}),
+      ...(run.buffers ? { buffers: run.buffers } : {}),
       outputs: stats,
       ...(check ? { maxRelError: check.maxRelError, maxAbsError: check.maxAbsError } : {}),
       ...(run.timings ? { kernels: run.timings } : {}),
@@ -89,6 +91,8 @@ interface RunOutcome {
   outputs: Tensor[];
   timeMs: number;
   device?: string;
+  /** cuda: the runner's device memory plan */
+  buffers?: CudaBufferPlan;
   timings?: KernelTiming[];
 }
 
@@ -133,7 +137,8 @@ async function runCuda(args: RunArgs, model: RunModel, inputs: Record<string, Te
   try {
     const outputs = await runner.forward(inputs);
     const { forwardMs, timings } = await runner.time(inputs, 1, Math.max(1, args.repeat));
-    return { outputs, timeMs: forwardMs, device: runner.device, ...(args.profile ? { timings } : {}) };
+    return { outputs, timeMs: forwardMs, device: runner.device, ...(runner.spec.buffers ? { buffers: runner.spec.buffers } : {}),
+      ...(args.profile ? { timings } : {}) };
   } finally {
     runner.close();
   }
@@ -143,11 +148,12 @@ function worst(cs: ReturnType<typeof compareTensors>[]): ReturnType<typeof compa
   return cs.reduce((a, b) => (b.maxRelError > a.maxRelError ? b : a));
 }
 
-function formatRun(r: { model: string; backend: string; dtype: string; timeMs: number; device?: string; maxRelError?: number; maxAbsError?: number }, stats: TensorStats[], timings?: KernelTiming[]): string {
+function formatRun(r: { model: string; backend: string; dtype: string; timeMs: number; device?: string; buffers?: CudaBufferPlan; maxRelError?: number; maxAbsError?: number }, stats: TensorStats[], timings?: KernelTiming[]): string {
   const rows = [['output', 'shape', 'mean', 'std', 'min', 'max', 'non-finite']];
   stats.forEach((s, i) => rows.push([`#${i}`, `[${s.shape.join(',')}]`, fmt(s.mean), fmt(s.std), fmt(s.min), fmt(s.max), String(s.nonFinite)]));
   const lines = [
     `${r.model} on ${r.backend}${r.device ? ` (${r.device})` : ''}, ${r.dtype}: ${fmt(r.timeMs, 3)} ms per forward`,
+    ...(r.buffers ? [`device memory: ${formatBufferPlan(r.buffers)}`] : []),
     table(rows),
   ];
   if (r.maxRelError !== undefined) {

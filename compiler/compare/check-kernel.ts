@@ -7,7 +7,7 @@ import type { Tensor } from '../../runtime/tensor.ts';
 import type { Weights } from '../weights/weights.ts';
 import type { CardPeak } from '../bench/peaks.ts';
 import { timeKernel } from '../bench/time-kernel.ts';
-import { cudaColumn, type CudaColumn } from './cuda-column.ts';
+import { cudaColumn, rowSeed, type CudaColumn, type CudaRun } from './cuda-column.ts';
 import { errorStats, type ErrorStats } from './error-stats.ts';
 import type { KernelRow } from './kernel-rows.ts';
 import { kernelOperands } from './operands.ts';
@@ -46,6 +46,8 @@ export interface CheckOptions {
   readonly warmup: number;
   readonly repeats: number;
   readonly peak?: CardPeak;
+  /** the CUDA runner's results for all rows (cuda-column.ts runCudaRows), or why there are none */
+  readonly cuda?: CudaRun | string;
 }
 
 const NO_WEIGHTS: Weights = { get: () => undefined, names: () => [] };
@@ -64,12 +66,15 @@ export async function checkKernel(gpu: GpuContext, row: KernelRow, o: CheckOptio
   const opKind = row.op === 'qgemm' ? 'int' : 'float';
   const base = {
     index: row.index, name: row.name, op: row.op, shape: row.shape, count: row.count, tolerance, opKind,
-    cuda: cudaColumn(row.node),
+    cuda: cudaColumn(row, o.cuda, undefined, tolerance),
   } as const;
+  let want: Tensor | undefined;
+  // the CUDA column reads the same reference; it is filled even when the WGSL kernel fails
+  const withCuda = (r: KernelResult): KernelResult => ({ ...r, cuda: cudaColumn(row, o.cuda, want, tolerance, o.peak) });
   try {
-    const seed = o.seed + 1009 * row.index;
+    const seed = rowSeed(o.seed, row);
     const operands = kernelOperands(row.node, seed);
-    const want = referenceOf(row.node, operands);
+    want = referenceOf(row.node, operands);
     const t = await timeKernel(gpu, row.spec, operands, row.node.type, {
       warmup: o.warmup, repeats: o.repeats, elem: 'f32', readOutput: true,
     });
@@ -78,13 +83,13 @@ export async function checkKernel(gpu: GpuContext, row: KernelRow, o: CheckOptio
     const ops = row.spec.flops;
     const tops = ops !== undefined && ops > 0 && t.medianMs > 0 ? ops / (t.medianMs * 1e9) : undefined;
     const peak = o.peak && (opKind === 'int' ? o.peak.int8Tops : o.peak.bf16Tflops);
-    return {
+    return withCuda({
       ...base, ...stats, ...(intExact !== undefined ? { intExact } : {}), ms: t.medianMs, clock: t.clock,
       ...(ops !== undefined ? { ops } : {}), ...(tops !== undefined ? { tops } : {}),
       ...(tops !== undefined && peak ? { pctPeak: (100 * tops) / peak } : {}),
-    };
+    });
   } catch (e) {
-    return { ...base, ok: false, error: (e as Error).message.split('\n')[0]! };
+    return withCuda({ ...base, ok: false, error: (e as Error).message.split('\n')[0]! });
   }
 }
 

@@ -1,8 +1,7 @@
 import { fmt } from '../commands/output.ts';
 import type { KernelResult } from './check-kernel.ts';
 import type { CompareReport } from './compare-run.ts';
-import { NEEDS_CUDA } from './cuda-column.ts';
-import { kernelLabel, rateText, timeHeader, tolText, verdict } from './format-compare.ts';
+import { cudaCell, cudaNote, cudaRateText, kernelLabel, rateText, timeHeader, tolText, verdict } from './format-compare.ts';
 
 const STYLE = `body{font:14px system-ui,sans-serif;margin:24px;background:#fafafa;color:#222}
 table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -18,21 +17,22 @@ const BAR_W = 520;
 export function renderCompareHtml(r: CompareReport): string {
   const title = `vdit compare: ${r.model} ${r.quant} (${r.method})`;
   const head = ['#', 'kernel', 'shape (out ← operands)', 'n', 'max abs err', 'max rel err', 'tolerance', 'check',
-    timeHeader(r), 'rate', '% peak', 'CUDA err · ms'];
+    timeHeader(r), 'rate', '% peak', 'CUDA err · ms', 'CUDA rate'];
   const cells = r.rows.map((x) => [
     String(x.index), kernelLabel(x), x.shape, String(x.count), num(x.maxAbsError), num(x.maxRelError),
     tolText(x.tolerance), verdict(x), x.ms === undefined ? '—' : fmt(x.ms, 4), rateText(x),
-    x.pctPeak === undefined ? '—' : x.pctPeak.toFixed(2), x.cuda.status,
+    x.pctPeak === undefined ? '—' : x.pctPeak.toFixed(2), cudaCell(x), cudaRateText(x),
   ]);
-  const left = new Set([1, 2, 6, 7, 11]);
+  const left = new Set([1, 2, 6, 7, 11, 12]);
   const th = head.map((h, i) => `<th${left.has(i) ? ' class="l"' : ''}>${esc(h)}</th>`).join('');
   const trs = cells.map((c, ri) => `<tr>${c.map((v, i) => {
-    const cls = [left.has(i) ? 'l' : '', i === 7 && !r.rows[ri]!.ok ? 'bad' : ''].filter(Boolean).join(' ');
+    const off = (i === 7 && !r.rows[ri]!.ok) || (i === 11 && r.rows[ri]!.cuda.ok === false);
+    const cls = [left.has(i) ? 'l' : '', off ? 'bad' : ''].filter(Boolean).join(' ');
     return `<td${cls ? ` class="${cls}"` : ''}>${esc(v)}</td>`;
   }).join('')}</tr>`);
   const ok = r.rows.filter((x) => x.ok).length;
   const where = r.softwareAdapter
-    ? `${esc(r.adapter)} is a software adapter: times are the CPU's; GPU times, % peak and the CUDA columns need a GPU.`
+    ? `${esc(r.adapter)} is a software adapter: WGSL times are the CPU's; GPU times and % peak need a GPU.`
     : `Device: ${esc(r.adapter)}${r.peak ? `; % peak of ${esc(r.peak.card)}` : ' (not in the card table: no % peak)'}.`;
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>${esc(title)}</title><style>${STYLE}</style></head><body>
@@ -40,7 +40,7 @@ export function renderCompareHtml(r: CompareReport): string {
 <p>${r.rows.length} distinct kernels, ${r.dispatches} dispatches per forward; ${ok}/${r.rows.length} within tolerance
 of the CPU reference on seeded random operands (seed ${r.seed}).
 Time: median of ${r.repeats} after ${r.warmup} warm-up.</p>
-<p>${where} CUDA: ${esc(NEEDS_CUDA)}.</p>
+<p>${where} ${esc(cudaNote(r))}</p>
 <h2>Time per kernel (one dispatch)</h2>
 ${barChart(r.rows)}
 <h2>Kernels</h2>

@@ -7,6 +7,7 @@ import { buildDiT } from '../model/dit.ts';
 import { loadModel } from '../models.ts';
 import type { Weights } from '../weights/weights.ts';
 import { checkKernel, type KernelResult } from './check-kernel.ts';
+import { runCudaRows } from './cuda-column.ts';
 import { kernelRows, type KernelRow } from './kernel-rows.ts';
 
 export interface CompareOptions {
@@ -58,6 +59,8 @@ export interface CompareReport {
   readonly repeats: number;
   readonly dispatches: number;
   readonly rows: readonly KernelResult[];
+  /** the device the CUDA columns ran on, or why they did not run */
+  readonly cuda?: { readonly device: string; readonly emulated: boolean } | { readonly unavailable: string };
 }
 
 export interface RunCompareOptions {
@@ -66,6 +69,9 @@ export interface RunCompareOptions {
   readonly repeats: number;
   /** after each row: rows done, ms it took */
   readonly progress?: (done: number, ms: number) => void;
+  /** run the CUDA columns on the CPU emulation (g++ against this shim, test/targets/cuda/emulate/cuda-host.h) */
+  readonly cudaEmulate?: string;
+  readonly cudaCacheDir?: string;
 }
 
 /** Checks and times every row in order; a kernel that fails to run becomes a failed row, not an abort. */
@@ -73,9 +79,14 @@ export async function runCompare(gpu: GpuContext, b: CompareBuild, o: RunCompare
   const a = gpu.info.adapter;
   const peak = gpu.caps.isFallback ? undefined : cardPeak(a);
   const rows: KernelResult[] = [];
+  // one runner for every row first: its outputs wait for the reference each WGSL check computes anyway
+  const cuda = await runCudaRows(b.rows, {
+    seed: o.seed, warmup: o.warmup, repeats: o.repeats,
+    ...(o.cudaEmulate ? { emulate: o.cudaEmulate } : {}), ...(o.cudaCacheDir ? { cacheDir: o.cudaCacheDir } : {}),
+  });
   for (const row of b.rows) {
     const t0 = performance.now();
-    const check = { seed: o.seed, warmup: o.warmup, repeats: o.repeats, ...(peak ? { peak } : {}) };
+    const check = { seed: o.seed, warmup: o.warmup, repeats: o.repeats, ...(peak ? { peak } : {}), cuda };
     rows.push(await checkKernel(gpu, row, check));
     o.progress?.(rows.length, performance.now() - t0);
   }
@@ -83,5 +94,6 @@ export async function runCompare(gpu: GpuContext, b: CompareBuild, o: RunCompare
     model: b.model, quant: b.quant, method: b.method, adapter: a.description || a.device || a.vendor,
     softwareAdapter: gpu.caps.isFallback, ...(peak ? { peak } : {}), seed: o.seed, warmup: o.warmup,
     repeats: o.repeats, dispatches: b.program.steps.length, rows,
+    cuda: typeof cuda === 'string' ? { unavailable: cuda } : { device: cuda.device, emulated: cuda.emulated },
   };
 }

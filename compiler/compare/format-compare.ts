@@ -23,8 +23,20 @@ export function verdict(x: KernelResult): string {
   return x.intExact === true ? 'exact' : 'ok';
 }
 
-function cudaCell(x: KernelResult): string {
-  return x.cuda.status === NEEDS_CUDA ? 'needs runtime' : 'no CUDA kernel';
+/** `1.2e-6 · 0.0312 ms`, `OFF (3/4096) · …` when outside tolerance; else why it did not run, short. */
+export function cudaCell(x: KernelResult): string {
+  const c = x.cuda;
+  if (c.maxAbsError !== null && c.ms !== null) {
+    return `${c.ok ? '' : `${c.status} `}${fmt(c.maxAbsError, 2)} · ${fmt(c.ms, 4)}`;
+  }
+  if (c.entry === undefined) return 'no CUDA kernel';
+  return c.status.startsWith(NEEDS_CUDA) ? 'needs runtime' : c.status;
+}
+
+/** `12.3 TFLOP/s (4.1%)` of the CUDA launch, or '—'. */
+export function cudaRateText(x: KernelResult): string {
+  return x.cuda.tops === undefined ? DASH : `${rateText({ tops: x.cuda.tops, opKind: x.opKind })}` +
+    (x.cuda.pctPeak === undefined ? '' : ` (${x.cuda.pctPeak.toFixed(2)}%)`);
 }
 
 /** `2e-6 + 2e-5·|ref|`, dropping a zero term; 'exact' when both are zero. */
@@ -34,7 +46,7 @@ export function tolText(t: KernelResult['tolerance']): string {
 }
 
 /** `3.69 GOP/s` for integer kernels (qgemm), `… TFLOP/s` for the rest, in G below 1 T; '—' where no op count. */
-export function rateText(x: KernelResult): string {
+export function rateText(x: Pick<KernelResult, 'tops' | 'opKind'>): string {
   if (x.tops === undefined) return DASH;
   const [v, p] = x.tops >= 1 ? [x.tops, 'T'] : [x.tops * 1e3, 'G'];
   return `${rate(v)} ${p}${x.opKind === 'int' ? 'OP/s' : 'FLOP/s'}`;
@@ -46,7 +58,7 @@ export function kernelLabel(x: Pick<KernelResult, 'name' | 'op'>): string {
 }
 
 // text columns read left-aligned, numbers right-aligned
-const LEFT = new Set(['kernel', 'check', 'CUDA err · ms', 'shape (out ← operands)', 'tolerance']);
+const LEFT = new Set(['kernel', 'check', 'CUDA err · ms', 'CUDA rate', 'shape (out ← operands)', 'tolerance']);
 
 function aligned(rows: readonly (readonly string[])[]): string {
   const head = rows[0]!;
@@ -59,14 +71,15 @@ function aligned(rows: readonly (readonly string[])[]): string {
 /** The text table, then which columns need what, then failures in full. */
 export function formatCompare(r: CompareReport): string {
   const head = ['#', 'kernel', 'n', 'max abs err', 'max rel err', 'tolerance', 'check', timeHeader(r), 'rate', '% peak',
-    'CUDA err · ms', 'shape (out ← operands)'];
+    'CUDA err · ms', 'CUDA rate', 'shape (out ← operands)'];
   const rows = r.rows.map((x) => [
     String(x.index), kernelLabel(x), String(x.count),
     num(x.maxAbsError), num(x.maxRelError),
     tolText(x.tolerance), verdict(x), x.ms === undefined ? DASH : fmt(x.ms, 4), rateText(x),
-    x.pctPeak === undefined ? DASH : x.pctPeak.toFixed(2), cudaCell(x), x.shape,
+    x.pctPeak === undefined ? DASH : x.pctPeak.toFixed(2), cudaCell(x), cudaRateText(x), x.shape,
   ]);
   const bad = r.rows.filter((x) => !x.ok);
+  const cudaBad = r.rows.filter((x) => x.cuda.ok === false);
   return [
     `${r.model} ${r.quant} (${r.method}) on ${r.adapter}: ${r.rows.length} distinct kernels, ` +
       `${r.dispatches} dispatches per forward`,
@@ -79,12 +92,27 @@ export function formatCompare(r: CompareReport): string {
     ...notes(r),
     ...bad.map((x) => `#${x.index} ${x.name}: ${x.error ?? `${x.violations} of ${x.elements} elements outside ` +
       `${tolText(x.tolerance)} (${x.tolerance.why})`}`),
-    `${r.rows.length - bad.length}/${r.rows.length} kernels within tolerance`,
+    ...cudaBad.map((x) => `#${x.index} ${x.name} on CUDA: ${x.cuda.status} outside ${tolText(x.tolerance)}`),
+    `${r.rows.length - bad.length}/${r.rows.length} kernels within tolerance` +
+      (cudaRan(r) ? `; CUDA: ${r.rows.filter((x) => x.cuda.ok).length}/${r.rows.length}` : ''),
   ].join('\n');
 }
 
+const cudaRan = (r: CompareReport): boolean => r.cuda !== undefined && 'device' in r.cuda;
+
+/** What the CUDA columns are: where they ran, or why not. */
+export function cudaNote(r: CompareReport): string {
+  if (r.cuda && 'device' in r.cuda) {
+    const how = r.cuda.emulated ? ' (CPU emulation: times are the CPU\'s, no % peak)' : '';
+    return `CUDA err · ms: each kernel as emitted by compile --target cuda, in one runner on ${r.cuda.device}${how}: ` +
+      'max abs error vs the same reference and operands, median CUDA-event time of one launch.';
+  }
+  const why = r.cuda ? `: ${r.cuda.unavailable}` : '';
+  return `CUDA err · ms: ${NEEDS_CUDA}${why}; the .cu source is emitted (--show, compile --target cuda), not run.`;
+}
+
 function notes(r: CompareReport): string[] {
-  const lines = [`CUDA err · ms: ${NEEDS_CUDA}; the .cu source is emitted (--show, compile --target cuda), not run.`];
+  const lines = [cudaNote(r)];
   if (r.softwareAdapter) {
     lines.unshift(`${timeHeader(r)}: ${r.adapter} runs WGSL on the CPU, so times and rates are the CPU's; ` +
       'GPU times, % peak and the CUDA columns need a GPU.');

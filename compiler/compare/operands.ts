@@ -37,7 +37,7 @@ function tileLists(n: Node, seed: number): Tensor {
   const width = type.shape.at(-1)!;
   const total = Math.ceil(n.src[1]!.type.shape[2]! / (n.attrs['tile'] as number));
   const rng = mulberry32(seed >>> 0);
-  const rows = type.shape.length === 2 ? type.shape[0]! : 1;
+  const rows = type.shape.slice(0, -1).reduce((a, b) => a * b, 1);
   const data = Array.from({ length: rows }, () => {
     const count = 1 + Math.floor(rng.next() * width);
     const order = Array.from({ length: total }, (_, t) => t);

@@ -27,6 +27,11 @@ export interface CudaStep {
   readonly op: string;
   readonly node: number;
   readonly operands: readonly number[];
+  /**
+   * this launch's grid: one source may serve nodes of different sizes (a norm's rows are its grid, not its code),
+   * so the grid of the kernel's first use is not every use's
+   */
+  readonly grid: readonly [number, number, number];
 }
 
 export interface CudaEmission {
@@ -45,7 +50,7 @@ export function emitCuda(graph: Graph, elem: 'f32' | 'f16' = 'f32'): CudaEmissio
     if (CUDA_NO_KERNEL.has(n.op)) continue;
     const k = lowerCudaNode(n, { elem, caps: DEFAULT_CAPS });
     if (!kernels.has(k.entry)) kernels.set(k.entry, k);
-    steps.push({ entry: k.entry, op: n.op, node: pos.get(n)!, operands: n.src.map((s) => pos.get(s)!) });
+    steps.push({ entry: k.entry, op: n.op, node: pos.get(n)!, operands: n.src.map((s) => pos.get(s)!), grid: k.grid });
   }
   return { kernels: [...kernels.values()], steps };
 }

@@ -4,50 +4,20 @@ import { CUDA_RUNNER_FORMAT, type CudaRunnerSpec, type CudaRunnerTensor } from '
 import { storageBytes } from '../../runtime/buffers.ts';
 import { CUDA_HEADER, CUDA_HEADER_FILE } from './header.ts';
 import type { CudaKernel } from './kernel.ts';
+import { planRunnerBuffers } from './runner-buffers.ts';
 import { RUNNER_MAIN } from './runner-main.ts';
 
 /** The parts of compiler/compile/emit-cuda.ts's CudaEmission the runner needs (steps as toposort positions). */
 export interface RunnerEmission {
   readonly kernels: readonly CudaKernel[];
   readonly steps: readonly { readonly entry: string; readonly op: string; readonly node: number;
-    readonly operands: readonly number[] }[];
+    readonly operands: readonly number[]; readonly grid: readonly [number, number, number] }[];
 }
 
 /** runner.cu and what it expects on its pipes (runtime/cuda-process.ts). */
 export interface CudaRunnerProgram {
   readonly source: string;
   readonly spec: CudaRunnerSpec;
-}
-
-interface RunnerBuffer {
-  readonly label: string;
-  /** storage bytes of the value (what crosses the pipe) */
-  readonly size: number;
-}
-
-/**
- * Buffers like the WGSL executors' (runtime/wgsl-program.ts): a reshape shares its source's buffer (the views of
- * select.ts CUDA_NO_KERNEL), params and inputs get their own, and so does every value a step writes (consts too:
- * a fill kernel writes them). Unlike the WGSL plan, activations do not share slots: one buffer per value.
- */
-function planBuffers(
-  order: readonly Node[], e: RunnerEmission, g: Graph,
-): { buffers: RunnerBuffer[]; bufferOf: (n: Node) => number } {
-  const root = (n: Node): Node => (n.op === 'reshape' ? root(n.src[0]!) : n);
-  const index = new Map<Node, number>();
-  const buffers: RunnerBuffer[] = [];
-  const use = (n: Node): void => {
-    const r = root(n);
-    if (index.has(r)) return;
-    index.set(r, buffers.length);
-    const leaf = r.op === 'param' || r.op === 'input';
-    const label = leaf ? `${r.op} '${attr<string>(r, 'name')}'` : `${r.op}#${order.indexOf(r)}`;
-    buffers.push({ label, size: storageBytes(r.type, 'f32') });
-  };
-  g.inputs.forEach(use);
-  for (const s of e.steps) [...s.operands, s.node].forEach((p) => use(order[p]!));
-  g.outputs.forEach(use);
-  return { buffers, bufferOf: (n) => index.get(root(n))! };
 }
 
 function tensorOf(name: string, n: Node): CudaRunnerTensor {
@@ -60,7 +30,7 @@ const table = (type: string, name: string, items: readonly (string | number)[]):
   `static const ${type} ${name}[] = {${[...items, type === 'int' ? -1 : type === 'size_t' ? 0 : '""'].join(', ')}};`;
 
 /** One `case` per step: operands then the result, each cast to the kernel's parameter type. */
-function stepFunction(order: readonly Node[], e: RunnerEmission, bufferOf: (n: Node) => number): string[] {
+function stepFunction(order: readonly Node[], e: RunnerEmission, bufferOf: (n: Node) => number | undefined): string[] {
   const byEntry = new Map(e.kernels.map((k) => [k.entry, k]));
   const cases = e.steps.map((s, i) => {
     const k = byEntry.get(s.entry)!;
@@ -69,11 +39,12 @@ function stepFunction(order: readonly Node[], e: RunnerEmission, bufferOf: (n: N
       const at = `${s.op}#${s.node}`;
       throw new Error(`cuda runner: ${k.name} takes ${k.params.length} pointers, ${at} binds ${vals.length}`);
     }
-    if (k.grid[1] !== 1 || k.grid[2] !== 1 || k.block[2] !== 1) {
+    if (s.grid[1] !== 1 || s.grid[2] !== 1 || k.block[2] !== 1) {
       throw new Error(`cuda runner: ${k.name} has a 3-D launch`);
     }
     const args = vals.map((v, j) => `(${k.params[j]})buf[${bufferOf(v)}]`);
-    const launch = `${k.entry}_ns::${k.entry}, ${k.grid[0]}u, ${k.block[0]}u, ${k.block[1]}u`;
+    // the step's own grid: the kernel's is its first use's, and one source serves e.g. norms of any row count
+    const launch = `${k.entry}_ns::${k.entry}, ${s.grid[0]}u, ${k.block[0]}u, ${k.block[1]}u`;
     return `    case ${i}: VDIT_LAUNCH(${launch}, ${args.join(', ')}); break;`;
   });
   return ['static void step(int s) {', '  switch (s) {', ...cases, '    default: break;', '  }', '}'];
@@ -85,7 +56,7 @@ function stepFunction(order: readonly Node[], e: RunnerEmission, bufferOf: (n: N
  */
 export function emitCudaRunner(g: Graph, e: RunnerEmission): CudaRunnerProgram {
   const order = toposort(g);
-  const { buffers, bufferOf } = planBuffers(order, e, g);
+  const { buffers, bufferOf, plan } = planRunnerBuffers(order, e.steps, g);
   const paramNodes = order.filter((n) => n.op === 'param' && bufferOf(n) !== undefined);
   const byEntry = new Map(e.kernels.map((k) => [k.entry, k]));
   const stepNames = e.steps.map((s) => ({ name: byEntry.get(s.entry)!.name, node: `${s.op}#${s.node}`,
@@ -94,14 +65,14 @@ export function emitCudaRunner(g: Graph, e: RunnerEmission): CudaRunnerProgram {
     'namespace vdit_runner {',
     `constexpr int kBuffers = ${buffers.length};`,
     table('size_t', 'kSize', buffers.map((b) => `${b.size}u`)),
-    table('size_t', 'kAlloc', buffers.map((b) => `${Math.max(4, b.size)}u`)),
+    table('size_t', 'kAlloc', buffers.map((b) => `${b.alloc}u`)),
     table('char* const', 'kLabels', buffers.map((b) => cString(b.label))),
     `constexpr int kParams = ${paramNodes.length};`,
-    table('int', 'kParamBuf', paramNodes.map(bufferOf)),
+    table('int', 'kParamBuf', paramNodes.map((n) => bufferOf(n)!)),
     `constexpr int kInputs = ${g.inputs.length};`,
-    table('int', 'kInputBuf', g.inputs.map(bufferOf)),
+    table('int', 'kInputBuf', g.inputs.map((n) => bufferOf(n)!)),
     `constexpr int kOutputs = ${g.outputs.length};`,
-    table('int', 'kOutputBuf', g.outputs.map(bufferOf)),
+    table('int', 'kOutputBuf', g.outputs.map((n) => bufferOf(n)!)),
     `constexpr int kSteps = ${e.steps.length};`,
     table('char* const', 'kStepNames', stepNames.map((s) => cString(`${s.name} ${s.node}`))),
     'static void* buf[kBuffers + 1];',
@@ -125,7 +96,8 @@ export function emitCudaRunner(g: Graph, e: RunnerEmission): CudaRunnerProgram {
     inputs: g.inputs.map((n) => tensorOf(attr<string>(n, 'name'), n)),
     outputs: g.outputs.map((n, i) => tensorOf(`output${i}`, n)),
     steps: stepNames,
-    deviceBytes: buffers.reduce((a, b) => a + Math.max(4, b.size), 0),
+    deviceBytes: plan.totalBytes,
+    buffers: plan,
   };
   return { source, spec };
 }

@@ -14,6 +14,7 @@ import { lowerCudaReduce } from './kernels/reduce.ts';
 import {
   lowerCudaConcat, lowerCudaGather, lowerCudaPermute, lowerCudaSlice, lowerCudaTranspose,
 } from './kernels/shape.ts';
+import { lowerCudaTileSelect } from './kernels/tile-select.ts';
 import { lowerCudaAdaLN, lowerCudaRope3d, lowerCudaTimestepEmbedding } from './kernels/vdit.ts';
 
 type CudaLowering = (n: Node, ctx: LowerContext) => CudaKernel;
@@ -38,6 +39,7 @@ const CUDA_KERNELS: Partial<Record<Op, CudaLowering>> = {
   matmul: lowerCudaMatmul,
   attention: lowerCudaAttention,
   sparse_attention: lowerCudaSparseAttention,
+  tile_select: lowerCudaTileSelect,
   permute: lowerCudaPermute,
   transpose: lowerCudaTranspose,
   concat: lowerCudaConcat,

@@ -19,6 +19,7 @@ import { lowerDequantize, lowerQuantize, lowerTokenScale } from './kernels/quant
 import { lowerReduce } from './kernels/reduce.ts';
 import { lowerConcat, lowerGather, lowerPermute, lowerSlice, lowerTranspose } from './kernels/shape.ts';
 import { lowerSoftmax } from './kernels/softmax.ts';
+import { lowerTileSelect } from './kernels/tile-select.ts';
 import { lowerAdaLN, lowerRope3d, lowerTimestepEmbedding } from './kernels/vdit.ts';
 
 type Lowering = (n: Node, ctx: LowerContext) => KernelSpec;
@@ -77,6 +78,7 @@ const KERNELS: Partial<Record<Op, Lowering>> = {
   softmax: lowerSoftmax,
   attention_colsum: lowerAttentionColsum,
   sparse_attention: lowerSparseAttention,
+  tile_select: lowerTileSelect,
   permute: lowerPermute,
   transpose: lowerTranspose,
   concat: lowerConcat,

@@ -73,3 +73,19 @@ describe('sparse_attention type rule', () => {
     expect(back.outputs[0]).toBe(g.outputs[0]);
   });
 });
+
+describe('sparse_attention per query tile', () => {
+  it('takes tiles i32[B, H, ceil(Nq/tile), T]', () => {
+    const n = node('sparse_attention', [q, k, v, tiles('i32', 2, 3, 2, 2)], { scale: 0.3, tile: 8 });
+    expect(n.type).toEqual({ dtype: 'f32', shape: [2, 3, 10, 6] });
+  });
+
+  it.each([
+    ['the wrong query-tile count', tiles('i32', 2, 3, 3, 2), /per-query-tile tiles must be i32\[2, 3, 2, T\]/],
+    ['the wrong heads', tiles('i32', 2, 1, 2, 2), /per-query-tile tiles must be i32\[2, 3, 2, T\]/],
+    ['rank 3', tiles('i32', 3, 2, 2), /tiles must be i32\[T\] or, per query tile, i32\[2, 3, 2, T\]/],
+    ['too many per row', tiles('i32', 2, 3, 2, 4), /lists 4 tiles, want 1..3/],
+  ] as const)('rejects %s', (_name, list, msg) => {
+    expect(() => node('sparse_attention', [q, k, v, list], { scale: 0.3, tile: 8 })).toThrow(msg);
+  });
+});

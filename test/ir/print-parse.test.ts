@@ -59,7 +59,8 @@ function blockGraph(): Graph {
   const colsum = node('attention_colsum', [q, k], { scale: 0.5 });
   const kept = input('kept', 'i32', 2);
   const sparse = node('sparse_attention', [q, k, heads('v'), kept], { scale: 0.25, tile: 3 });
-  return graph('return', [x, t, ids, mask, kept], [picked, scores, colsum, sparse]);
+  const selected = node('tile_select', [q, k], { tile: 3, keep: 0.5, keepFirst: 1, scale: 0.25 });
+  return graph('return', [x, t, ids, mask, kept], [picked, scores, colsum, sparse, selected]);
 }
 
 // the QDQ ops: a per-token quantized activation against packed int4 weights, and its simulated twin

@@ -7,7 +7,20 @@ import { lowerQuantized } from '../../compiler/compile/quant-build.ts';
 import { mulberry32 } from '../../compiler/data/prng.ts';
 import { buildDiT } from '../../compiler/model/dit.ts';
 import { seededWeights } from '../../compiler/weights/init.ts';
+import { graph as irGraph, type Graph } from '../../ir/graph.ts';
+import { node } from '../../ir/node.ts';
 import { numel } from '../../ir/types.ts';
+import { DEFAULT_PIPELINE, parsePipeline, runPipeline } from '../../passes/pipeline.ts';
+import { builtinPasses } from '../../passes/registry.ts';
+import { emitCuda } from '../../compiler/compile/emit-cuda.ts';
+import { buildCudaRunner } from '../../runtime/cuda-build.ts';
+import { CudaProcess } from '../../runtime/cuda-process.ts';
+import { encodeTensor } from '../../runtime/buffers.ts';
+import { emitCudaRunner } from '../../targets/cuda/runner.ts';
+import { smallTextDiT } from '../targets/cuda/small-text-dit.ts';
+import type { Weights } from '../../compiler/weights/weights.ts';
+
+const NO_WEIGHTS: Weights = { get: () => undefined, names: () => [] };
 import { CudaRunner } from '../../runtime/cuda-runner.ts';
 import { runReference } from '../../runtime/reference.ts';
 import { tensor, type Tensor } from '../../runtime/tensor.ts';
@@ -27,10 +40,10 @@ const opts = { emulate: SHIM, cacheDir: cache, timeoutMs: 120_000 };
 const fp = buildDiT({ ...narrowTinySmallClip(2), depth: 1 });
 const { graph, weights } = lowerQuantized(fp, seededWeights(fp, 11), 'w4a8');
 
-function randomInputs(seed: number): Record<string, Tensor> {
+function randomInputs(seed: number, g: Graph = graph): Record<string, Tensor> {
   const r = mulberry32(seed).next;
   const out: Record<string, Tensor> = {};
-  for (const n of graph.inputs) {
+  for (const n of g.inputs) {
     const k = numel(n.type.shape);
     const name = n.attrs['name'] as string;
     out[name] = n.type.dtype === 'i32'
@@ -106,4 +119,70 @@ describe.skipIf(!GXX)('CudaRunner under the CPU emulation (needs g++)', () => {
   it('f16 storage is refused: the CUDA slice stores floats as f32', async () => {
     await expect(CudaRunner.open(graph, weights, { ...opts, dtype: 'f16' })).rejects.toThrow(/f32 only/);
   });
+});
+
+// cogvideox-2b f32 died with "an illegal memory access" in forward: a kernel source shared by the first layernorm
+// (text + video rows) and the final one (video rows only) was launched with the first one's grid everywhere.
+// Here the same graph shape, small, f32, under AddressSanitizer: the old launch is caught, the fixed one is clean.
+describe.skipIf(!GXX)('f32 text+video DiT under the emulation with -fsanitize=address,undefined (needs g++)', () => {
+  const fpText = buildDiT(smallTextDiT());
+  const g = runPipeline(fpText, parsePipeline(DEFAULT_PIPELINE, new Map(builtinPasses())), {}).graph;
+  const w = seededWeights(fpText, 5);
+  const asan = { ...opts, emulateFlags: ['-fsanitize=address,undefined', '-fno-omit-frame-pointer'] };
+  const env = process.env['ASAN_OPTIONS'];
+  beforeAll(() => {
+    process.env['ASAN_OPTIONS'] = 'detect_leaks=0';  // the runner exits without freeing: not the point here
+  });
+  afterAll(() => {
+    if (env === undefined) delete process.env['ASAN_OPTIONS'];
+    else process.env['ASAN_OPTIONS'] = env;
+  });
+
+  it('matches the reference with every step on its own grid and shared activation slots', async () => {
+    const runner = await CudaRunner.open(g, w, asan);
+    try {
+      const inputs = randomInputs(303, g);
+      const [got] = await runner.forward(inputs);
+      const want = runReference(g, inputs, w)[0]!.data as Float32Array;
+      // f32 throughout: sums in another order than the reference (GEMM tiles, block reductions, online softmax)
+      const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      const err = (got!.data as Float32Array).reduce((m, v, i) => Math.max(m, Math.abs(v - want[i]!)), 0);
+      expect(scale).toBeGreaterThan(0.05);
+      expect(err).toBeLessThanOrEqual(1e-5 * scale);
+    } finally {
+      runner.close();
+    }
+  }, 600_000);
+
+  // the model's slots are sized for its largest activation, which hides the stray rows; here both norms are graph
+  // outputs, so their buffers are exactly 37 and 32 rows
+  it('two norms of one source at 37 and 32 rows: the old launch overflows under ASan, the fixed one is exact', async () => {
+    const x = node('input', [], { name: 'x' }, { dtype: 'f32', shape: [1, 37, 64] });
+    const tail = node('slice', [x], { axis: 1, start: 5, end: 37, step: 1 }, { dtype: 'f32', shape: [1, 32, 64] });
+    const norms = [x, tail].map((v) => node('layernorm', [v], { eps: 1e-5 }, v.type));
+    const pair = irGraph('two-norms', [x], norms);
+    const inputs = randomInputs(404, pair);
+    const e = emitCuda(pair);
+    const first = new Map(e.kernels.map((k) => [k.entry, k.grid]));
+    const old = emitCudaRunner(pair, { ...e, steps: e.steps.map((st) => ({ ...st, grid: first.get(st.entry)! })) });
+    const proc = await CudaProcess.start(buildCudaRunner(old.source, asan), old.spec, asan);
+    try {
+      await expect(proc.forward([new Uint8Array(encodeTensor(inputs['x']!, 'f32'))]))
+        .rejects.toThrow(/AddressSanitizer: heap-buffer-overflow/);
+    } finally {
+      proc.close();
+    }
+    const runner = await CudaRunner.open(pair, NO_WEIGHTS, asan);
+    try {
+      const got = await runner.forward(inputs);
+      const want = runReference(pair, inputs, NO_WEIGHTS);
+      got.forEach((t, i) => {
+        const ref = want[i]!.data as Float32Array;
+        const err = (t.data as Float32Array).reduce((m, v, j) => Math.max(m, Math.abs(v - ref[j]!)), 0);
+        expect(err).toBeLessThanOrEqual(1e-5);  // unit-variance rows of 64: f32 sums in another order
+      });
+    } finally {
+      runner.close();
+    }
+  }, 600_000);
 });

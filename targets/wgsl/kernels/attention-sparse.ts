@@ -10,9 +10,19 @@ import {
 import { attentionShape, type AttnShape } from './attention-shape.ts';
 import { bytesOf } from './elementwise.ts';
 
+/**
+ * Block candidates: attention.ts's, or per query tile (one list per Q_BLOCK queries) Q_BLOCK = the largest divisor
+ * of the tile up to 16, so that no workgroup straddles two query tiles.
+ */
+function blockCandidates(tile: number, perQueryTile: boolean): readonly (readonly [number, number])[] {
+  if (!perQueryTile) return ATTENTION_BLOCKS;
+  const q = [16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1].find((d) => tile % d === 0)!;
+  return [32, 16, 8].map((k) => [q, k] as const);
+}
+
 // the largest block that fits, preferring KV_BLOCK ≤ tile so that small tiles do not load mostly-masked chunks
-function pickBlocks(s: AttnShape, tile: number, budget: number): readonly [number, number] {
-  const fits = ATTENTION_BLOCKS.filter(([q, k]) => attentionSharedBytes(s, q, k) <= budget);
+function pickBlocks(s: AttnShape, tile: number, budget: number, perQueryTile: boolean): readonly [number, number] {
+  const fits = blockCandidates(tile, perQueryTile).filter(([q, k]) => attentionSharedBytes(s, q, k) <= budget);
   const fit = fits.find(([, k]) => k <= tile) ?? fits.reduce<readonly [number, number] | undefined>(
     (best, b) => (best && best[1] <= b[1] ? best : b), undefined);
   if (!fit) {
@@ -56,10 +66,12 @@ function chunkScores(s: AttnShape, scale: number): string[] {
 }
 
 /**
- * The schedule row of the workgroup's batch (bh / H) in the scheduled form: how many bounds lie above its timestep.
- * The timestep is read at a uniform index, so the row, like the list, is uniform across the workgroup.
+ * The list row the workgroup reads: its batch's (bh / H) schedule row in the scheduled form (how many bounds lie
+ * above its timestep), its query tile's row per query tile, else 0. It depends on the workgroup only, so the row,
+ * like the list, is uniform across the workgroup.
  */
-function scheduleRowOf(t: TensorVar | undefined, bounds: readonly number[], heads: number): string[] {
+function scheduleRowOf(t: TensorVar | undefined, bounds: readonly number[], heads: number, qTiles: number): string[] {
+  if (qTiles) return [`let srow = bh * ${qTiles}u + q0 / TILE;`];
   if (!t) return ['let srow = 0u;'];
   const tv = `let tb = ${t.load(`bh / ${heads}u`)};`;
   return [tv, `let srow = ${bounds.map((b) => `select(0u, 1u, tb < ${literal(b, 'f32')})`).join(' + ') || '0u'};`];
@@ -67,7 +79,8 @@ function scheduleRowOf(t: TensorVar | undefined, bounds: readonly number[], head
 
 /**
  * sparse_attention{scale, tile}(q[B,H,Nq,D], k[B,H,Nk,D], v[B,H,Nk,Dv], tiles: i32[T]) → [B,H,Nq,Dv], or the
- * scheduled form (tiles: i32[R, T], t: f[B]) whose workgroups read their batch's row; −1 padding is skipped.
+ * scheduled form (tiles: i32[R, T], t: f[B]) whose workgroups read their batch's row, or the per-query-tile form
+ * (tiles: i32[B, H, QT, T]) whose workgroups read their query tile's row; −1 padding is skipped.
  * Block-sparse flash attention: attention.ts's kernel (one workgroup per (batch, head, Q_BLOCK queries), K/V staged
  * through workgroup memory in KV_BLOCK-key chunks, online softmax in f32) whose K/V loop walks only the kept key
  * tiles read from the i32 tile list, so its work scales with the kept fraction. Q stays dense. The list is uniform
@@ -83,7 +96,8 @@ export function lowerSparseAttention(n: Node, ctx: LowerContext): KernelSpec {
   const tile = attr<number>(n, 'tile');
   const kept = tt.shape.at(-1)!;
   const bounds = ts ? scheduleBounds(n.attrs, tt.shape[0]!) : [];
-  const [qBlock, kvBlock] = pickBlocks(s, tile, ctx.caps.limits.maxComputeWorkgroupStorageSize);
+  const perQueryTile = tt.shape.length === 4;
+  const [qBlock, kvBlock] = pickBlocks(s, tile, ctx.caps.limits.maxComputeWorkgroupStorageSize, perQueryTile);
   const wg = qBlock * THREADS_PER_ROW;
   const q = tensorVar('x0', qt.dtype, qt.shape, ctx.elem);
   const k = tensorVar('x1', kt.dtype, kt.shape, ctx.elem);
@@ -96,7 +110,7 @@ export function lowerSparseAttention(n: Node, ctx: LowerContext): KernelSpec {
     [`const TILE: u32 = ${tile}u;`, `const KEPT: u32 = ${kept}u;`, `const NTILES: u32 = ${keyTiles(s.nk, tile)}u;`]);
   const body = [
     ...flashStart(q, s, qBlocks),
-    ...scheduleRowOf(tv, bounds, h),
+    ...scheduleRowOf(tv, bounds, h, perQueryTile ? tt.shape[2]! : 0),
     // padding (−1) and out-of-range entries (the reference rejects them) map to NTILES, which covers no key: skipped
     'for (var ti = 0u; ti < KEPT; ti++) {',
     `  let ts = ${tiles.load('srow * KEPT + ti')};`,
@@ -115,14 +129,15 @@ export function lowerSparseAttention(n: Node, ctx: LowerContext): KernelSpec {
   const keys = Math.min(kept * tile, s.nk);
   return buildKernel({
     name: 'sparse_attention',
-    hint: `${ctx.elem};scale=${scale};tile=${tile};bounds=${bounds.join('/')};${qBlock}x${kvBlock}`,
+    hint: `${ctx.elem};scale=${scale};tile=${tile};bounds=${bounds.join('/')};${qBlock}x${kvBlock}` +
+      (perQueryTile ? ';per-query-tile' : ''),
     vars,
     workgroup: [wg],
     workgroups: b * h * qBlocks,
     prelude,
     body,
     flops: 2 * b * h * nq * keys * (d + s.dv),
-    bytes: [q, y].reduce((a, t) => a + t.numel * bytesOf(t.storage), 0) + kept * 4 +
+    bytes: [q, y].reduce((a, t) => a + t.numel * bytesOf(t.storage), 0) + tiles.numel * 4 +
       b * h * keys * (d + s.dv) * bytesOf(k.storage),
   });
 }

@@ -49,7 +49,8 @@ describe.skipIf(!gpu)('vdit compare on the narrow tiny model, w4a8 (skipped with
       expect(Number.isFinite(x.maxAbsError) && Number.isFinite(x.maxRelError), `#${x.index} ${x.name}`).toBe(true);
       expect(x.ok, `#${x.index} ${x.name}: ${x.violations} off, max abs ${x.maxAbsError}`).toBe(true);
       expect(x.ms).toBeGreaterThan(0);
-      expect(x.cuda.status).toBe('needs CUDA runtime (GPU + nvcc)');
+      // no GPU here: the runner is not started, and the column says why (cuda-column.test.ts runs it emulated)
+      expect(x.cuda.status).toMatch(/^needs CUDA runtime \(GPU \+ nvcc\)(: .+)?$|^ok$/);
     }
   });
 

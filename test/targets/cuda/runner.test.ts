@@ -11,8 +11,11 @@ import { toposort } from '../../../ir/graph.ts';
 import type { Node } from '../../../ir/node.ts';
 import { buildCudaRunner } from '../../../runtime/cuda-build.ts';
 import { emitCudaRunner } from '../../../targets/cuda/runner.ts';
+import { DEFAULT_PIPELINE, parsePipeline, runPipeline } from '../../../passes/pipeline.ts';
+import { builtinPasses } from '../../../passes/registry.ts';
 import { narrowTinySmallClip } from '../../compiler/model/narrow-tiny.ts';
 import { NVCC } from './harness.ts';
+import { smallTextDiT } from './small-text-dit.ts';
 
 const cache = mkdtempSync(join(tmpdir(), 'vdit-cuda-runner-'));
 afterAll(() => rmSync(cache, { recursive: true, force: true }));
@@ -38,11 +41,16 @@ describe('runner.cu generation', () => {
     expect(source).toContain(`constexpr int kSteps = ${e.steps.length};`);
   });
 
-  it('gives every value a step touches one buffer, reshapes their source\'s, and describes the pipes', () => {
+  it('plans buffers (activations share slots, reshapes use their source\'s) and describes the pipes', () => {
     const values = new Set<Node>(g.inputs.map(root));
     for (const s of e.steps) for (const p of [...s.operands, s.node]) values.add(root(order[p]!));
     expect([...values].some((v) => v.op === 'reshape')).toBe(false);
-    expect(source).toContain(`constexpr int kBuffers = ${values.size};`);
+    const plan = spec.buffers!;
+    const buffers = Number(/constexpr int kBuffers = (\d+);/.exec(source)![1]);
+    expect(buffers).toBeLessThan(values.size);
+    expect(buffers).toBe(values.size - [...values].filter((v) => !['param', 'input'].includes(v.op)).length +
+      plan.slots + g.outputs.length);
+    expect(spec.deviceBytes).toBe(plan.totalBytes);
     expect(order.some((n) => n.op === 'reshape' && e.steps.some((s) => s.operands.includes(order.indexOf(n))))).toBe(true);
     const params = [...values].filter((v) => v.op === 'param');
     expect(spec.params.map((p) => p.name).sort()).toEqual(params.map((p) => p.attrs['name'] as string).sort());
@@ -51,6 +59,24 @@ describe('runner.cu generation', () => {
     expect(spec.inputs.map((i) => i.bytes)).toEqual([2 * 4 * 16 * 16 * 3 * 4, 8, 8]);
     expect(spec.outputs).toHaveLength(1);
     expect(spec.steps).toHaveLength(e.steps.length);
+  });
+});
+
+// cogvideox-2b f32 crashed ("illegal memory access"): its final layernorm (17550 rows) has the source of the first
+// (17776 rows), and every launch of that source used the first one's grid, writing 226 rows past its buffer
+describe('runner.cu launches each step with its own grid', () => {
+  const g = runPipeline(buildDiT(smallTextDiT()), parsePipeline(DEFAULT_PIPELINE, new Map(builtinPasses())), {}).graph;
+  const e = emitCuda(g);
+  const { source } = emitCudaRunner(g, e);
+
+  it('a kernel shared by norms of 37 and 32 rows launches 37 and 32 blocks', () => {
+    const norms = e.steps.filter((s) => s.op === 'layernorm' && toposort(g)[s.node]!.src.length === 1);
+    expect(norms.map((s) => s.grid[0])).toEqual([37, 37, 32]);
+    expect(new Set(norms.map((s) => s.entry)).size).toBe(1);
+    for (const s of norms) {
+      const i = e.steps.indexOf(s);
+      expect(source).toMatch(new RegExp(`case ${i}: VDIT_LAUNCH\\(${s.entry}_ns::${s.entry}, ${s.grid[0]}u, `));
+    }
   });
 });
 

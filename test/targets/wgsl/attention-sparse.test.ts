@@ -131,3 +131,38 @@ describe('sparse attention kernel description', () => {
     expect(() => lowerNode(n, CPU)).toThrow(/sparse_attention head dims.*workgroup memory/);
   });
 });
+
+/** The per-query-tile form: every (b, h, query tile) its own seeded list, −1 padded. */
+function perQueryTileCase(seed: number, Nq: number, tile: number) {
+  const [B, H, Nk, D] = [2, 2, 45, 16];
+  const QT = Math.ceil(Nq / tile);
+  const total = Math.ceil(Nk / tile);
+  const r = rng(seed);
+  const width = Math.min(3, total);
+  const lists = Array.from({ length: B * H * QT }, () => {
+    const pick = Array.from({ length: total }, (_, t) => t).filter(() => r() < 0.4).slice(0, width);
+    const row = pick.length ? pick : [total - 1];
+    return [...row, ...new Array<number>(width - row.length).fill(-1)];
+  });
+  const leaves = [input('q', 'f32', [B, H, Nq, D]), input('k', 'f32', [B, H, Nk, D]), input('v', 'f32', [B, H, Nk, D]),
+    input('tiles', 'i32', [B, H, QT, width])];
+  const inputs: Record<string, Tensor> = {
+    q: randomTensor(r, 'f32', [B, H, Nq, D]), k: randomTensor(r, 'f32', [B, H, Nk, D]),
+    v: randomTensor(r, 'f32', [B, H, Nk, D]),
+    tiles: tensor({ dtype: 'i32', shape: [B, H, QT, width] }, Int32Array.from(lists.flat())),
+  };
+  return { n: node('sparse_attention', leaves, { scale: 0.6, tile }), inputs };
+}
+
+describe.skipIf(!hasGpu)('wgsl block-sparse attention, per query tile', () => {
+  it.each([[16, 37], [5, 23], [24, 50]])('tile %i, Nq %i: each query tile attends over its own row', async (tile, nq) => {
+    const { n, inputs } = perQueryTileCase(550 + tile, nq, tile);
+    const [got, want] = await runBoth(n, inputs, 'f32');
+    expectClose(got, want, TOL_ACC);
+  });
+
+  it('picks Q_BLOCK dividing the tile (tile 24 → 12 queries per workgroup)', () => {
+    const spec = lowerNode(perQueryTileCase(1, 50, 24).n, CPU);
+    expect(spec.source).toContain('const Q_BLOCK: u32 = 12u;');
+  });
+});

@@ -1,0 +1,54 @@
+import { keyTiles } from '../ir/infer-sparse-attention.ts';
+import { forcedTiles, selectedTiles, tileSelectAttrs } from '../ir/infer-tile-select.ts';
+import type { Node } from '../ir/node.ts';
+import { alloc, type Buf, type Ctx, type Val } from './reference-values.ts';
+
+/** The means of each `tile` rows of an [N, D] matrix at `off` (the last tile may be partial), in f64: [ceil(N/tile), D]. */
+function poolRows(x: Buf, off: number, n: number, d: number, tile: number): Float64Array {
+  const out = new Float64Array(keyTiles(n, tile) * d);
+  for (let t = 0; t * tile < n; t++) {
+    const rows = Math.min(tile, n - t * tile);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < d; c++) out[t * d + c]! += x[off + (t * tile + r) * d + c]!;
+    for (let c = 0; c < d; c++) out[t * d + c]! /= rows;
+  }
+  return out;
+}
+
+/**
+ * The kept tiles, ascending: 0..forced−1, then the `count − forced` best-scoring others, ties to the lower index
+ * (the order the GPU kernels' rank count gives too).
+ */
+export function pickTiles(score: ArrayLike<number>, forced: number, count: number): number[] {
+  const rest = Array.from({ length: score.length - forced }, (_, i) => forced + i)
+    .sort((a, b) => score[b]! - score[a]! || a - b)
+    .slice(0, count - forced);
+  return [...Array.from({ length: forced }, (_, i) => i), ...rest].sort((a, b) => a - b);
+}
+
+/**
+ * tile_select{tile, keep, keepFirst, scale}(q, k) → i32[B, H, QT, T']: per (batch, head) the key tiles' means once,
+ * then per query tile its mean, the scores s_j = scale·q̄·k̄_j and their T' best (ir/ops.ts), all in f64.
+ */
+export function evalTileSelect(n: Node, src: readonly Val[], ctx: Ctx): Val {
+  const [q, k] = [src[0]!, src[1]!];
+  const [B, H, Nq, D] = q.type.shape as [number, number, number, number];
+  const Nk = k.type.shape[2]!;
+  const a = tileSelectAttrs(n.attrs);
+  const [QT, KT, T] = [keyTiles(Nq, a.tile), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
+  const forced = forcedTiles(Nk, a.tile, a.keepFirst);
+  const out = alloc(n.type, ctx);
+  const score = new Float64Array(KT);
+  for (let bh = 0; bh < B * H; bh++) {
+    const kbar = poolRows(k.data, bh * Nk * D, Nk, D, a.tile);
+    const qbar = poolRows(q.data, bh * Nq * D, Nq, D, a.tile);
+    for (let qt = 0; qt < QT; qt++) {
+      for (let j = 0; j < KT; j++) {
+        let dot = 0;
+        for (let c = 0; c < D; c++) dot += qbar[qt * D + c]! * kbar[j * D + c]!;
+        score[j] = a.scale * dot;
+      }
+      out.data.set(pickTiles(score, forced, T), (bh * QT + qt) * T);
+    }
+  }
+  return out;
+}

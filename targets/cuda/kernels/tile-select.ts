@@ -1,0 +1,92 @@
+import { keyTiles } from '../../../ir/infer-sparse-attention.ts';
+import { forcedTiles, selectedTiles, tileSelectAttrs } from '../../../ir/infer-tile-select.ts';
+import type { Node } from '../../../ir/node.ts';
+import type { LowerContext } from '../../target.ts';
+import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
+import { cudaLiteral } from '../render.ts';
+import { cudaTensor } from '../tensor-var.ts';
+
+/** Threads per block, and per key tile while scoring (they split its keys, then sum in a fixed order). */
+const BLOCK = 128;
+const LANES = 8;
+
+/**
+ * tile_select{tile, keep, keepFirst, scale}(q, k) → i32[B, H, QT, T'], the CUDA twin of targets/wgsl/kernels/
+ * tile-select.ts: one block per (batch, head, query tile); q̄ in shared memory, s_j = scale·(Σ_r q̄·k_r)/|tile j|
+ * with LANES threads per key tile, then a rank count keeps the forced tiles and the best others (ties → lower index)
+ * and writes them ascending. Shared memory is static: 4·(D + BLOCK + 2·KT) bytes ≤ 48 KiB.
+ */
+export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
+  const [B, H, Nq, D] = n.src[0]!.type.shape as [number, number, number, number];
+  const Nk = n.src[1]!.type.shape[2]!;
+  const a = tileSelectAttrs(n.attrs);
+  const [QT, KT, KEEP] = [keyTiles(Nq, a.tile), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
+  const FORCED = forcedTiles(Nk, a.tile, a.keepFirst);
+  if (4 * (D + BLOCK + 2 * KT) > 48 * 1024) {
+    throw new Error(`cuda: tile_select over ${KT} key tiles (head dim ${D}) exceeds 48 KiB of shared memory: use a larger tile`);
+  }
+  const q = cudaTensor('q', n.src[0]!.type.dtype, n.src[0]!.type.shape, ctx.elem);
+  const k = cudaTensor('k', n.src[1]!.type.dtype, n.src[1]!.type.shape, ctx.elem);
+  const y = cudaTensor('y', n.type.dtype, n.type.shape, ctx.elem);
+  const T = a.tile;
+  const kn = (j: string): string => `(${Nk}u - ${j} * ${T}u < ${T}u ? ${Nk}u - ${j} * ${T}u : ${T}u)`;
+  return buildCudaKernel({
+    name: 'tile_select', vars: [q, k, y], block: BLOCK, blocks: B * H * QT,
+    body: [
+      `const unsigned bh = blk / ${QT}u, qt = blk % ${QT}u, q0 = qt * ${T}u;`,
+      `const unsigned qn = ${Nq}u - q0 < ${T}u ? ${Nq}u - q0 : ${T}u;`,
+      `__shared__ float qbar[${D}];`,
+      `__shared__ float part[${BLOCK}];`,
+      `__shared__ float score[${KT}];`,
+      `__shared__ unsigned flag[${KT}];`,
+      `for (unsigned c = threadIdx.x; c < ${D}u; c += ${BLOCK}u) {`,
+      '  float acc = 0.0f;',
+      `  for (unsigned r = 0; r < qn; ++r) acc += ${q.load(`(bh * ${Nq}u + q0 + r) * ${D}u + c`)};`,
+      '  qbar[c] = acc / float(qn);',
+      '}',
+      '__syncthreads();',
+      `const unsigned lane = threadIdx.x % ${LANES}u, slot = threadIdx.x / ${LANES}u;`,
+      `for (unsigned j0 = 0; j0 < ${KT}u; j0 += ${BLOCK / LANES}u) {`,
+      '  const unsigned j = j0 + slot;',
+      '  float acc = 0.0f;',
+      `  if (j < ${KT}u) {`,
+      `    for (unsigned r = lane; r < ${kn('j')}; r += ${LANES}u) {`,
+      `      const unsigned base = (bh * ${Nk}u + j * ${T}u + r) * ${D}u;`,
+      '      float dot = 0.0f;',
+      `      for (unsigned d = 0; d < ${D}u; ++d) dot = fmaf(qbar[d], ${k.load('base + d')}, dot);`,
+      '      acc += dot;',
+      '    }',
+      '  }',
+      '  part[threadIdx.x] = acc;',
+      '  __syncthreads();',
+      `  if (lane == 0u && j < ${KT}u) {`,
+      '    float sum = 0.0f;',
+      `    for (unsigned l = 0; l < ${LANES}u; ++l) sum += part[threadIdx.x + l];`,
+      `    score[j] = ${cudaLiteral(a.scale, 'float')} * (sum / float(${kn('j')}));`,
+      '  }',
+      '  __syncthreads();',
+      '}',
+      // kept: forced, or fewer than KEEP − FORCED free tiles beat it (higher, or equal and lower index)
+      `for (unsigned j = threadIdx.x; j < ${KT}u; j += ${BLOCK}u) {`,
+      // no `j < 0u` / `rank < 0u`: nvcc warns on pointless unsigned comparisons (-Werror)
+      `  bool kept = ${FORCED ? `j < ${FORCED}u` : 'false'};`,
+      '  if (!kept) {',
+      '    const float sj = score[j];',
+      '    unsigned rank = 0;',
+      `    for (unsigned i = ${FORCED}u; i < ${KT}u; ++i) rank += (score[i] > sj || (score[i] == sj && i < j)) ? 1u : 0u;`,
+      `    kept = ${KEEP > FORCED ? `rank < ${KEEP - FORCED}u` : 'false'};`,
+      '  }',
+      '  flag[j] = kept ? 1u : 0u;',
+      '}',
+      '__syncthreads();',
+      `for (unsigned j = threadIdx.x; j < ${KT}u; j += ${BLOCK}u) {`,
+      '  if (flag[j]) {',
+      '    unsigned pos = 0;',
+      '    for (unsigned i = 0; i < j; ++i) pos += flag[i];',
+      `    ${y.store(`(bh * ${QT}u + qt) * ${KEEP}u + pos`, 'int(j)')}`,
+      '  }',
+      '}',
+    ],
+    flops: 2 * B * H * (QT * Nk * D + Nq * D),
+  });
+}

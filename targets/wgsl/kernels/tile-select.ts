@@ -1,0 +1,132 @@
+import { keyTiles } from '../../../ir/infer-sparse-attention.ts';
+import { forcedTiles, selectedTiles, tileSelectAttrs } from '../../../ir/infer-tile-select.ts';
+import type { Node } from '../../../ir/node.ts';
+import type { LowerContext } from '../../target.ts';
+import type { KernelSpec } from '../kernel.ts';
+import { buildKernel, literal } from '../render.ts';
+import { tensorVar, type TensorVar } from '../tensor-var.ts';
+import { bytesOf } from './elementwise.ts';
+
+/** Invocations per workgroup, and per key tile while scoring (they split its keys, then sum in a fixed order). */
+const WG = 128;
+const LANES = 8;
+
+// q̄ of the workgroup's query tile into workgroup memory, one column per invocation
+function poolQuery(q: TensorVar): string[] {
+  return [
+    'for (var c = lidx; c < D; c += WG) {',
+    '  var acc = 0.0;',
+    `  for (var r = 0u; r < qn; r++) { acc += ${q.load('(bh * NQ + q0 + r) * D + c')}; }`,
+    '  qbar[c] = acc / f32(qn);',
+    '}',
+    'workgroupBarrier();',
+  ];
+}
+
+// s_j = scale · (Σ_r q̄·k_r) / |tile j|: LANES invocations per tile, GROUPS tiles per pass; the loop is uniform
+function scoreTiles(k: TensorVar, scale: number): string[] {
+  return [
+    'let lane = lidx % LANES; let slot = lidx / LANES;',
+    'for (var j0 = 0u; j0 < KT; j0 += GROUPS) {',
+    '  let j = j0 + slot;',
+    '  var acc = 0.0;',
+    '  if (j < KT) {',
+    '    let kn = min(TILE, NK - j * TILE);',
+    '    for (var r = lane; r < kn; r += LANES) {',
+    '      let base = (bh * NK + j * TILE + r) * D;',
+    '      var dot = 0.0;',
+    `      for (var d = 0u; d < D; d++) { dot = fma(qbar[d], ${k.load('base + d')}, dot); }`,
+    '      acc += dot;',
+    '    }',
+    '  }',
+    '  part[lidx] = acc;',
+    '  workgroupBarrier();',
+    '  if (lane == 0u && j < KT) {',
+    '    var sum = 0.0;',
+    '    for (var l = 0u; l < LANES; l++) { sum += part[lidx + l]; }',
+    `    score[j] = ${literal(scale, 'f32')} * (sum / f32(min(TILE, NK - j * TILE)));`,
+    '  }',
+    '  workgroupBarrier();',
+    '}',
+  ];
+}
+
+// tile j is kept when forced or when fewer than KEEP − FORCED free tiles beat it (higher score, or equal and lower);
+// its slot in the ascending list is the number of kept tiles before it
+function selectTiles(y: TensorVar): string[] {
+  return [
+    'for (var j = lidx; j < KT; j += WG) {',
+    '  var kept = j < FORCED;',
+    '  if (!kept) {',
+    '    let sj = score[j];',
+    '    var rank = 0u;',
+    '    for (var i = FORCED; i < KT; i++) {',
+    '      let si = score[i];',
+    '      if (si > sj || (si == sj && i < j)) { rank++; }',
+    '    }',
+    '    kept = rank < KEEP - FORCED;',
+    '  }',
+    '  flag[j] = select(0u, 1u, kept);',
+    '}',
+    'workgroupBarrier();',
+    'for (var j = lidx; j < KT; j += WG) {',
+    '  if (flag[j] == 1u) {',
+    '    var pos = 0u;',
+    '    for (var i = 0u; i < j; i++) { pos += flag[i]; }',
+    `    ${y.store('(bh * QT + qt) * KEEP + pos', 'i32(j)')}`,
+    '  }',
+    '}',
+  ];
+}
+
+/**
+ * tile_select{tile, keep, keepFirst, scale}(q[B,H,Nq,D], k[B,H,Nk,D]) → i32[B, H, QT, T']: one workgroup per
+ * (batch, head, query tile). It pools its queries into q̄ (workgroup memory), scores every key tile by the mean of
+ * q̄·k over its keys (= q̄·k̄_j) in f32, then keeps the forced tiles and the best others by a rank count (O(KT²/WG),
+ * fine for KT ≤ a few hundred) and writes them ascending. Every workgroup reads all of K (L2-resident); pooling K
+ * once per head in its own pass would cut that by QT.
+ */
+export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
+  const [qt, kt] = [n.src[0]!.type, n.src[1]!.type];
+  const [B, H, Nq, D] = qt.shape as [number, number, number, number];
+  const Nk = kt.shape[2]!;
+  const a = tileSelectAttrs(n.attrs);
+  const [QT, KT, KEEP] = [keyTiles(Nq, a.tile), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
+  const shared = 4 * (D + WG + 2 * KT);
+  const budget = ctx.caps.limits.maxComputeWorkgroupStorageSize;
+  if (shared > budget) {
+    throw new Error(`wgsl: tile_select over ${KT} key tiles (head dim ${D}) needs ${shared} B of workgroup memory, ` +
+      `over ${budget} B: use a larger tile`);
+  }
+  const q = tensorVar('x0', qt.dtype, qt.shape, ctx.elem);
+  const k = tensorVar('x1', kt.dtype, kt.shape, ctx.elem);
+  const y = tensorVar('y', n.type.dtype, n.type.shape, ctx.elem);
+  const prelude = [
+    `const D: u32 = ${D}u;`, `const NQ: u32 = ${Nq}u;`, `const NK: u32 = ${Nk}u;`, `const TILE: u32 = ${a.tile}u;`,
+    `const QT: u32 = ${QT}u;`, `const KT: u32 = ${KT}u;`, `const KEEP: u32 = ${KEEP}u;`,
+    `const FORCED: u32 = ${forcedTiles(Nk, a.tile, a.keepFirst)}u;`,
+    `const WG: u32 = ${WG}u;`, `const LANES: u32 = ${LANES}u;`, `const GROUPS: u32 = ${WG / LANES}u;`,
+    'var<workgroup> qbar: array<f32, D>;',
+    'var<workgroup> part: array<f32, WG>;',
+    'var<workgroup> score: array<f32, KT>;',
+    'var<workgroup> flag: array<u32, KT>;',
+  ];
+  const body = [
+    'let qt = wg % QT; let bh = wg / QT;',
+    'let q0 = qt * TILE; let qn = min(TILE, NQ - q0);',
+    ...poolQuery(q),
+    ...scoreTiles(k, a.scale),
+    ...selectTiles(y),
+  ];
+  return buildKernel({
+    name: 'tile_select',
+    hint: `${ctx.elem};tile=${a.tile};keep=${KEEP};first=${a.keepFirst};scale=${a.scale}`,
+    vars: [q, k, y],
+    workgroup: [WG],
+    workgroups: B * H * QT,
+    prelude,
+    body,
+    flops: 2 * B * H * (QT * Nk * D + Nq * D),
+    bytes: q.numel * bytesOf(q.storage) + B * H * QT * Nk * D * bytesOf(k.storage) + y.numel * 4,
+  });
+}

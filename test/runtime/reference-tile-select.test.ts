@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { node, tensorType } from '../../ir/index.ts';
+import { pickTiles } from '../../runtime/reference-tile-select.ts';
+import { tensor, type Tensor } from '../../runtime/tensor.ts';
+import { expectClose, inp, rand, run1 } from './reference-helpers.ts';
+
+interface Sel {
+  readonly tile: number;
+  readonly keep: number;
+  readonly keepFirst: number;
+  readonly scale: number;
+}
+
+/** Brute force: means by definition, then the count − forced best by repeated argmax (first index wins ties). */
+export function bruteSelect(q: Tensor, k: Tensor, a: Sel): number[][] {
+  const [B, H, Nq, D] = q.type.shape as [number, number, number, number];
+  const Nk = k.type.shape[2]!;
+  const KT = Math.ceil(Nk / a.tile);
+  const forced = Math.ceil(Math.min(a.keepFirst, Nk) / a.tile);
+  const count = Math.max(Math.ceil(Math.round(a.keep * KT * 1e9) / 1e9), forced);
+  const mean = (x: Tensor, n: number, bh: number, t: number): number[] => {
+    const rows = Array.from({ length: Math.min(a.tile, n - t * a.tile) }, (_, r) => t * a.tile + r);
+    return Array.from({ length: D }, (_, c) => rows.reduce((s, r) => s + x.data[(bh * n + r) * D + c]!, 0) / rows.length);
+  };
+  const out: number[][] = [];
+  for (let bh = 0; bh < B * H; bh++) {
+    for (let qt = 0; qt < Math.ceil(Nq / a.tile); qt++) {
+      const qbar = mean(q, Nq, bh, qt);
+      const score = Array.from({ length: KT }, (_, j) => a.scale * mean(k, Nk, bh, j).reduce((s, x, c) => s + x * qbar[c]!, 0));
+      const kept = Array.from({ length: forced }, (_, i) => i);
+      while (kept.length < count) {
+        let best = -1;
+        for (let j = forced; j < KT; j++) if (!kept.includes(j) && (best < 0 || score[j]! > score[best]!)) best = j;
+        kept.push(best);
+      }
+      out.push(kept.sort((x, y) => x - y));
+    }
+  }
+  return out;
+}
+
+/** tile_select on random q, k of [B, H, Nq, Nk, D]: [the reference's rows, the brute-force rows]. */
+function selectCase(dims: readonly number[], a: Sel, seed: number, kData?: Tensor): [number[][], number[][]] {
+  const [B, H, Nq, Nk, D] = dims as [number, number, number, number, number];
+  const q = rand('f32', [B, H, Nq, D], seed);
+  const k = kData ?? rand('f32', [B, H, Nk, D], seed + 1);
+  const n = node('tile_select', [inp('q', 'f32', [B, H, Nq, D]), inp('k', 'f32', [B, H, Nk, D])], { ...a });
+  const got = run1(n, { q, k });
+  const T = n.type.shape[3]!;
+  const rows = Array.from({ length: got.data.length / T }, (_, r) => Array.from(got.data.subarray(r * T, (r + 1) * T)));
+  return [rows, bruteSelect(q, k, a)];
+}
+
+describe('tile_select reference', () => {
+  it.each([
+    ['tile 4, partial last query and key tiles', [2, 2, 11, 29, 8], { tile: 4, keep: 0.5, keepFirst: 0, scale: 0.7 }],
+    ['keepFirst 6 forces tiles 0 and 1', [1, 3, 16, 40, 5], { tile: 4, keep: 0.3, keepFirst: 6, scale: 1 }],
+    ['negative scale prefers the lowest q̄·k̄', [1, 2, 9, 30, 4], { tile: 3, keep: 0.4, keepFirst: 0, scale: -0.5 }],
+    ['keep 1 lists every tile', [1, 1, 7, 13, 6], { tile: 5, keep: 1, keepFirst: 0, scale: 1 }],
+    ['one tile of many', [2, 1, 20, 64, 16], { tile: 8, keep: 0.1, keepFirst: 0, scale: 0.25 }],
+  ] as const)('equals the brute-force selection: %s', (_name, dims, a) => {
+    for (const seed of [1, 2, 3]) {
+      const [got, want] = selectCase(dims, a, 100 * seed);
+      expect(got).toEqual(want);
+    }
+  });
+
+  it('breaks ties toward the lower tile: identical key tiles score identically', () => {
+    // every key tile of 4 keys is the same block, so all scores tie and the lowest tiles win
+    const base = rand('f32', [1, 2, 4, 8], 7);
+    const k = tensor(tensorType('f32', [1, 2, 24, 8]), Float32Array.from({ length: 2 * 24 * 8 }, (_, i) => {
+      const [bh, r, c] = [Math.floor(i / (24 * 8)), Math.floor(i / 8) % 24, i % 8];
+      return base.data[(bh * 4 + (r % 4)) * 8 + c]!;
+    }));
+    const [got, want] = selectCase([1, 2, 9, 24, 8], { tile: 4, keep: 0.5, keepFirst: 0, scale: 1 }, 8, k);
+    expect(got).toEqual(want);
+    expect(got.every((r) => r.join() === '0,1,2')).toBe(true);
+    expect(pickTiles([3, 1, 3, 3, 0], 1, 3)).toEqual([0, 2, 3]);
+  });
+
+  it('selects per head and per query tile (the lists differ)', () => {
+    const [got] = selectCase([1, 2, 32, 64, 8], { tile: 8, keep: 0.25, keepFirst: 0, scale: 2 }, 21);
+    expect(new Set(got.map((r) => r.join())).size).toBeGreaterThan(1);
+  });
+});
+
+describe('sparse_attention(q, k, v, tile_select(q, k))', () => {
+  it('equals dense attention with a −∞ mask off each query tile\'s selected tiles', () => {
+    const [B, H, Nq, Nk, D, tile] = [1, 2, 13, 27, 8, 4];
+    const [qn, kn, vn] = [inp('q', 'f32', [B, H, Nq, D]), inp('k', 'f32', [B, H, Nk, D]), inp('v', 'f32', [B, H, Nk, D])];
+    const ins = { q: rand('f32', [B, H, Nq, D], 31), k: rand('f32', [B, H, Nk, D], 32), v: rand('f32', [B, H, Nk, D], 33) };
+    const a = { tile, keep: 0.4, keepFirst: 3, scale: 1.5 };
+    const sel = node('tile_select', [qn, kn], a);
+    const got = run1(node('sparse_attention', [qn, kn, vn, sel], { scale: 1.5, tile }), ins);
+    const rows = bruteSelect(ins.q, ins.k, a);
+    const QT = Math.ceil(Nq / tile);
+    const mask = new Float32Array(B * H * Nq * Nk).fill(-Infinity);
+    for (let bh = 0; bh < B * H; bh++) {
+      for (let i = 0; i < Nq; i++) {
+        for (const t of rows[bh * QT + Math.floor(i / tile)]!) {
+          mask.fill(0, (bh * Nq + i) * Nk + t * tile, (bh * Nq + i) * Nk + Math.min((t + 1) * tile, Nk));
+        }
+      }
+    }
+    const m = tensor(tensorType('f32', [B, H, Nq, Nk]), mask);
+    const want = run1(node('attention', [qn, kn, vn, inp('m', 'f32', [B, H, Nq, Nk])], { scale: 1.5 }), { ...ins, m });
+    expectClose(got.data, want.data, 0, 1e-6);
+    const dense = run1(node('attention', [qn, kn, vn], { scale: 1.5 }), ins);
+    expect(Math.max(...Array.from(got.data, (x, i) => Math.abs(x - dense.data[i]!)))).toBeGreaterThan(1e-3);
+  });
+});

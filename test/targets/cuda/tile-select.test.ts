@@ -1,0 +1,89 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../../compiler/data/prng.ts';
+import { node, type Node } from '../../../ir/node.ts';
+import { numel, type Shape } from '../../../ir/types.ts';
+import { tensor, type Tensor } from '../../../runtime/tensor.ts';
+import { lowerCudaNode } from '../../../targets/cuda/select.ts';
+import { emulateKernel, GXX } from './emulate/emulate.ts';
+import { CTX, emulatedError, input, NVCC, nvccCompile, reference } from './harness.ts';
+
+/*
+ * tile_select and the per-query-tile sparse_attention in CUDA: nvcc type-check, and the kernels run under g++
+ * emulation against the CPU reference (tile lists exact; attention within the f32 tolerance of the sparse tests).
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'vdit-cuda-select-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const rng = (seed: number): (() => number) => mulberry32(seed >>> 0).next;
+const f32 = (r: () => number, shape: Shape): Tensor =>
+  tensor({ dtype: 'f32', shape }, Float32Array.from({ length: numel(shape) }, () => -2 + 4 * r()));
+
+interface Case {
+  readonly n: Node;
+  readonly inputs: Record<string, Tensor>;
+}
+
+/** tile_select over random q, k of [B, H, Nq, Nk, D]. */
+function selectCase(dims: readonly number[], attrs: { tile: number; keep: number; keepFirst: number; scale: number }, seed: number): Case {
+  const [B, H, Nq, Nk, D] = dims as [number, number, number, number, number];
+  const r = rng(seed);
+  const inputs = { q: f32(r, [B, H, Nq, D]), k: f32(r, [B, H, Nk, D]) };
+  return { n: node('tile_select', [input('q', 'f32', [B, H, Nq, D]), input('k', 'f32', [B, H, Nk, D])], attrs), inputs };
+}
+
+/** sparse_attention per query tile, its lists the reference's tile_select of the same q, k. */
+function perQueryTileCase(dims: readonly number[], tile: number, seed: number): Case {
+  const [B, H, Nq, Nk, D] = dims as [number, number, number, number, number];
+  const sel = selectCase(dims, { tile, keep: 0.4, keepFirst: 2, scale: 0.5 }, seed);
+  const r = rng(seed + 1);
+  const inputs = { ...sel.inputs, v: f32(r, [B, H, Nk, D]), tiles: reference(sel.n, sel.inputs) };
+  const leaves = [input('q', 'f32', [B, H, Nq, D]), input('k', 'f32', [B, H, Nk, D]), input('v', 'f32', [B, H, Nk, D]),
+    input('tiles', 'i32', sel.n.type.shape)];
+  return { n: node('sparse_attention', leaves, { scale: 0.3, tile }), inputs };
+}
+
+const SELECT: Record<string, Case> = {
+  'tile 4, partial last tiles, keepFirst 5': selectCase([2, 2, 11, 29, 8], { tile: 4, keep: 0.5, keepFirst: 5, scale: 0.7 }, 1),
+  'KT 150 over a 128-thread block, negative scale': selectCase([1, 1, 6, 300, 4], { tile: 2, keep: 0.2, keepFirst: 0, scale: -1 }, 2),
+  'keep 1: every tile': selectCase([1, 2, 9, 20, 6], { tile: 5, keep: 1, keepFirst: 0, scale: 1 }, 3),
+};
+
+const SPARSE: Record<string, Case> = {
+  'tile 16: one 16-query block per query tile': perQueryTileCase([1, 2, 37, 45, 8], 16, 4),
+  'tile 5, Nq 23: 5-thread blocks': perQueryTileCase([2, 1, 23, 31, 8], 5, 5),
+};
+
+describe('CUDA tile_select', () => {
+  it('names its kernel, takes q, k and writes i32; refuses lists over 48 KiB of shared memory', () => {
+    const k = lowerCudaNode(SELECT['tile 4, partial last tiles, keepFirst 5']!.n, CTX);
+    expect(k.name).toBe('tile_select');
+    expect(k.params).toEqual(['const float*', 'const float*', 'int*']);
+    expect(k.source).toContain('kept = j < 2u');
+    const big = selectCase([1, 1, 4, 20000, 8], { tile: 2, keep: 0.5, keepFirst: 0, scale: 1 }, 1).n;
+    expect(() => lowerCudaNode(big, CTX)).toThrow('cuda: tile_select over 10000 key tiles');
+  });
+
+  it.skipIf(!NVCC)('compiles with nvcc -arch=sm_90a (needs nvcc: skipped without it)', () => {
+    const cases = [...Object.values(SELECT), ...Object.values(SPARSE)];
+    expect(() => nvccCompile(cases.map((c) => lowerCudaNode(c.n, CTX)))).not.toThrow();
+  }, 300_000);
+});
+
+describe.skipIf(!GXX)('CUDA tile_select and per-query-tile sparse_attention emulated vs the reference (needs g++)', () => {
+  it.each(Object.keys(SELECT))('tile_select exact: %s', (name) => {
+    const c = SELECT[name]!;
+    const got = emulateKernel(lowerCudaNode(c.n, CTX), c.n, [c.inputs['q']!, c.inputs['k']!], join(dir, `sel_${name.length}`));
+    expect(Array.from(got.data)).toEqual(Array.from(reference(c.n, c.inputs).data));
+  }, 120_000);
+
+  it.each(Object.keys(SPARSE))('sparse_attention per query tile: %s', (name) => {
+    const c = SPARSE[name]!;
+    const { worst, want } = emulatedError(c.n, c.inputs, join(dir, `sparse_${name.length}`));
+    expect(worst).toBeLessThanOrEqual(2e-5);
+    expect(Array.from(want.data as ArrayLike<number>).some((v) => Math.abs(v) > 1e-3)).toBe(true);
+  }, 120_000);
+});

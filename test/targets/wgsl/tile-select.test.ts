@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { node } from '../../../ir/node.ts';
+import type { Shape } from '../../../ir/types.ts';
+import type { Tensor } from '../../../runtime/tensor.ts';
+import { DEFAULT_CAPS } from '../../../targets/target.ts';
+import { lowerNode } from '../../../targets/wgsl/select.ts';
+import { expectClose, hasGpu, input, randomTensor, rng, runBoth, TOL_ACC } from './harness.ts';
+
+interface Case {
+  readonly q: Shape;
+  readonly nk: number;
+  readonly tile: number;
+  readonly keep: number;
+  readonly keepFirst?: number;
+  readonly scale?: number;
+}
+
+function selectCase(c: Case, seed: number) {
+  const [B, H, , D] = c.q as [number, number, number, number];
+  const r = rng(seed);
+  const inputs: Record<string, Tensor> = { q: randomTensor(r, 'f32', c.q), k: randomTensor(r, 'f32', [B, H, c.nk, D]) };
+  const [q, k] = [input('q', 'f32', c.q), input('k', 'f32', [B, H, c.nk, D])];
+  const attrs = { tile: c.tile, keep: c.keep, keepFirst: c.keepFirst ?? 0, scale: c.scale ?? 1 / Math.sqrt(D) };
+  return { q, k, attrs, inputs, n: node('tile_select', [q, k], attrs) };
+}
+
+const CASES: [string, Case][] = [
+  ['tile 4, partial last query and key tiles', { q: [2, 2, 11, 8], nk: 29, tile: 4, keep: 0.5 }],
+  ['keepFirst 6 forces two tiles', { q: [1, 3, 16, 16], nk: 40, tile: 4, keep: 0.3, keepFirst: 6 }],
+  ['negative scale, odd head dim', { q: [1, 2, 9, 5], nk: 30, tile: 3, keep: 0.4, scale: -0.5 }],
+  ['more key tiles than a workgroup (KT 150 > 128), tile 2', { q: [1, 1, 6, 4], nk: 300, tile: 2, keep: 0.2 }],
+  ['tile 64, one whole query tile, D 64', { q: [1, 2, 64, 64], nk: 512, tile: 64, keep: 0.5 }],
+];
+
+describe.skipIf(!hasGpu)('wgsl tile_select vs the reference (exact: integer lists)', () => {
+  CASES.forEach(([name, c], i) => {
+    it(name, async () => {
+      const { n, inputs } = selectCase(c, 700 + i);
+      const [got, want, spec] = await runBoth(n, inputs, 'f32');
+      expect(spec.name).toBe('tile_select');
+      expect(Array.from(got.data)).toEqual(Array.from(want.data));
+    });
+  });
+
+  it('feeds the per-query-tile sparse_attention: the pair matches the reference', async () => {
+    const { q, k, attrs, inputs } = selectCase({ q: [1, 2, 40, 16], nk: 77, tile: 8, keep: 0.4, keepFirst: 3 }, 720);
+    const r = rng(721);
+    const v = input('v', 'f32', [1, 2, 77, 12]);
+    const sel = node('tile_select', [q, k], attrs);
+    const [lists] = await runBoth(sel, inputs, 'f32');
+    const tiles = input('tiles', 'i32', sel.type.shape);
+    const n = node('sparse_attention', [q, k, v, tiles], { scale: 0.5, tile: 8 });
+    const [got, want, spec] = await runBoth(n, { ...inputs, v: randomTensor(r, 'f32', [1, 2, 77, 12]), tiles: lists }, 'f32');
+    expect(spec.source).toContain('let srow = bh * 5u + q0 / TILE;');
+    expectClose(got, want, TOL_ACC);
+  });
+});
+
+describe('tile_select kernel description', () => {
+  it('keys its pipeline by tile and budget and names the workgroup-memory limit', () => {
+    const ctx = { elem: 'f32', caps: DEFAULT_CAPS } as const;
+    const a = lowerNode(selectCase({ q: [1, 1, 8, 8], nk: 64, tile: 8, keep: 0.5 }, 1).n, ctx);
+    const b = lowerNode(selectCase({ q: [1, 1, 8, 8], nk: 64, tile: 8, keep: 0.25 }, 1).n, ctx);
+    expect(a.key).toContain('tile=8');
+    expect(a.key).not.toBe(b.key);
+    const big = selectCase({ q: [1, 1, 4, 8], nk: 8000, tile: 2, keep: 0.5 }, 1).n;
+    expect(() => lowerNode(big, ctx)).toThrow(/tile_select over 4000 key tiles .* workgroup memory/);
+  });
+});
