@@ -20,6 +20,14 @@ describe('bench/s2q-report.ts', () => {
       expect(row).toMatch(/\| \d+ \|$/);
       expect(md.split('\n').find((l) => l.startsWith('| RTN'))).toMatch(/\| – \|$/);
       expect(svg.match(/<title>/g)?.length).toBe(2);
+      expect(md).not.toContain('over calibration seeds');
+      // a second seed of one selection adds the Table 6 rows with mean ± SD over the seeds
+      for (const f of ['w4a4-s2q.json', 'w4a4-s2q-s1.json']) copyFileSync(join(RESULTS, f), join(dir, f));
+      const seeds = renderS2qReport(dir, 'plot.svg').md;
+      const ps = ['w4a4-s2q.json', 'w4a4-s2q-s1.json'].map((f) =>
+        (JSON.parse(readFileSync(join(dir, f), 'utf8')) as { reference: { psnr: number } }).reference.psnr);
+      const seedRow = seeds.split('\n').find((l) => l.startsWith('| SDS') && l.includes('(s1)'))!;
+      expect(seedRow).toContain(`${((ps[0]! + ps[1]!) / 2).toFixed(2)} ± ${(Math.abs(ps[0]! - ps[1]!) / Math.SQRT2).toFixed(2)}`);
       writeFileSync(join(dir, 'fp.json'), '{}');
       expect(() => renderS2qReport(dir, 'plot.svg')).toThrow(/no fp.json/);
     } finally {
