@@ -22,6 +22,15 @@ interface ClipsJson {
   readonly cudaStepMs: number; readonly wgslStepMs: number; readonly minPsnr: number; readonly maxAbs: number;
 }
 
+interface CompareJson {
+  readonly model: string; readonly quant: string; readonly adapter: string;
+  readonly cuda?: { readonly device?: string };
+  readonly rows: readonly {
+    name: string; op: string; shape: string; ok: boolean; ms?: number; tops?: number;
+    cuda: { status: string; ok?: boolean; ms?: number; tops?: number; maxAbsError?: number | null };
+  }[];
+}
+
 interface TorchForward { readonly framework: string; readonly cuda: string; readonly medianMs: number; readonly repeats: number }
 
 const METRICS = [
@@ -97,14 +106,33 @@ export function renderCudaReport(dir: string): string {
       `|---|${METRICS.map(() => '---:').join('|')}|---:|---:|`,
       qualityRow('int8 per token (W4A8)', q8), qualityRow('FP8 e4m3 per token (W4A8-FP8)', f8), '');
   }
+  const cmp = read<CompareJson>(dir, 'compare-tiny.json');
+  if (cmp && cmp.rows.some((r) => r.cuda.ms !== undefined)) {
+    const both = cmp.rows.filter((r) => r.cuda.ms !== undefined && r.ms !== undefined);
+    const q = both.filter((r) => r.op === 'qgemm');
+    const sum = (rs: typeof both, f: (r: (typeof both)[number]) => number): number => rs.reduce((a, r) => a + f(r), 0);
+    lines.push(`## \`vdit compare ${cmp.model} --quant ${cmp.quant}\`: every distinct kernel, WGSL vs CUDA vs the CPU reference`, '',
+      `${cmp.rows.length} kernels; within tolerance: WGSL ${cmp.rows.filter((r) => r.ok).length}, CUDA ` +
+        `${cmp.rows.filter((r) => r.cuda.ok).length} (qgemm: integer sums exact, max abs error ` +
+        `${Math.max(...q.map((r) => r.cuda.maxAbsError ?? 0)).toExponential(1)} from the f32 epilogue). Device time summed ` +
+        'over the distinct kernels (one launch each; the full table is `compare-tiny.json`):', '',
+      '| kernels | WGSL ms | CUDA ms | CUDA vs WGSL |', '|---|---:|---:|---:|',
+      `| all ${both.length} | ${sum(both, (r) => r.ms!).toFixed(3)} | ${sum(both, (r) => r.cuda.ms!).toFixed(3)} | ` +
+        `${(sum(both, (r) => r.ms!) / sum(both, (r) => r.cuda.ms!)).toFixed(2)}× |`,
+      `| ${q.length} qgemm (W4A8) | ${sum(q, (r) => r.ms!).toFixed(3)} | ${sum(q, (r) => r.cuda.ms!).toFixed(3)} | ` +
+        `${(sum(q, (r) => r.ms!) / sum(q, (r) => r.cuda.ms!)).toFixed(2)}× |`, '');
+  }
   const cog = read<RunJson>(dir, 'cog-cuda-w4a8.json');
+  const cogF32 = read<RunJson & { buffers?: { totalBytes: number } }>(dir, 'cog-cuda-f32.json');
   const torch = read<TorchForward>(dir, 'torch-bf16.json');
   if (cog && torch) {
     lines.push('## cogvideox-2b: one denoiser forward (batch 1, 17776 tokens, seeded weights)', '',
       '| build | ms per forward | vs PyTorch bf16 |', '|---|---:|---:|',
       `| PyTorch bf16 (${torch.framework}, CUDA ${torch.cuda}, eager, SDPA; median of ${torch.repeats}) | ${torch.medianMs.toFixed(1)} | 1.00× |`,
       `| vdit CUDA W4A8 (f32 storage, int8 mma.sync qgemm, f32 flash attention) | ${cog.timeMs.toFixed(1)} | ` +
-        `${(torch.medianMs / cog.timeMs).toFixed(3)}× |`, '',
+        `${(torch.medianMs / cog.timeMs).toFixed(3)}× |`,
+      ...(cogF32 ? [`| vdit CUDA f32 (f32 gemm, f32 flash attention; ${cogF32.buffers ? `${(cogF32.buffers.totalBytes / 2 ** 20).toFixed(0)} MiB of device buffers; ` : ''}it shared the card with evaluations, so its time is an upper bound) | ` +
+        `${cogF32.timeMs.toFixed(1)} | ${(torch.medianMs / cogF32.timeMs).toFixed(3)}× |`] : []), '',
       'CUDA W4A8, time per kernel (one profiled forward):', '', ...byKernel(cog), '');
   }
   return lines.join('\n');

@@ -137,7 +137,8 @@ export function renderPruneReport(dir: string, svgName: string): { md: string; s
       'the change, PSNR/SSIM per clip of the same (class, seed). **static**: tiles chosen at compile time from the ' +
       'attention importance S_j of the calibration store (10 prompts × 30 steps, `vdit calib`), the same for every sample ' +
       'and head; **schedule**: one static list per third of the steps; **online**: tiles chosen per sample, head and ' +
-      'query tile at run time from mean-pooled q·k (`tile_select`).',
+      'query tile at run time from mean-pooled q·k (`tile_select`). The online rows ran on an H200 the same day against ' +
+      'that card\'s dense FP clips (`fp-h200.json`; its task metrics equal the H100\'s to 0.1).',
     '',
     `Dense FP: ${METRICS.map(([k, h]) => `${h} ${f[k]!.toFixed(1)}`).join(', ')}.`,
     '',
