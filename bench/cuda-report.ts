@@ -3,10 +3,11 @@
 // quality (w4a8.eval.json, w4a8-fp8.eval.json vs fp.eval.json), the cogvideox-2b step on CUDA vs PyTorch bf16
 // (cog-cuda-w4a8.json, torch-bf16.json) and, when present, per-kernel CUDA vs WGSL (compare-*.json).
 //   npx tsx bench/cuda-report.ts <dir> -o bench/results/cuda.md
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EvalResult } from '../compiler/generate/eval-run.ts';
+import { writeReportPage } from './report-file.ts';
 
 interface RunJson {
   readonly model: string;
@@ -138,18 +139,11 @@ export function renderCudaReport(dir: string): string {
   return lines.join('\n');
 }
 
-function writeAtomic(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
-}
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const [dir, flag, out] = process.argv.slice(2);
   if (!dir || (flag !== undefined && flag !== '-o')) throw new Error('usage: npx tsx bench/cuda-report.ts <dir> [-o page.md]');
   const md = renderCudaReport(dir);
-  const marker = '<!-- reading -->';
-  const old = out && existsSync(out) ? readFileSync(out, 'utf8') : '';
-  const reading = old.includes(marker) ? old.slice(old.indexOf(marker)) : '';
-  if (out) writeAtomic(out, reading ? `${md}\n${reading}` : md);
+  if (out) writeReportPage(out, md);
   console.log(md);
 }

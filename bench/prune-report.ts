@@ -3,12 +3,13 @@
 // on cogvideox-2b shapes (attention-wgsl.json, attention-cuda.json) and the step times (step-prune.json, `vdit bench
 // --step --out`). Writes the Markdown page and an SVG plot of PSNR vs the kept K/V fraction.
 //   npx tsx bench/prune-report.ts <dir> -o bench/results/prune.md      (also writes prune.svg beside it)
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchReport } from '../compiler/bench/bench-run.ts';
 import type { EvalResult } from '../compiler/generate/eval-run.ts';
 import { readQualityRuns } from './quality-report.ts';
+import { writeReportPage } from './report-file.ts';
 
 const METRICS = [
   ['colourAcc', 'colour'], ['shapeAcc', 'shape'], ['directionAcc', 'direction'], ['smoothness', 'smoothness'],
@@ -165,10 +166,6 @@ export function renderPruneReport(dir: string, svgName: string): { md: string; s
   return { md: lines.join('\n'), svg: plot(points) };
 }
 
-function writeAtomic(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
-}
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const [dir, flag, out] = process.argv.slice(2);
@@ -176,11 +173,6 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const md = out ?? 'prune.md';
   const svgPath = md.replace(/\.md$/, '.svg');
   const r = renderPruneReport(dir, svgPath.split('/').pop()!);
-  // the hand-written reading below the marker survives a re-render
-  const marker = '<!-- reading -->';
-  const old = existsSync(md) ? readFileSync(md, 'utf8') : '';
-  const reading = old.includes(marker) ? old.slice(old.indexOf(marker)) : '';
-  writeAtomic(svgPath, r.svg);
-  writeAtomic(md, reading ? `${r.md}\n${reading}` : r.md);
+  writeReportPage(md, r.md, r.svg);
   console.log(r.md);
 }

@@ -2,11 +2,12 @@
 // <setting>-<name>.json (PSNR/SSIM vs fp.json), compile reports <setting>-<name>.compile.json (calibration time).
 // Writes the Markdown page and an SVG plot of PSNR vs FP per method and setting.
 //   npx tsx bench/s2q-report.ts <dir> -o bench/results/tiny-s2q.md      (also writes tiny-s2q.svg beside it)
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EvalResult } from '../compiler/generate/eval-run.ts';
 import { readQualityRuns } from './quality-report.ts';
+import { writeReportPage } from './report-file.ts';
 
 const METRICS = [
   ['colourAcc', 'colour'], ['shapeAcc', 'shape'], ['directionAcc', 'direction'], ['smoothness', 'smoothness'],
@@ -166,10 +167,6 @@ function plot(rows: ReadonlyMap<string, Row>): string {
   return `${out.join('\n')}\n`;
 }
 
-function writeAtomic(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
-}
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const [dir, flag, out] = process.argv.slice(2);
@@ -177,11 +174,6 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const md = out ?? 'tiny-s2q.md';
   const svgPath = md.replace(/\.md$/, '.svg');
   const r = renderS2qReport(dir, svgPath.split('/').pop()!);
-  // the hand-written reading below the marker survives a re-render
-  const marker = '<!-- reading -->';
-  const old = existsSync(md) ? readFileSync(md, 'utf8') : '';
-  const reading = old.includes(marker) ? old.slice(old.indexOf(marker)) : '';
-  writeAtomic(svgPath, r.svg);
-  writeAtomic(md, reading ? `${r.md}\n${reading}` : r.md);
+  writeReportPage(md, r.md, r.svg);
   console.log(r.md);
 }

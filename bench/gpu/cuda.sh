@@ -7,19 +7,10 @@
 #       (per-kernel CUDA-event table), and PyTorch bf16 (eager, SDPA; bench/torch_forward.py) on the same card.
 # Results: $OUT/results.tgz.
 set -uo pipefail
-source .gpu/on-gpu.sh >/dev/null 2>&1
-# the project's own bins, so that npm itself need not travel (the working tree + .gpu must stay under 64 MiB)
-command -v nvcc >/dev/null || export PATH=$PATH:/usr/local/cuda/bin
-VDIT="node bin/vdit.js"
-TSX=node_modules/.bin/tsx
 R=/tmp/cres
-mkdir -p "$R" /tmp/q
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$R/gpu.txt"
+LOG=cuda.log
+source bench/gpu/lib.sh
 nvcc --version | tail -1 > "$R/nvcc.txt" 2>&1
-log() { echo "[$(date +%T)] $*" | tee -a "$R/cuda.log"; }
-pack() { tar czf "$OUT/results.tgz" -C "$R" .; }
-trap pack EXIT
-trap 'exit 143' TERM
 runj() {  # runj <name> <timeout> <vdit args...>: JSON to $R/<name>.json, the stderr tail to the log
   local name=$1 limit=$2; shift 2
   local t0=$SECONDS
@@ -28,7 +19,7 @@ runj() {  # runj <name> <timeout> <vdit args...>: JSON to $R/<name>.json, the st
   [ -s "/tmp/q/$name.err" ] && sed "s/^/  $name: /" "/tmp/q/$name.err" >> "$R/cuda.log"
   return 0
 }
-ev() {  # ev <name> <eval args...>
+ev_tiny() {  # ev_tiny <name> <eval args...>: the tiny preset, result as $R/<name>.eval.json
   local name=$1; shift
   runj "$name" 300 eval tiny --set standard --batch 16 -o "/tmp/q/$name" "$@"
   [ -f "/tmp/q/$name/result.json" ] && cp "/tmp/q/$name/result.json" "$R/$name.eval.json"
@@ -41,9 +32,9 @@ case "${1:-}" in
     t0=$SECONDS
     timeout 240 $TSX bench/cuda-vs-wgsl.ts --quant w4a8 -o "$R/cuda-vs-wgsl.json" > /dev/null 2> >(grep -v '^Warning' | tail -4 >> "$R/cuda.log")
     log "cuda-vs-wgsl rc=$? $((SECONDS - t0)) s"
-    ev fp
-    ev w4a8 --quant w4a8 --reference /tmp/q/fp &
-    ev w4a8-fp8 --quant w4a8-fp8 --reference /tmp/q/fp &
+    ev_tiny fp
+    ev_tiny w4a8 --quant w4a8 --reference /tmp/q/fp &
+    ev_tiny w4a8-fp8 --quant w4a8-fp8 --reference /tmp/q/fp &
     runj compare-tiny 200 compare tiny --quant w4a8
     wait ;;
   step)

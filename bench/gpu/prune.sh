@@ -11,27 +11,9 @@
 # Results: $OUT/results.tgz (keep<K>.json, schedule.json, w4a6-keep0.5.json, *.compile.json, fp.json, w4a6.json,
 # attention-wgsl.json, calib.json, gpu.txt, prune.log).
 set -uo pipefail
-source .gpu/on-gpu.sh >/dev/null 2>&1
-# the project's own bins, so that npm itself need not travel (the working tree + .gpu must stay under 64 MiB)
-VDIT="node bin/vdit.js"
-TSX=node_modules/.bin/tsx
 R=/tmp/res
-mkdir -p "$R" /tmp/q out
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$R/gpu.txt"
-log() { echo "[$(date +%T)] $*" | tee -a "$R/prune.log"; }
-pack() { tar czf "$OUT/results.tgz" -C "$R" .; }
-trap pack EXIT
-trap 'exit 143' TERM
-ev() {  # ev <name> <model> [eval options...]
-  local name=$1 model=$2; shift 2
-  local t0=$SECONDS
-  timeout "${EVAL_TIMEOUT:-300}" $VDIT eval "$model" --set standard --batch 16 --json "$@" -o "/tmp/q/$name" \
-    > "/tmp/q/$name.out" 2> >(grep -v '^Warning' | tail -5 > "/tmp/q/$name.err")
-  log "eval $name rc=$? $((SECONDS - t0)) s"
-  [ -f "/tmp/q/$name/result.json" ] && cp "/tmp/q/$name/result.json" "$R/$name.json"
-  [ -s "/tmp/q/$name.err" ] && sed "s/^/  $name: /" "/tmp/q/$name.err" >> "$R/prune.log"
-  return 0
-}
+LOG=prune.log
+source bench/gpu/lib.sh
 build() {  # build <name> <compile options...>
   local name=$1; shift
   timeout 200 $VDIT compile tiny --calib-store out/calib --batch 16 -o "out/$name" --json "$@" \

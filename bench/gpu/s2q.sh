@@ -13,26 +13,9 @@
 # EPOCHS, SAMPLES, PROMPTS, STEPS override the calibration budget. A build or eval "w4a4:s2q#2" uses the trajectories of
 # `vdit calib --seed 2` (out/calib-s2; classes, noise and random-t of that seed) and is named w4a4-s2q-s2.
 set -uo pipefail
-source .gpu/on-gpu.sh >/dev/null 2>&1
-# the project's own bin, so that npm itself need not travel (the working tree + .gpu must stay under 64 MiB)
-VDIT="node bin/vdit.js"
 R=/tmp/res
-mkdir -p "$R" /tmp/q out
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$R/gpu.txt"
-log() { echo "[$(date +%T)] $*" | tee -a "$R/s2q.log"; }
-pack() { tar czf "$OUT/results.tgz" -C "$R" .; }
-trap pack EXIT
-trap 'exit 143' TERM
-ev() {  # ev <name> <model> [eval options...]
-  local name=$1 model=$2; shift 2
-  local t0=$SECONDS
-  timeout "${EVAL_TIMEOUT:-300}" $VDIT eval "$model" --set standard --batch 16 --json "$@" -o "/tmp/q/$name" \
-    > "/tmp/q/$name.out" 2> >(grep -v '^Warning' | tail -5 > "/tmp/q/$name.err")
-  log "eval $name rc=$? $((SECONDS - t0)) s"
-  [ -f "/tmp/q/$name/result.json" ] && cp "/tmp/q/$name/result.json" "$R/$name.json"
-  [ -s "/tmp/q/$name.err" ] && sed "s/^/  $name: /" "/tmp/q/$name.err" >> "$R/s2q.log"
-  return 0
-}
+LOG=s2q.log
+source bench/gpu/lib.sh
 declare -A FLAGS=([s2q]="--method s2q" [nosds]="--method s2q --no-sds" [nostd]="--method s2q --no-std"
   [nosdsnostd]="--method s2q --no-sds --no-std" [smoothquant]="--method smoothquant" [viditq]="--method viditq"
   [gptq]="--method gptq" [rtn]="--method rtn" [quarot]="--method quarot"

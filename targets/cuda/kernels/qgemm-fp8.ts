@@ -2,7 +2,7 @@ import { actFormatOf } from '../../../ir/quant.ts';
 import type { Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
-import { epilogue, mmaProblem, QGEMM_MMA_TILE } from './qgemm-mma.ts';
+import { epilogue, fragmentStores, mmaProblem, QGEMM_MMA_TILE } from './qgemm-mma.ts';
 
 /**
  * qgemm{aformat=e4m3} (W4A8-FP8) on FP8 tensor cores (sm_89+): `mma.sync.m16n8k32.row.col.f32.e4m3.e4m3.f32`.
@@ -80,13 +80,7 @@ export function lowerCudaQgemmFp8(n: Node, ctx: LowerContext): CudaKernel {
       'const unsigned warp = threadIdx.x / 32u, lane = threadIdx.x % 32u, g = lane / 4u, t = lane % 4u;',
       `const unsigned m0 = mb * ${BM}u + (warp / 2u) * 16u, n0 = nb * ${BN}u + (warp % 2u) * 16u;`,
       ...mainLoop(M, N, K, K4, KW),
-      'for (int j = 0; j < 2; ++j) for (int r = 0; r < 4; ++r) {',
-      '  const unsigned m = m0 + g + 8u * (r >> 1), n = n0 + 8u * j + 2u * t + (r & 1);',
-      `  if (m >= ${M}u || n >= ${N}u) continue;`,
-      '  const float acc = c[j][r];',
-      ...epilogue(n, N, T, has).map((l) => `  ${l}`),
-      `  ${y.store(`m * ${N}u + n`, 'v')}`,
-      '}',
+      ...fragmentStores(M, N, 'float', epilogue(n, N, T, has), y),
     ],
     flops: 2 * M * N * K,
   });

@@ -56,6 +56,22 @@ function mainLoop(M: number, N: number, K: number, K4: number, bWord: (k: string
 }
 
 /** The operands and shapes every qgemm variant binds: xq (bytes), dx, wq (words), dw, then b?, g?, r?, and y. */
+/**
+ * Each thread's two 16×8 accumulator fragments (c[j][r], m16n8 layout: rows g and g + 8, columns 2t and 2t + 1)
+ * through the epilogue (`acc` in, `v` out) into y, skipping the rows and columns past M, N.
+ */
+export function fragmentStores(M: number, N: number, acc: 'int' | 'float', epi: readonly string[], y: CudaTensor): string[] {
+  return [
+    'for (int j = 0; j < 2; ++j) for (int r = 0; r < 4; ++r) {',
+    '  const unsigned m = m0 + g + 8u * (r >> 1), n = n0 + 8u * j + 2u * t + (r & 1);',
+    `  if (m >= ${M}u || n >= ${N}u) continue;`,
+    `  const ${acc} acc = c[j][r];`,
+    ...epi.map((l) => `  ${l}`),
+    `  ${y.store(`m * ${N}u + n`, 'v')}`,
+    '}',
+  ];
+}
+
 export interface MmaProblem {
   readonly M: number;
   readonly N: number;
@@ -110,13 +126,7 @@ export function lowerCudaQgemmMma(n: Node, ctx: LowerContext): CudaKernel {
       'const unsigned warp = threadIdx.x / 32u, lane = threadIdx.x % 32u, g = lane / 4u, t = lane % 4u;',
       `const unsigned m0 = mb * ${BM}u + (warp / 2u) * 16u, n0 = nb * ${BN}u + (warp % 2u) * 16u;`,
       ...mainLoop(M, N, K, K4, bWord),
-      'for (int j = 0; j < 2; ++j) for (int r = 0; r < 4; ++r) {',
-      '  const unsigned m = m0 + g + 8u * (r >> 1), n = n0 + 8u * j + 2u * t + (r & 1);',
-      `  if (m >= ${M}u || n >= ${N}u) continue;`,
-      '  const int acc = c[j][r];',
-      ...epilogue(n, N, T, has).map((l) => `  ${l}`),
-      `  ${y.store(`m * ${N}u + n`, 'v')}`,
-      '}',
+      ...fragmentStores(M, N, 'int', epilogue(n, N, T, has), y),
     ],
     flops: 2 * M * N * K,
   });
