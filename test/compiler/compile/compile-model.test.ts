@@ -148,13 +148,13 @@ describe.skipIf(!gpu)('compileModel (skipped without a WebGPU adapter)', () => {
   it('a bad --quant or --method is a clear error, and nothing is written', async () => {
     const bad = join(OUT, 'bad');
     expect(() => compileModel(graph, weights, { quant: 'w3a3', method: 'rtn', gpu: gpu!, modelName: 'x' }, bad))
-      .toThrow("--quant 'w3a3' is not one of w4a6, w4a8, w8a8, w4a4, none");
+      .toThrow("--quant 'w3a3' is not one of w4a6, w4a8, w8a8, w4a4, w4a8-fp8, none");
     expect(() => compileModel(graph, weights, { quant: 'w4a6', method: 'awq', gpu: gpu!, modelName: 'x' }, bad))
       .toThrow("--method 'awq' is not one of rtn, smoothquant, quarot, viditq, gptq");
     expect(existsSync(bad)).toBe(false);
     const cli = await run('node', [BIN, 'compile', 'tiny', '--quant', 'w5a5', '-o', bad]).catch((e: unknown) => e);
     const { code, stderr } = cli as { code: number; stderr: string };
     expect(code).not.toBe(0);
-    expect(stderr).toContain("vdit: error: --quant 'w5a5' is not one of w4a6, w4a8, w8a8, w4a4, none");
+    expect(stderr).toContain("vdit: error: --quant 'w5a5' is not one of w4a6, w4a8, w8a8, w4a4, w4a8-fp8, none");
   });
 });

@@ -75,7 +75,7 @@ describe('eval --quant', () => {
     expect(r.settings.quant.compressionRatio).toBeLessThan(byDefault.compressionRatio - 0.1);
     await expect(evalCommand.handler({ ...args, model: 'tiny', keepFp: 'x.*' })).rejects.toThrow('--keep-fp needs --quant');
     await expect(evalCommand.handler({ ...args, model: 'tiny', weights: 'seeded', quant: 'w3a3' }))
-      .rejects.toThrow("--quant 'w3a3' is not one of w4a6, w4a8, w8a8, w4a4, none");
+      .rejects.toThrow("--quant 'w3a3' is not one of w4a6, w4a8, w8a8, w4a4, w4a8-fp8, none");
   });
 
   it.skipIf(!gpu)('a compiled folder evaluates as it is, at its own batch, and records its build', async () => {
