@@ -45,7 +45,8 @@ export function evalTileSelect(n: Node, src: readonly Val[], ctx: Ctx): Val {
       for (let j = 0; j < KT; j++) {
         let dot = 0;
         for (let c = 0; c < D; c++) dot += qbar[qt * D + c]! * kbar[j * D + c]!;
-        score[j] = a.scale * dot;
+        // a NaN score ranks lowest, so exactly T tiles are kept whatever the inputs hold
+        score[j] = Number.isNaN(dot) ? -Number.MAX_VALUE : a.scale * dot;
       }
       out.data.set(pickTiles(score, forced, T), (bh * QT + qt) * T);
     }

@@ -78,6 +78,18 @@ describe('tile_select reference', () => {
     expect(pickTiles([3, 1, 3, 3, 0], 1, 3)).toEqual([0, 2, 3]);
   });
 
+  it('ranks a NaN-scored tile lowest and still keeps exactly T tiles', () => {
+    const k = rand('f32', [1, 1, 24, 8], 31);
+    const poisoned = Float32Array.from(k.data as Float32Array);
+    poisoned.fill(NaN, 4 * 8, 8 * 8); // key tile 1 of 6
+    const [got] = selectCase([1, 1, 8, 24, 8], { tile: 4, keep: 0.5, keepFirst: 0, scale: 1 }, 30,
+      tensor(k.type, poisoned));
+    for (const row of got) {
+      expect(row).toHaveLength(3);
+      expect(row).not.toContain(1);
+    }
+  });
+
   it('selects per head and per query tile (the lists differ)', () => {
     const [got] = selectCase([1, 2, 32, 64, 8], { tile: 8, keep: 0.25, keepFirst: 0, scale: 2 }, 21);
     expect(new Set(got.map((r) => r.join())).size).toBeGreaterThan(1);

@@ -62,7 +62,9 @@ export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
       `  if (lane == 0u && j < ${KT}u) {`,
       '    float sum = 0.0f;',
       `    for (unsigned l = 0; l < ${LANES}u; ++l) sum += part[threadIdx.x + l];`,
-      `    score[j] = ${cudaLiteral(a.scale, 'float')} * (sum / float(${kn('j')}));`,
+      `    const float sc = ${cudaLiteral(a.scale, 'float')} * (sum / float(${kn('j')}));`,
+      // a NaN score ranks lowest (the reference's rule), so the rank count still keeps exactly KEEP tiles
+      '    score[j] = isnan(sc) ? -3.4028235e38f : sc;',
       '  }',
       '  __syncthreads();',
       '}',

@@ -44,7 +44,10 @@ function scoreTiles(k: TensorVar, scale: number): string[] {
     '  if (lane == 0u && j < KT) {',
     '    var sum = 0.0;',
     '    for (var l = 0u; l < LANES; l++) { sum += part[lidx + l]; }',
-    `    score[j] = ${literal(scale, 'f32')} * (sum / f32(min(TILE, NK - j * TILE)));`,
+    `    let sc = ${literal(scale, 'f32')} * (sum / f32(min(TILE, NK - j * TILE)));`,
+    // a NaN score ranks lowest (the reference's rule), so the rank count still keeps exactly KEEP tiles; tested by
+    // bits, as WGSL lets a compiler assume x == x
+    '    score[j] = select(sc, bitcast<f32>(0xff7fffffu), (bitcast<u32>(sc) & 0x7fffffffu) > 0x7f800000u);',
     '  }',
     '  workgroupBarrier();',
     '}',
