@@ -79,7 +79,7 @@ function stepTable(s: BenchReport): string[] {
   const rows = s.step.filter((r) => r.gpuMs !== undefined);
   const base = rows.find((r) => !r.build.includes('@'))?.gpuMs;
   const attn = (r: (typeof rows)[number]): string => {
-    const share = r.byOp?.filter((o) => o.op === 'attention' || o.op === 'sparse_attention').reduce((a, o) => a + o.ms, 0);
+    const share = r.byOp?.filter((o) => ['attention', 'sparse_attention', 'tile_select'].includes(o.op)).reduce((a, o) => a + o.ms, 0);
     return share === undefined ? '–' : share.toFixed(0);
   };
   return [

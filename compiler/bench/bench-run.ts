@@ -45,10 +45,10 @@ export function checkBenchOptions(o: Pick<BenchOptions, 'quants' | 'builds' | 'w
   for (const b of o.builds) {
     const [base, prune, ...rest] = b.split('@');
     if (!(STEP_BUILDS as readonly string[]).includes(base!) || rest.length) {
-      throw new Error(`--builds: '${b}' is not one of ${STEP_BUILDS.join(', ')} (optionally @keep=F)`);
+      throw new Error(`--builds: '${b}' is not one of ${STEP_BUILDS.join(', ')} (optionally @keep=F or @online=F)`);
     }
-    const keep = prune === undefined ? 1 : /^keep=([\d.]+)$/.exec(prune)?.[1];
-    if (!(Number(keep) > 0 && Number(keep) <= 1)) throw new Error(`--builds: '${b}': expected @keep=F with F in (0, 1]`);
+    const keep = prune === undefined ? 1 : /^(?:keep|online)=([\d.]+)$/.exec(prune)?.[1];
+    if (!(Number(keep) > 0 && Number(keep) <= 1)) throw new Error(`--builds: '${b}': expected @keep=F or @online=F with F in (0, 1]`);
   }
   if (!Number.isInteger(o.warmup) || o.warmup < 0) throw new Error(`--warmup must be an integer ≥ 0, got ${o.warmup}`);
   if (!Number.isInteger(o.repeats) || o.repeats < 1) throw new Error(`--repeats must be an integer ≥ 1, got ${o.repeats}`);

@@ -49,7 +49,7 @@ export interface StepOptions {
   readonly warmup: number;
   readonly repeats: number;
   readonly qgemmVariant?: string;
-  /** leading keys (text) a `@keep=F` build always keeps, as `vdit compile --prune` does */
+  /** leading keys (text) a `@keep=F` / `@online=F` build always keeps, as `vdit compile --prune` does */
   readonly keepFirst?: number;
   readonly progress: (line: string) => void;
 }
@@ -65,14 +65,18 @@ interface Build {
  * `f16@keep=0.5`: the build with each block's self-attention pruned to that fraction of key tiles (64 keys) for
  * timing. Time depends on how many tiles are kept, not which, so no calibration store is read: every key scores the
  * same and the lowest tiles win ties (quality is measured on the tiny model with calibrated tiles instead).
+ * `f16@online=0.5`: the same fraction chosen at run time (`tile_select` per query tile), its selection timed too.
  */
 function pruned(build: string, graph: Graph, weights: Weights, keepFirst: number): { base: string; graph: Graph; weights: Weights } {
-  const m = /^(.+)@keep=([\d.]+)$/.exec(build);
+  const m = /^(.+)@(keep|online)=([\d.]+)$/.exec(build);
   if (!m) return { base: build, graph, weights };
+  if (m[2] === 'online') {
+    return { base: m[1]!, graph: pruneTokens(graph, { keep: Number(m[3]), keepFirst, online: true }).graph, weights };
+  }
   const nk = [...blockSelfAttentions(graph).values()][0]?.src[1]!.type.shape[2];
   if (nk === undefined) throw new Error(`${build}: the model has no block self-attention to prune`);
   const importance = new Map([...blockSelfAttentions(graph).keys()].map((b) => [b, new Float32Array(nk).fill(1)] as const));
-  const p = pruneTokens(graph, { keep: Number(m[2]), importance, keepFirst });
+  const p = pruneTokens(graph, { keep: Number(m[3]), importance, keepFirst });
   return { base: m[1]!, graph: p.graph, weights: withTensors(weights, p.tensors) };
 }
 

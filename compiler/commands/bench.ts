@@ -37,7 +37,7 @@ export const benchCommand = {
       .option('out', { type: 'string', describe: 'write the full results as JSON to this file' })
       .option('shapes', { type: 'boolean', default: true, describe: 'GEMM table over the model\'s linear shapes (--no-shapes skips it)' })
       .option('step', { type: 'boolean', default: false, describe: 'also one full denoising forward per build' })
-      .option('builds', { type: 'string', describe: `step builds, comma-separated (${STEP_BUILDS.join(', ')}, each optionally @keep=F: self-attention pruned to F of its key tiles, for timing); default f32, f16 and --quant` })
+      .option('builds', { type: 'string', describe: `step builds, comma-separated (${STEP_BUILDS.join(', ')}, each optionally @keep=F: self-attention pruned to F of its key tiles, for timing, or @online=F: chosen at run time by tile_select); default f32, f16 and --quant` })
       .option('qgemm-variant', { type: 'string', describe: 'force the qgemm kernel in the quantized step builds' })
       .option('weights', { type: 'string', default: 'seeded', describe: "safetensors file, or 'seeded' (default)" })
       .option('only', { type: 'string', describe: 'only these shapes, MxKxN comma-separated' })

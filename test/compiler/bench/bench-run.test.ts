@@ -24,7 +24,7 @@ describe.skipIf(!gpu)('vdit bench on Dawn (tiny, one shape, tiny repeats; no tim
   it('produces a well-formed report: variants present, every available qgemm variant exact, a w4a8 step', async () => {
     const smallest = modelGemmShapes(loadModel('tiny', { weights: 'seeded' }).graph).at(-1)!;
     const only = [`${smallest.m}x${smallest.k}x${smallest.n}`];
-    const r = JSON.parse(JSON.stringify(await runBench({ ...base, only, step: true, builds: ['w4a8', 'w4a8@keep=0.5'] }))) as BenchReport;
+    const r = JSON.parse(JSON.stringify(await runBench({ ...base, only, step: true, builds: ['w4a8', 'w4a8@keep=0.5', 'w4a8@online=0.5'] }))) as BenchReport;
     expect(r.format).toBe('vdit-bench/1');
     expect(r.device.versions.webgpu).toBeTruthy();
     expect(r.shapes.map((s) => `${s.m}x${s.k}x${s.n}`)).toEqual(only);
@@ -50,12 +50,16 @@ describe.skipIf(!gpu)('vdit bench on Dawn (tiny, one shape, tiny repeats; no tim
     const sparse = r.step[1]!;
     expect([sparse.build, sparse.error]).toEqual(['w4a8@keep=0.5', undefined]);
     expect(sparse.byOp!.find((o) => o.op === 'sparse_attention')?.count).toBe(step!.byOp!.find((o) => o.op === 'attention')!.count);
+    // the online build also runs one tile_select per block
+    const online = r.step[2]!;
+    expect([online.build, online.error]).toEqual(['w4a8@online=0.5', undefined]);
+    expect(online.byOp!.find((o) => o.op === 'tile_select')?.count).toBe(sparse.byOp!.find((o) => o.op === 'sparse_attention')!.count);
   }, 300_000);
 
   it('rejects bad options with a precise message before opening anything', async () => {
     await expect(runBench({ ...base, quants: ['w3a3'] })).rejects.toThrow(/--quant 'w3a3' is not one of/);
     await expect(runBench({ ...base, builds: ['int2'] })).rejects.toThrow(/--builds: 'int2'/);
-    await expect(runBench({ ...base, builds: ['f16@keep=2'] })).rejects.toThrow(/expected @keep=F with F in \(0, 1\]/);
+    await expect(runBench({ ...base, builds: ['f16@keep=2'] })).rejects.toThrow(/expected @keep=F or @online=F with F in \(0, 1\]/);
     await expect(runBench({ ...base, repeats: 0 })).rejects.toThrow(/--repeats must be an integer ≥ 1/);
     await expect(runBench({ ...base, only: ['1x2x3'] })).rejects.toThrow(/--only: 1x2x3 is not a linear shape/);
   });
