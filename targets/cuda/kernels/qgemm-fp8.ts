@@ -2,7 +2,7 @@ import { actFormatOf } from '../../../ir/quant.ts';
 import type { Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
-import { epilogue, fragmentStores, mmaProblem, QGEMM_MMA_TILE } from './qgemm-mma.ts';
+import { epilogue, fragmentStores, mainLoop, mmaProblem, QGEMM_MMA_TILE, type MmaStep } from './qgemm-mma.ts';
 
 /**
  * qgemm{aformat=e4m3} (W4A8-FP8) on FP8 tensor cores (sm_89+): `mma.sync.m16n8k32.row.col.f32.e4m3.e4m3.f32`.
@@ -42,28 +42,7 @@ static __device__ __forceinline__ unsigned vdit_i4x4_to_e4m3x4(unsigned w, int s
   return pos ^ ((pos ^ neg) & mask);
 }`;
 
-/** The k loop: per 32-deep step one A fragment and two B fragments (n-tiles), then two MMAs into c (f32). */
-function mainLoop(M: number, N: number, K: number, K4: number, KW: number): string[] {
-  return [
-    'float c[2][4] = {};',
-    `for (unsigned k0 = 0; k0 < ${K}u; k0 += 32u) {`,
-    '  unsigned a[4];',
-    '  for (int r = 0; r < 4; ++r) {',
-    '    const unsigned m = m0 + g + 8u * (r & 1), k = k0 + 16u * (r >> 1) + 4u * t;',
-    `    a[r] = (m < ${M}u && k < ${K}u) ? *reinterpret_cast<const unsigned*>(xq + m * ${K4}u + k) : 0u;`,
-    '  }',
-    '  for (int j = 0; j < 2; ++j) {',
-    '    const unsigned n = n0 + 8u * j + g;',
-    '    unsigned b[2];',
-    '    for (int r = 0; r < 2; ++r) {',
-    '      const unsigned k = k0 + 16u * r + 4u * t;',
-    `      b[r] = (n < ${N}u && k < ${K}u) ? vdit_i4x4_to_e4m3x4(wq[n * ${KW}u + k / 8u], int(k % 8u) * 4) : 0u;`,
-    '    }',
-    '    vdit_mma_e4m3_16832(c[j], a, b);',
-    '  }',
-    '}',
-  ];
-}
+const MMA_E4M3: MmaStep = { acc: 'float', fn: 'vdit_mma_e4m3_16832' };
 
 export function lowerCudaQgemmFp8(n: Node, ctx: LowerContext): CudaKernel {
   if (actFormatOf(n.attrs, 'aformat') !== 'e4m3') throw new Error('cuda: the FP8 qgemm needs aformat = e4m3');
@@ -79,7 +58,7 @@ export function lowerCudaQgemmFp8(n: Node, ctx: LowerContext): CudaKernel {
       `const unsigned nb = blk % ${NT}u, mb = blk / ${NT}u;`,
       'const unsigned warp = threadIdx.x / 32u, lane = threadIdx.x % 32u, g = lane / 4u, t = lane % 4u;',
       `const unsigned m0 = mb * ${BM}u + (warp / 2u) * 16u, n0 = nb * ${BN}u + (warp % 2u) * 16u;`,
-      ...mainLoop(M, N, K, K4, KW),
+      ...mainLoop(M, N, K, K4, (k) => `vdit_i4x4_to_e4m3x4(wq[n * ${KW}u + ${k} / 8u], int(${k} % 8u) * 4)`, MMA_E4M3),
       ...fragmentStores(M, N, 'float', epilogue(n, N, T, has), y),
     ],
     flops: 2 * M * N * K,

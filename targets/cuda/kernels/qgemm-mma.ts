@@ -32,10 +32,21 @@ export function epilogue(n: Node, N: number, T: number, has: { bias: boolean; ga
   return lines;
 }
 
-/** The k loop: per 32-deep step, the warp's A fragment and two B fragments (n-tiles), then two MMAs into c. */
-function mainLoop(M: number, N: number, K: number, K4: number, bWord: (k: string) => string): string[] {
+/** The tensor-core step a k loop issues: its accumulator type and the helper of targets/cuda/header.ts or a prelude. */
+export interface MmaStep {
+  readonly acc: 'int' | 'float';
+  readonly fn: string;
+}
+
+const MMA_S8: MmaStep = { acc: 'int', fn: 'vdit_mma_s8_16832' };
+
+/**
+ * The k loop: per 32-deep step one A fragment (four byte-words of xq) and two B fragments (n-tiles, words from
+ * bWord), then two MMAs into c.
+ */
+export function mainLoop(M: number, N: number, K: number, K4: number, bWord: (k: string) => string, mma = MMA_S8): string[] {
   return [
-    'int c[2][4] = {};',
+    `${mma.acc} c[2][4] = {};`,
     `for (unsigned k0 = 0; k0 < ${K}u; k0 += 32u) {`,
     '  unsigned a[4];',
     '  for (int r = 0; r < 4; ++r) {',
@@ -49,7 +60,7 @@ function mainLoop(M: number, N: number, K: number, K4: number, bWord: (k: string
     '      const unsigned k = k0 + 16u * r + 4u * t;',
     `      b[r] = (n < ${N}u && k < ${K}u) ? ${bWord('k')} : 0u;`,
     '    }',
-    '    vdit_mma_s8_16832(c[j], a, b);',
+    `    ${mma.fn}(c[j], a, b);`,
     '  }',
     '}',
   ];

@@ -87,7 +87,10 @@ inline VditWarpFragments vdit_fragments[32];
 
 inline int vdit_s8(unsigned word, unsigned k) { return int(static_cast<signed char>((word >> (8 * (k % 4))) & 0xffu)); }
 
-inline void vdit_host_mma_s8_16832(int* c, const unsigned* a, const unsigned* b) {
+// one m16n8k32 MMA of the warp: each lane posts its fragments, then computes its four accumulators from the
+// warp's a and b (value(word, k) reads element k's byte as Acc), summing the products over k ascending
+template <typename Acc, typename Value>
+inline void vdit_host_mma_16832(Acc* c, const unsigned* a, const unsigned* b, Value value) {
   const unsigned lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   VditWarpFragments& f = vdit_fragments[threadIdx.x / 32];
   for (int r = 0; r < 4; ++r) f.a[lane][r] = a[r];
@@ -95,17 +98,19 @@ inline void vdit_host_mma_s8_16832(int* c, const unsigned* a, const unsigned* b)
   vdit_block_barrier->arrive_and_wait();
   for (unsigned r = 0; r < 4; ++r) {
     const unsigned row = g + 8 * (r >> 1), col = 2 * t + (r & 1);
-    int acc = 0;
+    Acc acc = 0;
     for (unsigned k = 0; k < 32; ++k) {
       const unsigned kl = (k % 16) / 4;
-      const int av = vdit_s8(f.a[(row % 8) * 4 + kl][(row >= 8 ? 1 : 0) + (k >= 16 ? 2 : 0)], k);
-      const int bv = vdit_s8(f.b[col * 4 + kl][k >= 16 ? 1 : 0], k);
+      const Acc av = value(f.a[(row % 8) * 4 + kl][(row >= 8 ? 1 : 0) + (k >= 16 ? 2 : 0)], k);
+      const Acc bv = value(f.b[col * 4 + kl][k >= 16 ? 1 : 0], k);
       acc += av * bv;
     }
     c[r] += acc;
   }
   vdit_block_barrier->arrive_and_wait();
 }
+
+inline void vdit_host_mma_s8_16832(int* c, const unsigned* a, const unsigned* b) { vdit_host_mma_16832(c, a, b, vdit_s8); }
 
 // ---- the host side of the runner (targets/cuda/runner.ts): launches and the CUDA runtime API on host memory.
 // A launch runs its blocks in order on blockDim threads started once per launch; two barriers around each block let
@@ -199,21 +204,5 @@ inline float vdit_host_e4m3(unsigned code, unsigned k) {
 
 // FP8 MMA (m16n8k32 .e4m3, fragments as .s8, f32 accumulators): exact products summed in f32 over k ascending
 inline void vdit_host_mma_e4m3_16832(float* c, const unsigned* a, const unsigned* b) {
-  const unsigned lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  VditWarpFragments& f = vdit_fragments[threadIdx.x / 32];
-  for (int r = 0; r < 4; ++r) f.a[lane][r] = a[r];
-  for (int r = 0; r < 2; ++r) f.b[lane][r] = b[r];
-  vdit_block_barrier->arrive_and_wait();
-  for (unsigned r = 0; r < 4; ++r) {
-    const unsigned row = g + 8 * (r >> 1), col = 2 * t + (r & 1);
-    float acc = 0.0f;
-    for (unsigned k = 0; k < 32; ++k) {
-      const unsigned kl = (k % 16) / 4;
-      const float av = vdit_host_e4m3(f.a[(row % 8) * 4 + kl][(row >= 8 ? 1 : 0) + (k >= 16 ? 2 : 0)], k);
-      const float bv = vdit_host_e4m3(f.b[col * 4 + kl][k >= 16 ? 1 : 0], k);
-      acc += av * bv;
-    }
-    c[r] += acc;
-  }
-  vdit_block_barrier->arrive_and_wait();
+  vdit_host_mma_16832(c, a, b, vdit_host_e4m3);
 }
