@@ -2,13 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../../compiler/data/prng.ts';
 import { node, type Node } from '../../../ir/node.ts';
-import { numel, type Shape } from '../../../ir/types.ts';
 import { tensor, type Tensor } from '../../../runtime/tensor.ts';
 import { lowerCudaNode } from '../../../targets/cuda/select.ts';
 import { GXX } from './emulate/emulate.ts';
-import { CTX, emulatedError, golden, input, NVCC, nvccCompile } from './harness.ts';
+import { CTX, emulatedError, f32, golden, input, NVCC, nvccCompile, rng } from './harness.ts';
 
 /*
  * The block-sparse flash kernel: golden source, nvcc type-check, and the kernel run under g++ emulation against
@@ -18,9 +16,6 @@ import { CTX, emulatedError, golden, input, NVCC, nvccCompile } from './harness.
 const dir = mkdtempSync(join(tmpdir(), 'vdit-cuda-sparse-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const rng = (seed: number): (() => number) => mulberry32(seed >>> 0).next;
-const f32 = (r: () => number, shape: Shape): Tensor =>
-  tensor({ dtype: 'f32', shape }, Float32Array.from({ length: numel(shape) }, () => -2 + 4 * r()));
 
 interface Case {
   readonly n: Node;

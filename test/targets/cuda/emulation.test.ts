@@ -2,13 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../../compiler/data/prng.ts';
 import { node, type Node } from '../../../ir/node.ts';
-import { numel, type Shape } from '../../../ir/types.ts';
 import { packNibbles } from '../../../runtime/reference-pack.ts';
 import { tensor, type Tensor } from '../../../runtime/tensor.ts';
 import { GXX } from './emulate/emulate.ts';
-import { emulatedError, input } from './harness.ts';
+import { emulatedError, f32, input, rng } from './harness.ts';
 
 /*
  * No GPU here, so the emitted kernels run on the CPU: g++ compiles each kernel's own source against
@@ -21,11 +19,8 @@ import { emulatedError, input } from './harness.ts';
 const dir = mkdtempSync(join(tmpdir(), 'vdit-cuda-emu-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const rng = (seed: number): (() => number) => mulberry32(seed >>> 0).next;
 const ints = (r: () => number, n: number, bits: number): number[] =>
   Array.from({ length: n }, () => -(2 ** (bits - 1)) + Math.floor(r() * 2 ** bits));
-const f32 = (r: () => number, shape: Shape, lo = -2, hi = 2): Tensor =>
-  tensor({ dtype: 'f32', shape }, Float32Array.from({ length: numel(shape) }, () => lo + r() * (hi - lo)));
 
 interface Case {
   readonly n: Node;

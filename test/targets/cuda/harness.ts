@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DType } from '../../../ir/dtype.ts';
+import { mulberry32 } from '../../../compiler/data/prng.ts';
 import type { Weights } from '../../../compiler/weights/weights.ts';
 import { graph } from '../../../ir/graph.ts';
 import { node, type Node } from '../../../ir/node.ts';
-import type { Shape } from '../../../ir/types.ts';
+import { numel, type Shape } from '../../../ir/types.ts';
 import { runReference } from '../../../runtime/reference.ts';
-import type { Tensor } from '../../../runtime/tensor.ts';
+import { tensor, type Tensor } from '../../../runtime/tensor.ts';
 import { CUDA_HEADER, CUDA_HEADER_FILE } from '../../../targets/cuda/header.ts';
 import type { CudaKernel } from '../../../targets/cuda/kernel.ts';
 import { lowerCudaNode } from '../../../targets/cuda/select.ts';
@@ -19,6 +20,13 @@ import { emulateKernel } from './emulate/emulate.ts';
 /** nvcc where the CI image and this machine put it; tests that need it skip with this reason when absent. */
 export const NVCC = ['/usr/local/bin/nvcc', '/usr/local/cuda/bin/nvcc'].find((p) => existsSync(p));
 export const CTX: LowerContext = { elem: 'f32', caps: DEFAULT_CAPS };
+
+/** A seeded stream of uniform values in [0, 1). */
+export const rng = (seed: number): (() => number) => mulberry32(seed >>> 0).next;
+
+/** An f32 tensor of uniform values in [lo, hi) drawn from r. */
+export const f32 = (r: () => number, shape: Shape, lo = -2, hi = 2): Tensor =>
+  tensor({ dtype: 'f32', shape }, Float32Array.from({ length: numel(shape) }, () => lo + r() * (hi - lo)));
 
 export function input(name: string, dtype: DType, shape: Shape): Node {
   return node('input', [], { name }, { dtype, shape });

@@ -2,15 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../../compiler/data/prng.ts';
 import { decodeE4m3, isE4m3Nan } from '../../../ir/fp8.ts';
 import { node, type Node } from '../../../ir/node.ts';
-import { numel, type Shape } from '../../../ir/types.ts';
 import { packNibbles } from '../../../runtime/reference-pack.ts';
 import { tensor, type Tensor } from '../../../runtime/tensor.ts';
 import { lowerCudaNode } from '../../../targets/cuda/select.ts';
 import { emulateKernel, GXX } from './emulate/emulate.ts';
-import { CTX, golden, input, NVCC, nvccCompile, reference } from './harness.ts';
+import { CTX, f32, golden, input, NVCC, nvccCompile, reference, rng } from './harness.ts';
 
 /*
  * W4A8-FP8 on CUDA: qgemm{aformat=e4m3} on FP8 tensor cores (targets/cuda/kernels/qgemm-fp8.ts) and the e4m3
@@ -24,9 +22,6 @@ import { CTX, golden, input, NVCC, nvccCompile, reference } from './harness.ts';
 const dir = mkdtempSync(join(tmpdir(), 'vdit-cuda-fp8-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const rng = (seed: number): (() => number) => mulberry32(seed >>> 0).next;
-const f32 = (r: () => number, shape: Shape, lo = -2, hi = 2): Tensor =>
-  tensor({ dtype: 'f32', shape }, Float32Array.from({ length: numel(shape) }, () => lo + r() * (hi - lo)));
 const leaves = (inputs: Record<string, Tensor>): Node[] =>
   Object.keys(inputs).map((k) => input(k, inputs[k]!.type.dtype, inputs[k]!.type.shape));
 

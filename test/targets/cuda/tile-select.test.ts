@@ -2,13 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../../compiler/data/prng.ts';
 import { node, type Node } from '../../../ir/node.ts';
-import { numel, type Shape } from '../../../ir/types.ts';
 import { tensor, type Tensor } from '../../../runtime/tensor.ts';
 import { lowerCudaNode } from '../../../targets/cuda/select.ts';
 import { emulateKernel, GXX } from './emulate/emulate.ts';
-import { CTX, emulatedError, input, NVCC, nvccCompile, reference } from './harness.ts';
+import { CTX, emulatedError, f32, input, NVCC, nvccCompile, reference, rng } from './harness.ts';
 
 /*
  * tile_select and the per-query-tile sparse_attention in CUDA: nvcc type-check, and the kernels run under g++
@@ -18,9 +16,6 @@ import { CTX, emulatedError, input, NVCC, nvccCompile, reference } from './harne
 const dir = mkdtempSync(join(tmpdir(), 'vdit-cuda-select-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const rng = (seed: number): (() => number) => mulberry32(seed >>> 0).next;
-const f32 = (r: () => number, shape: Shape): Tensor =>
-  tensor({ dtype: 'f32', shape }, Float32Array.from({ length: numel(shape) }, () => -2 + 4 * r()));
 
 interface Case {
   readonly n: Node;
