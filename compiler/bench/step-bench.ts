@@ -73,9 +73,10 @@ function pruned(build: string, graph: Graph, weights: Weights, keepFirst: number
   if (m[2] === 'online') {
     return { base: m[1]!, graph: pruneTokens(graph, { keep: Number(m[3]), keepFirst, online: true }).graph, weights };
   }
-  const nk = [...blockSelfAttentions(graph).values()][0]?.src[1]!.type.shape[2];
+  const attentions = blockSelfAttentions(graph);
+  const nk = [...attentions.values()][0]?.src[1]!.type.shape[2];
   if (nk === undefined) throw new Error(`${build}: the model has no block self-attention to prune`);
-  const importance = new Map([...blockSelfAttentions(graph).keys()].map((b) => [b, new Float32Array(nk).fill(1)] as const));
+  const importance = new Map([...attentions.keys()].map((b) => [b, new Float32Array(nk).fill(1)] as const));
   const p = pruneTokens(graph, { keep: Number(m[3]), importance, keepFirst });
   return { base: m[1]!, graph: p.graph, weights: withTensors(weights, p.tensors) };
 }
