@@ -6,6 +6,7 @@ import {
 } from '../compile/compile-model.ts';
 import { buildDiT } from '../model/dit.ts';
 import { loadModel } from '../models.ts';
+import { layerPrecision } from '../quant/quantized-weights.ts';
 import { splitPatternList } from '../quant/spec.ts';
 import { emit, fmt, table, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
 import { DEFAULT_LAMBDA_MIN } from '../calib/importance.ts';
@@ -121,7 +122,7 @@ export const compileCommand = {
 export function formatReport(out: string, r: CompileReport): string {
   const t = r.quantization.totals;
   const rows = [['layer', 'shape', 'bits', 'fp16 B', 'stored B', 'rel err'], ...r.quantization.layers.map((l) => [
-    l.layer, l.shape.join('x'), `w${l.wBits}a${l.aBits ?? '-'}`, String(l.fp16Bytes), String(l.storedBytes),
+    l.layer, l.shape.join('x'), layerPrecision(l), String(l.fp16Bytes), String(l.storedBytes),
     l.relError === null ? '-' : fmt(l.relError),
   ])];
   return [

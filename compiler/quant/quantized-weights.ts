@@ -1,5 +1,5 @@
 import { params, toposort, type Graph } from '../../ir/graph.ts';
-import { weightDtype, type WeightBits } from '../../ir/quant.ts';
+import { quantSettingName, quantSpec, weightDtype, type ActFormat, type WeightBits } from '../../ir/quant.ts';
 import { byteSize, numel, tensorType } from '../../ir/types.ts';
 import type { Tensor } from '../../runtime/tensor.ts';
 import type { Weights } from '../weights/weights.ts';
@@ -21,6 +21,8 @@ export interface QuantizedLayer {
   readonly wBits: WeightBits;
   /** activation bits when the graph (FP + config) says; undefined for a QDQ graph's weights read alone */
   readonly aBits?: number;
+  /** activation format, known with aBits */
+  readonly aFormat?: ActFormat;
 }
 
 /** The quantized weights of g under config: planned linears of an FP graph plus QDQ weight pairs already in g. */
@@ -29,7 +31,9 @@ export function quantizedLayers(g: Graph, config: QuantConfig): QuantizedLayer[]
   for (const p of planLinears(g, config).quantized) {
     const weight = p.weight.attrs['name'] as string;
     const shape = p.weight.type.shape as [number, number];
-    out.set(weight, { layer: p.layer, weight, shape, wBits: p.spec.wBits, aBits: p.spec.aBits });
+    out.set(weight, {
+      layer: p.layer, weight, shape, wBits: p.spec.wBits, aBits: p.spec.aBits, aFormat: p.spec.aFormat,
+    });
   }
   for (const n of toposort(g)) {
     const [q, s] = [n.src[0], n.src[1]];
@@ -89,6 +93,8 @@ export interface LayerReport {
   readonly shape: readonly [number, number];
   readonly wBits: number;
   readonly aBits: number | null;
+  /** 'e4m3' for FP8 activations (w4a8-fp8); null with aBits */
+  readonly aFormat: ActFormat | null;
   /** N·K·2 */
   readonly fp16Bytes: number;
   /** packed integer weight (rows padded to whole u32 words for i4) */
@@ -152,7 +158,15 @@ function layerReport(l: QuantizedLayer, weights: Weights | undefined): LayerRepo
   const packedBytes = byteSize(tensorType(weightDtype(l.wBits), [n, k]));
   const relError = weights ? quantizeLayer(l, weights).relError : null;
   return {
-    layer: l.layer, weight: l.weight, shape: [n, k], wBits: l.wBits, aBits: l.aBits ?? null,
+    layer: l.layer, weight: l.weight, shape: [n, k], wBits: l.wBits, aBits: l.aBits ?? null, aFormat: l.aFormat ?? null,
     fp16Bytes: n * k * 2, packedBytes, scaleBytes: n * 4, storedBytes: packedBytes + n * 4, relError,
   };
+}
+
+/**
+ * A layer's precision as reports print it: the setting name (w4a6, w4a8-fp8 for e4m3 activations), or `w8a-`
+ * when only the weight is known (a QDQ graph's weights read alone).
+ */
+export function layerPrecision(l: Pick<LayerReport, 'wBits' | 'aBits' | 'aFormat'>): string {
+  return l.aBits === null ? `w${l.wBits}a-` : quantSettingName(quantSpec(l.wBits, l.aBits, l.aFormat ?? 'int'));
 }

@@ -1,6 +1,8 @@
 import { toposort, type Graph } from '../../ir/graph.ts';
 import type { Node } from '../../ir/node.ts';
-import { parseQuantSetting, quantSpec, type ActBits, type QuantSpec, type WeightBits } from '../../ir/quant.ts';
+import {
+  parseQuantSetting, quantSettingName, quantSpec, type ActBits, type ActFormat, type QuantSpec, type WeightBits,
+} from '../../ir/quant.ts';
 
 /**
  * Which linears are quantized, and at what precision, chosen by patterns over layer names. A layer name is the
@@ -9,7 +11,10 @@ import { parseQuantSetting, quantSpec, type ActBits, type QuantSpec, type Weight
  * Patterns: a RegExp (or a string `/…/flags`) must match the whole name; anything else is a glob where `*` matches
  * within one dot-separated segment, `**` matches across segments and `{a,b}` is an alternation.
  * Decision: a layer is quantized when it matches `include` and no `exclude` (exclude wins); then every matching
- * override applies in order, so a later override beats an earlier one (mixed precision).
+ * override applies in order, so a later override beats an earlier one (mixed precision). An override keeps what it
+ * leaves out from the spec so far, the activation format included: under w4a8-fp8 a `{ wBits: 4, aBits: 8 }`
+ * override stays FP8, and one whose bits FP8 cannot take (a6, w8) must say `aFormat: 'int'` (a textual override
+ * `pattern=w8a8` names its format, so it does).
  */
 
 export type NamePattern = string | RegExp;
@@ -18,6 +23,7 @@ export interface LayerOverride {
   readonly pattern: NamePattern;
   readonly wBits?: WeightBits;
   readonly aBits?: ActBits;
+  readonly aFormat?: ActFormat;
 }
 
 export interface QuantConfig {
@@ -60,7 +66,10 @@ export const DEFAULT_EXCLUDE: readonly string[] = [
 /** The modulation linears of the deployment profile; their input is silu(c), one row per sample. */
 export const MODULATION_LAYERS: readonly string[] = ['**.adaLN_modulation.*', 't_block.*'];
 
-/** Modulation linears at W4A8 whatever the base setting (a later override of the user still wins). */
+/**
+ * Modulation linears at W4A8 whatever the base setting (a later override of the user still wins); the activation
+ * format is the base's, so a w4a8-fp8 build runs them with e4m3 activations like every other linear.
+ */
 export const MODULATION_OVERRIDES: readonly LayerOverride[] = MODULATION_LAYERS.map((pattern) => ({
   pattern, wBits: 4, aBits: 8,
 }));
@@ -149,17 +158,29 @@ export function createResolver(config: QuantConfig): LayerResolver {
   const exclude = (config.exclude ?? DEFAULT_EXCLUDE).map(compilePattern);
   const overrides = (config.overrides ?? []).map((o) => {
     // validates the bits up front, so a bad override fails even if it matches nothing
-    quantSpec(o.wBits ?? base.wBits, o.aBits ?? base.aBits);
+    applyOverride(base, o);
     return { match: compilePattern(o.pattern), o };
   });
   return (layer) => {
     if (!include.some((m) => m(layer)) || exclude.some((m) => m(layer))) return undefined;
     let spec = base;
     for (const { match, o } of overrides) {
-      if (match(layer)) spec = quantSpec(o.wBits ?? spec.wBits, o.aBits ?? spec.aBits);
+      if (match(layer)) spec = applyOverride(spec, o);
     }
     return spec;
   };
+}
+
+/** spec with o's fields replaced; the fields o leaves out, the activation format included, are spec's. */
+function applyOverride(spec: QuantSpec, o: LayerOverride): QuantSpec {
+  const [wBits, aBits, aFormat] = [o.wBits ?? spec.wBits, o.aBits ?? spec.aBits, o.aFormat ?? spec.aFormat];
+  try {
+    return quantSpec(wBits, aBits, aFormat);
+  } catch (e) {
+    const hint = o.aFormat === undefined && aFormat !== 'int' ? ` (inherited from ${quantSettingName(spec)}; `
+      + `give the override aFormat: 'int' for integer activations)` : '';
+    throw new Error(`quant override '${String(o.pattern)}': ${(e as Error).message}${hint}`);
+  }
 }
 
 /** `blocks.0.attn.q.weight` → `blocks.0.attn.q`; a name without the suffix is its own layer name. */
@@ -207,7 +228,7 @@ export function planLinears(g: Graph, config: QuantConfig): LinearPlan {
 
 /**
  * A config from pass options (all optional): quant=w4a6, include / exclude = ';'-separated patterns (',' belongs
- * to globs), overrides = 'pattern=w8a8;pattern=w4a8', or spec = a JSON QuantConfig (patterns as strings);
+ * to globs), overrides = 'pattern=w8a8;pattern=w4a8-fp8', or spec = a JSON QuantConfig (patterns as strings);
  * profile = lineage (default) | deploy picks the base lists, keep-fp = ';'-separated patterns appended to exclude.
  */
 export function configFromOptions(opts: Readonly<Record<string, string | number | boolean>>): QuantConfig {
@@ -238,8 +259,9 @@ export function configFromOptions(opts: Readonly<Record<string, string | number 
 function parseOverride(text: string): LayerOverride {
   const eq = text.lastIndexOf('=');
   if (eq <= 0) throw new Error(`quant override '${text}' is not 'pattern=wXaY'`);
+  // the setting names its activation format (w4a8 is integer, w4a8-fp8 is e4m3), so nothing is inherited
   const s = parseQuantSetting(text.slice(eq + 1));
-  return { pattern: text.slice(0, eq).trim(), wBits: s.wBits, aBits: s.aBits };
+  return { pattern: text.slice(0, eq).trim(), wBits: s.wBits, aBits: s.aBits, aFormat: s.aFormat };
 }
 
 function parseConfigJson(text: string): QuantConfig {

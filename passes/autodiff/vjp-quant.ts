@@ -3,7 +3,8 @@ import { hasPrologue } from '../../ir/infer.ts';
 import { node, type Node } from '../../ir/node.ts';
 import type { Op } from '../../ir/ops.ts';
 import { printNode } from '../../ir/print.ts';
-import { tokenScaleDivisor } from '../../ir/quant.ts';
+import { E4M3_MAX } from '../../ir/fp8.ts';
+import { actFormatOf, tokenScaleDivisor } from '../../ir/quant.ts';
 import { div, mul, neg, reshape, scalar, step, sub, sumTo } from './ad-ops.ts';
 import { composite, type Vjp } from './vjp.ts';
 
@@ -14,16 +15,27 @@ function plain(n: Node): void {
   }
 }
 
-function qmax(n: Node): number {
-  return 2 ** ((n.attrs['bits'] as number) - 1) - 1;
+// the values quantize keeps: the integer grid's [−qmax − 1, qmax], or ±448 for e4m3 (it saturates beyond)
+function keptRange(n: Node): [number, number] {
+  if (actFormatOf(n.attrs) === 'e4m3') return [-E4M3_MAX, E4M3_MAX];
+  const qmax = 2 ** ((n.attrs['bits'] as number) - 1) - 1;
+  return [-qmax - 1, qmax];
 }
 
-// Δ = max_k |x| / qmax, differentiated through its decomposition (the all-zero-row case Δ = 1 has no gradient)
+// the format attr of an e4m3 Q/DQ node, for the nodes its VJP builds (integer ones carry none)
+function formatAttrs(n: Node): { format?: 'e4m3' } {
+  return actFormatOf(n.attrs) === 'e4m3' ? { format: 'e4m3' } : {};
+}
+
+// Δ = max_k |x| / qmax (448 for e4m3), differentiated through its decomposition (the all-zero-row case Δ = 1 has
+// no gradient)
 const tokenScale: Vjp = (n, g, ad) => {
   plain(n);
   const x = n.src[0]!;
   const rowMax = node('reduce_max', [node('abs', [x])], { axes: [x.type.shape.length - 1], keepdims: true });
-  const d = div(rowMax, scalar(tokenScaleDivisor(n.attrs['bits'] as number, n.attrs['clip'] as number | undefined), x.type.dtype));
+  const clip = n.attrs['clip'] as number | undefined;
+  const divisor = tokenScaleDivisor(n.attrs['bits'] as number, clip, actFormatOf(n.attrs));
+  const d = div(rowMax, scalar(divisor, x.type.dtype));
   return composite(() => (d.type.dtype === 'f32' ? d : node('cast', [d], { to: 'f32' })))(n, g, ad);
 };
 
@@ -31,23 +43,26 @@ const tokenScale: Vjp = (n, g, ad) => {
  * quantize = clamp(round(x/Δ), qmin, qmax) with a straight-through round (LSQ, Esser et al. 2020): with v = x/Δ,
  * dq/dx = 1/Δ and dq/dΔ = −v/Δ where qmin ≤ v ≤ qmax, both 0 outside (the clip). Chained with dequantize
  * (dŷ/dΔ = q) this gives LSQ's step-size gradient: round(v) − v inside, qmin or qmax outside. LSQ's gradient
- * scale 1/√(N·qmax) is left to the optimiser. The integer result carries an f32 cotangent.
+ * scale 1/√(N·qmax) is left to the optimiser. The integer result carries an f32 cotangent. With format e4m3 the
+ * round is to the nearest e4m3 value and the clip is ±448, under the same straight-through rule (q is read as the
+ * code's value, see dequantize).
  */
 const quantize: Vjp = (n, g) => {
   plain(n);
   const [x, d] = [n.src[0]!, n.src[1]!];
   const v = div(x, d);
   const dt = x.type.dtype;
-  const inside = mul(step(sub(v, scalar(-qmax(n) - 1, dt))), step(sub(scalar(qmax(n), dt), v)));
+  const [lo, hi] = keptRange(n);
+  const inside = mul(step(sub(v, scalar(lo, dt))), step(sub(scalar(hi, dt), v)));
   const gIn = mul(g, inside);
   return [() => sumTo(div(gIn, d), x.type.shape), () => sumTo(neg(div(mul(gIn, v), d)), d.type.shape)];
 };
 
 // ŷ = f32(q) · Δ: dq = g·Δ (straight through to the integer q), dΔ = Σ g·q; q is read as dequantize(q, 1), not
-// cast, since GPU storage packs i8 and only the dequantize kernels unpack it
+// cast, since GPU storage packs i8 and only the dequantize kernels unpack it (and decode e4m3 codes to values)
 const dequantize: Vjp = (n, g) => {
   const [q, d] = [n.src[0]!, n.src[1]!];
-  const qf = node('dequantize', [q, scalar(1, d.type.dtype)]);
+  const qf = node('dequantize', [q, scalar(1, d.type.dtype)], formatAttrs(n));
   return [() => sumTo(mul(g, d), q.type.shape), () => sumTo(mul(g, qf), d.type.shape)];
 };
 

@@ -1,5 +1,6 @@
 import { graph, substitute, type Graph } from '../../../ir/graph.ts';
 import { node, type Node } from '../../../ir/node.ts';
+import type { ActFormat } from '../../../ir/quant.ts';
 import { tensorType } from '../../../ir/types.ts';
 import { blockInput } from '../../calib/calib-graph.ts';
 import { buildDiT } from '../../model/dit.ts';
@@ -29,6 +30,11 @@ export interface LinearGroup {
   readonly dims: readonly [number, number];
   readonly wBits: ReadonlyMap<string, number>;
   readonly aBits: number;
+  /**
+   * e4m3 when every linear of the group reads FP8 activations (w4a8-fp8); the group shares one fake-quantized x̂,
+   * so a group mixing formats (only a user override can) distills against the integer grid at the largest aBits
+   */
+  readonly aFormat: ActFormat;
 }
 
 export interface BlockGraph {
@@ -52,9 +58,10 @@ export function blockGraph(cfg: VDiTConfig, block: number, config: QuantConfig):
     const weights = lins.map((l) => l.src[1]!.attrs['name'] as string);
     const k = x.type.shape.at(-1)!;
     const aBits = Math.max(...weights.map((w) => spec.get(w)!.aBits));
+    const aFormat = weights.every((w) => spec.get(w)!.aFormat === 'e4m3') ? 'e4m3' : 'int';
     const kind = x.type.shape.length === 3 ? 'kron' : 'row';
     groups.push({
-      x, linears: lins, weights, first: weights[0]!, k, kind, dims: kronDims(k), aBits,
+      x, linears: lins, weights, first: weights[0]!, k, kind, dims: kronDims(k), aBits, aFormat,
       wBits: new Map(weights.map((w) => [w, spec.get(w)!.wBits])),
     });
   }

@@ -1,5 +1,6 @@
 import { graph, toposort, type Graph } from '../../../ir/graph.ts';
 import { node, type Node } from '../../../ir/node.ts';
+import type { ActFormat } from '../../../ir/quant.ts';
 import { scalar } from '../../../passes/autodiff/ad-ops.ts';
 import { grad } from '../../../passes/autodiff/grad.ts';
 import { kronInput, kronWeight, leaf, type BlockGraph, type LinearGroup } from './block-graph.ts';
@@ -12,6 +13,8 @@ import { kronInput, kronWeight, leaf, type BlockGraph, type LinearGroup } from '
  *           quantized linear reads x̂ = DQ(Q(x̃, Δ_A)), Δ_A = σ(γ)·max_k|x̃|/qmax per token (LAC), and
  *           Ŵ = DQ(Q(W̃, Δ_W)), Δ_W[c] = max(σ(β⁻_c)·(−min_k W̃_ck), σ(β⁺_c)·max_k W̃_ck)/qmax (LWC), rounding
  *           straight through (passes/autodiff/vjp-quant.ts). Token groups use x̃ = kron(x·s), W̃ = kron⁻ᵀ(W/s).
+ *           FP8 groups (w4a8-fp8) quantize x̃ as the deployed model does: Q/DQ{format=e4m3}, qmax = 448, values
+ *           rounded to the nearest e4m3; the weights stay on the integer grid either way.
  *   stats   inputs h, t, y and each token group's s, l, r; outputs per group max_rows|x| [K] and x̃ᵀx̃ [K, K] of
  *           the FP activation (the GPTQ Hessian of the transformed weight).
  *
@@ -48,7 +51,10 @@ export function learnedTensors(bg: BlockGraph): Learned[] {
 }
 
 const qmax = (bits: number): Node => scalar(2 ** (bits - 1) - 1);
-const fakeQuant = (v: Node, d: Node, bits: number): Node => node('dequantize', [node('quantize', [v, d], { bits }), d]);
+// format attrs as insert-qdq writes them: only e4m3 nodes carry one
+const formatAttrs = (format: ActFormat): { format?: ActFormat } => (format === 'int' ? {} : { format });
+const fakeQuant = (v: Node, d: Node, bits: number, format: ActFormat = 'int'): Node =>
+  node('dequantize', [node('quantize', [v, d], { bits, ...formatAttrs(format) }), d], formatAttrs(format));
 const sigmoid = (name: string, shape: readonly number[]): Node => node('sigmoid', [leaf(name, shape)]);
 
 function weightHat(w: Node, g: LinearGroup, lw?: Node, rw?: Node, s?: Node): Node {
@@ -61,6 +67,15 @@ function weightHat(w: Node, g: LinearGroup, lw?: Node, rw?: Node, s?: Node): Nod
   const clipped = node('max', [node('mul', [sigmoid(clipPart(name, 'bm'), [n, 1]), lo]),
     node('mul', [sigmoid(clipPart(name, 'bp'), [n, 1]), hi])]);
   return fakeQuant(wt, node('div', [clipped, qmax(bits)]), bits);
+}
+
+/**
+ * x̂ = DQ(Q(x̃, Δ_A)) with Δ_A = clip · max_k|x̃| / qmax per token, in the group's activation format: the integer
+ * grid, or e4m3 (qmax = 448) as a w4a8-fp8 build quantizes at inference.
+ */
+export function activationHat(xt: Node, g: Pick<LinearGroup, 'aBits' | 'aFormat'>, clip?: Node): Node {
+  const d = node('token_scale', [xt], { bits: g.aBits, ...formatAttrs(g.aFormat) });
+  return fakeQuant(xt, clip ? node('mul', [d, clip]) : d, g.aBits, g.aFormat);
 }
 
 /** The FP block's output and the fake-quantized block's, both over the block graph's inputs. */
@@ -84,9 +99,7 @@ export function quantizedBlock(bg: BlockGraph): { fp: Node; q: Node } {
     if (!xh) {
       const x = src[0]!;
       const xt = kron ? kronInput(x, s!, leaf(groupPart(g, 'l'), [d1, d1]), leaf(groupPart(g, 'r'), [d2, d2]), g.dims) : x;
-      let d = node('token_scale', [xt], { bits: g.aBits });
-      if (kron) d = node('mul', [d, sigmoid(groupPart(g, 'gamma'), [1])]);
-      xHat.set(g, (xh = fakeQuant(xt, d, g.aBits)));
+      xHat.set(g, (xh = activationHat(xt, g, kron ? sigmoid(groupPart(g, 'gamma'), [1]) : undefined)));
     }
     const lw = kron ? leaf(groupPart(g, 'lw'), [d1, d1]) : undefined;
     const rw = kron ? leaf(groupPart(g, 'rw'), [d2, d2]) : undefined;

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { parse, params, print } from '../../../ir/index.ts';
 import { buildDiT } from '../../../compiler/model/dit.ts';
 import { getPreset } from '../../../compiler/model/presets.ts';
-import { quantizationReport, quantizedLayers, quantizeWeights } from '../../../compiler/quant/quantized-weights.ts';
+import {
+  layerPrecision, quantizationReport, quantizedLayers, quantizeWeights,
+} from '../../../compiler/quant/quantized-weights.ts';
 import { rtnQuantize } from '../../../compiler/quant/rtn.ts';
 import { DEFAULT_EXCLUDE, DEFAULT_INCLUDE } from '../../../compiler/quant/spec.ts';
 import { seededWeights } from '../../../compiler/weights/init.ts';
@@ -79,6 +81,17 @@ describe('quantization report', () => {
     const afterQdq = insertQdq.run(MLP, createContext({ quant: 'w4a6', overrides: 'blocks.*.mlp.fc2=w8a8' }));
     expect(quantizationReport(afterQdq, { setting: 'w4a6', include: [] }).totals)
       .toEqual({ ...r.totals, meanRelError: null, maxRelError: null });
+  });
+
+  it('records the activation format: w4a8-fp8 layers say so, QDQ weights read alone know only their bits', () => {
+    const fp8 = quantizationReport(MLP, { setting: 'w4a8-fp8' });
+    expect(fp8.layers.map((l) => [l.aBits, l.aFormat, layerPrecision(l)])).toEqual([
+      [8, 'e4m3', 'w4a8-fp8'], [8, 'e4m3', 'w4a8-fp8'],
+    ]);
+    expect(quantizationReport(MLP, CONFIG).layers.map(layerPrecision)).toEqual(['w4a6', 'w8a8']);
+    const afterQdq = insertQdq.run(MLP, createContext({ quant: 'w4a8-fp8' }));
+    expect(quantizationReport(afterQdq, { setting: 'w4a6', include: [] }).layers.map(layerPrecision))
+      .toEqual(['w4a-', 'w4a-']);
   });
 
   const tiny = buildDiT(getPreset('tiny'));

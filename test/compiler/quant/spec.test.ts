@@ -36,7 +36,7 @@ describe('layer patterns', () => {
 
   it('parses pass options into a config', () => {
     expect(configFromOptions({ quant: 'w4a4', include: 'a.*; b.{c,d}', overrides: 'a.x=w8a8' })).toEqual({
-      setting: 'w4a4', include: ['a.*', 'b.{c,d}'], overrides: [{ pattern: 'a.x', wBits: 8, aBits: 8 }],
+      setting: 'w4a4', include: ['a.*', 'b.{c,d}'], overrides: [{ pattern: 'a.x', wBits: 8, aBits: 8, aFormat: 'int' }],
     });
     expect(configFromOptions({})).toEqual({ setting: 'w4a6' });
     expect(() => configFromOptions({ quant: 4 })).toThrow(/option quant must be a string/);
@@ -95,6 +95,41 @@ describe('deployment profile: modulation linears at W4A8', () => {
     expect(noMlp).toContain('blocks.0.adaLN_modulation.1');
     expect(() => profileConfig('deploy', 'w4a6', ['a.{b'])).toThrow("pattern 'a.{b': unclosed '{'");
     expect(() => profileConfig('paper' as 'deploy', 'w4a6')).toThrow("quant profile 'paper' is not one of lineage, deploy");
+  });
+
+  it('under w4a8-fp8 the adaLN linears inherit e4m3 activations, as every block linear has them', () => {
+    const plan = planLinears(buildDiT(tinyConfig({ depth: 2 })), profileConfig('deploy', 'w4a8-fp8'));
+    expect(plan.quantized.length).toBe(15);
+    for (const p of plan.quantized) expect(p.spec).toMatchObject({ wBits: 4, aBits: 8, aFormat: 'e4m3' });
+    // integer bases keep integer adaLN linears
+    const int = planLinears(buildDiT(tinyConfig({ depth: 2 })), profileConfig('deploy', 'w4a6'));
+    expect(int.quantized.find((p) => p.layer === 'blocks.0.adaLN_modulation.1')?.spec.aFormat).toBe('int');
+  });
+
+  it('an override keeps the inherited format unless it names one; bits FP8 cannot take fail with a hint', () => {
+    const r = createResolver({
+      setting: 'w4a8-fp8',
+      overrides: [
+        { pattern: 'blocks.0.**', wBits: 4, aBits: 8 },
+        { pattern: 'blocks.1.attn.*', aFormat: 'int' },
+        { pattern: 'blocks.1.mlp.fc1', aBits: 6, aFormat: 'int' },
+      ],
+    });
+    expect(r('blocks.0.attn.q')).toMatchObject({ aBits: 8, aFormat: 'e4m3' });
+    expect(r('blocks.1.attn.q')).toMatchObject({ aBits: 8, aFormat: 'int' });
+    expect(r('blocks.1.mlp.fc1')).toMatchObject({ aBits: 6, aFormat: 'int' });
+    expect(r('blocks.1.mlp.fc2')).toMatchObject({ aBits: 8, aFormat: 'e4m3' });
+    expect(() => createResolver({ setting: 'w4a8-fp8', overrides: [{ pattern: 'x.*', aBits: 6 }] }))
+      .toThrow(/quant override 'x\.\*': .*got w4a6 \(inherited from w4a8-fp8; give the override aFormat: 'int'/);
+    // a textual override names its format: w8a8 is integer, w4a8-fp8 is e4m3 over an integer base
+    const overrides = 'blocks.0.mlp.*=w8a8;blocks.1.**=w4a8';
+    const t = createResolver(configFromOptions({ quant: 'w4a8-fp8', overrides }));
+    expect(t('blocks.0.attn.q')).toMatchObject({ wBits: 4, aBits: 8, aFormat: 'e4m3' });
+    expect(t('blocks.0.mlp.fc1')).toMatchObject({ wBits: 8, aBits: 8, aFormat: 'int' });
+    expect(t('blocks.1.attn.q')).toMatchObject({ wBits: 4, aBits: 8, aFormat: 'int' });
+    const u = createResolver(configFromOptions({ quant: 'w4a6', overrides: 'blocks.0.mlp.*=w4a8-fp8' }));
+    expect(u('blocks.0.mlp.fc1')).toMatchObject({ aBits: 8, aFormat: 'e4m3' });
+    expect(u('blocks.0.attn.q')).toMatchObject({ aBits: 6, aFormat: 'int' });
   });
 
   it('covers t_block of the shared-adaLN STDiT preset', () => {
