@@ -3,6 +3,7 @@
 //   npx tsx bench/attention-sparse.ts [preset=cogvideox-2b] [--tile 64] [--repeats 3] [--elem f16] [-o result.json]
 // The kept tiles are spread evenly (time depends on how many, not which); which tiles to keep for quality is the
 // prune-tokens pass's job, checked on the tiny model. Inputs are seeded uniform values, never zeros.
+// On CUDA (f32 vs f16 tensor-core vs sparse tensor-core kernels): bench/attention-sparse-cuda.ts.
 import { renameSync, writeFileSync } from 'node:fs';
 import { timeKernel } from '../compiler/bench/time-kernel.ts';
 import { mulberry32 } from '../compiler/data/prng.ts';

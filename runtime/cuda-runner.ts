@@ -5,6 +5,7 @@ import { params, type Graph } from '../ir/graph.ts';
 import { attr } from '../ir/node.ts';
 import { formatType, sameShape } from '../ir/types.ts';
 import { emitCudaRunner } from '../targets/cuda/runner.ts';
+import type { LowerContext } from '../targets/target.ts';
 import { decodeTensor, encodeTensor } from './buffers.ts';
 import { buildCudaRunner, type CudaBuildOptions } from './cuda-build.ts';
 import { CudaProcess, type CudaRunnerSpec } from './cuda-process.ts';
@@ -14,6 +15,8 @@ import type { Tensor } from './tensor.ts';
 export interface CudaRunnerOptions extends CudaBuildOptions {
   /** storage type; the CUDA slice stores floats as f32 only */
   readonly dtype?: 'f32' | 'f16';
+  /** forced kernel variants by op (e.g. `{ attention: 'f32' }`: the f32 flash kernel instead of the tensor-core one) */
+  readonly variant?: LowerContext['variant'];
 }
 
 /** `time` in the WGSL profile's terms (runtime/profile.ts) plus the whole forward's median. */
@@ -32,7 +35,7 @@ export class CudaRunner {
   /** Emits, builds (nvcc, or g++ with `emulate`), starts the runner and uploads `weights`' params once. */
   static async open(graph: Graph, weights: Weights, opts: CudaRunnerOptions = {}): Promise<CudaRunner> {
     if (opts.dtype === 'f16') throw new Error('the CUDA backend stores floats as f32 only: drop --dtype f16');
-    const { source, spec } = emitCudaRunner(graph, emitCuda(graph, 'f32'));
+    const { source, spec } = emitCudaRunner(graph, emitCuda(graph, 'f32', opts.variant));
     const params = paramTensors(graph, weights, spec);
     const exe = buildCudaRunner(source, opts);
     const proc = await CudaProcess.start(exe, spec, opts);

@@ -92,7 +92,8 @@ export function formatCompare(r: CompareReport): string {
     ...notes(r),
     ...bad.map((x) => `#${x.index} ${x.name}: ${x.error ?? `${x.violations} of ${x.elements} elements outside ` +
       `${tolText(x.tolerance)} (${x.tolerance.why})`}`),
-    ...cudaBad.map((x) => `#${x.index} ${x.name} on CUDA: ${x.cuda.status} outside ${tolText(x.tolerance)}`),
+    ...cudaBad.map((x) =>
+      `#${x.index} ${x.name} on CUDA: ${x.cuda.status} outside ${tolText(x.cuda.tolerance ?? x.tolerance)}`),
     `${r.rows.length - bad.length}/${r.rows.length} kernels within tolerance` +
       (cudaRan(r) ? `; CUDA: ${r.rows.filter((x) => x.cuda.ok).length}/${r.rows.length}` : ''),
   ].join('\n');

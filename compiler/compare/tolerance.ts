@@ -38,6 +38,25 @@ const BY_OP: Partial<Record<Op, Tolerance>> = {
   gate: { rtol: 1e-6, atol: 0, why: 'one f32 product' },
 };
 
+/** f16 unit roundoff: one f32 → f16 rounding to nearest is off by at most this much, relatively. */
+export const F16_UNIT_ROUNDOFF = 2 ** -11;
+
+/**
+ * The tensor-core attention kernels (targets/cuda/kernels/attention-mma.ts) round q, k, v and the probabilities P
+ * to f16 and accumulate in f32. For operands |x| ≤ 1 (kernelOperands' signed draw) and u = 2^-11: rounding q and k
+ * moves a score by at most 2u·|scale|·D; the output is a softmax mean of v rows, ∂o/∂s_j = w_j(v_j − o), so it
+ * moves by at most that times Σ w_j|v_j − o| ≤ 1; rounding v and P adds u each. First order u·(2 + 2|scale|·D),
+ * ×1.1 for the second-order terms (e^δ − 1 ≤ 1.1δ for δ ≤ 0.2), on top of the f32 kernel's bound.
+ */
+export function f16AttentionTolerance(n: Node): Tolerance {
+  const D = n.src[0]!.type.shape.at(-1)!;
+  const scale = Math.abs(Number(n.attrs['scale']));
+  const f32 = BY_OP.attention!;
+  const atol = 1.1 * F16_UNIT_ROUNDOFF * (2 + 2 * scale * D) + f32.atol;
+  const why = 'f16 q, k, v, P with f32 accumulation: 1.1·2^-11·(2 + 2|scale|·D) for |x| ≤ 1';
+  return { rtol: f32.rtol, atol, why };
+}
+
 const COPIES = new Set<Op>(['permute', 'transpose', 'concat', 'slice', 'gather', 'reshape', 'const']);
 const ELEMENTWISE: Tolerance = { rtol: 1e-5, atol: 1e-6, why: 'elementwise f32, transcendentals within a few ulps' };
 

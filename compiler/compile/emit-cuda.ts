@@ -5,7 +5,7 @@ import { CUDA_HEADER, CUDA_HEADER_FILE } from '../../targets/cuda/header.ts';
 import type { CudaKernel } from '../../targets/cuda/kernel.ts';
 import { emitCudaRunner } from '../../targets/cuda/runner.ts';
 import { CUDA_NO_KERNEL, lowerCudaNode } from '../../targets/cuda/select.ts';
-import { DEFAULT_CAPS } from '../../targets/target.ts';
+import { DEFAULT_CAPS, type LowerContext } from '../../targets/target.ts';
 
 /**
  * `vdit compile --target cuda`: CUDA C++ for every kernel of the lowered graph, written to `cuda/` inside the
@@ -40,15 +40,15 @@ export interface CudaEmission {
   readonly steps: readonly CudaStep[];
 }
 
-/** Lowers every node that needs a kernel; the same source (same entry) is emitted once. */
-export function emitCuda(graph: Graph, elem: 'f32' | 'f16' = 'f32'): CudaEmission {
+/** Lowers every node that needs a kernel; the same source (same entry) is emitted once. `variant`: forced kernels. */
+export function emitCuda(graph: Graph, elem: 'f32' | 'f16' = 'f32', variant?: LowerContext['variant']): CudaEmission {
   const kernels = new Map<string, CudaKernel>();
   const steps: CudaStep[] = [];
   const order = toposort(graph);
   const pos = new Map(order.map((n, i) => [n, i]));
   for (const n of order) {
     if (CUDA_NO_KERNEL.has(n.op)) continue;
-    const k = lowerCudaNode(n, { elem, caps: DEFAULT_CAPS });
+    const k = lowerCudaNode(n, { elem, caps: DEFAULT_CAPS, ...(variant ? { variant } : {}) });
     if (!kernels.has(k.entry)) kernels.set(k.entry, k);
     steps.push({ entry: k.entry, op: n.op, node: pos.get(n)!, operands: n.src.map((s) => pos.get(s)!), grid: k.grid });
   }

@@ -3,6 +3,7 @@ import type { Node } from '../../ir/node.ts';
 import type { LowerContext } from '../target.ts';
 import type { CudaKernel } from './kernel.ts';
 import { lowerCudaAttention } from './kernels/attention.ts';
+import { lowerCudaAttentionMma, useMmaAttention } from './kernels/attention-mma.ts';
 import { lowerCudaSparseAttention } from './kernels/attention-sparse.ts';
 import { lowerCudaElementwise, lowerCudaFill } from './kernels/elementwise.ts';
 import { lowerCudaLinear, lowerCudaMatmul } from './kernels/gemm.ts';
@@ -37,8 +38,10 @@ const CUDA_KERNELS: Partial<Record<Op, CudaLowering>> = {
   softmax: lowerCudaSoftmax,
   linear: lowerCudaLinear,
   matmul: lowerCudaMatmul,
-  attention: lowerCudaAttention,
-  sparse_attention: lowerCudaSparseAttention,
+  // f16 tensor cores where the shape fits (ctx.variant { attention: 'f32' } keeps the f32 kernel), else f32
+  attention: (n, ctx) => (useMmaAttention(n, ctx) ? lowerCudaAttentionMma(n, ctx) : lowerCudaAttention(n, ctx)),
+  sparse_attention: (n, ctx) =>
+    (useMmaAttention(n, ctx) ? lowerCudaAttentionMma(n, ctx) : lowerCudaSparseAttention(n, ctx)),
   tile_select: lowerCudaTileSelect,
   permute: lowerCudaPermute,
   transpose: lowerCudaTranspose,

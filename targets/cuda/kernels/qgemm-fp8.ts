@@ -2,13 +2,14 @@ import { actFormatOf } from '../../../ir/quant.ts';
 import type { Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
-import { epilogue, fragmentStores, mainLoop, mmaProblem, QGEMM_MMA_TILE, type MmaStep } from './qgemm-mma.ts';
+import { mmaProblem, tiledQgemm } from './qgemm-mma.ts';
+import { qgemmTile, type MmaStep, type QgemmTile } from './qgemm-pipeline.ts';
 
 /**
  * qgemm{aformat=e4m3} (W4A8-FP8) on FP8 tensor cores (sm_89+): `mma.sync.m16n8k32.row.col.f32.e4m3.e4m3.f32`.
  * Activations arrive as e4m3 bytes in the packed i8 rows; int4 weights are widened to e4m3 in registers (every
  * int4 value is exact in e4m3, so the products are the reference's). Tiles, fragment loads and the epilogue are
- * qgemm-mma.ts's: the .e4m3 fragments of m16n8k32 are laid out as the .s8 ones, and C/D hold f32.
+ * qgemm-mma.ts's (qgemm-pipeline.ts's k loop): the .e4m3 fragments of m16n8k32 are laid out as the .s8 ones, and C/D hold f32.
  * The MMA's own f32 accumulator holds the whole K sum. Measured once on an H200 (sm_90) against the CPU
  * reference: K = 8192 of all-positive terms ends within 2^−20 of Σ|x·w| of the exact sum, random signs at K = 1920
  * within 2^−23.7, i.e. f32-grade; flushing into f32 registers every 128 k (DeepSeek-V3 §3.3.2's fix for Hopper's
@@ -42,25 +43,12 @@ static __device__ __forceinline__ unsigned vdit_i4x4_to_e4m3x4(unsigned w, int s
   return pos ^ ((pos ^ neg) & mask);
 }`;
 
-const MMA_E4M3: MmaStep = { acc: 'float', fn: 'vdit_mma_e4m3_16832' };
+const MMA_E4M3: MmaStep = { acc: 'float', fn: 'vdit_mma_e4m3_16832', widen: 'vdit_i4x4_to_e4m3x4' };
 
-export function lowerCudaQgemmFp8(n: Node, ctx: LowerContext): CudaKernel {
+/** `tile`: qgemmTile's choice for the shape unless given. */
+export function lowerCudaQgemmFp8(n: Node, ctx: LowerContext, tile?: QgemmTile): CudaKernel {
   if (actFormatOf(n.attrs, 'aformat') !== 'e4m3') throw new Error('cuda: the FP8 qgemm needs aformat = e4m3');
   if (n.src[2]!.type.dtype !== 'i4') throw new Error(`cuda: FP8 qgemm needs i4 weights, got ${n.src[2]!.type.dtype}`);
-  const { M, N, K, K4, KW, T, vars, y, has } = mmaProblem(n, ctx);
-  const { m: BM, n: BN, warps } = QGEMM_MMA_TILE;
-  const [MT, NT] = [Math.ceil(M / BM), Math.ceil(N / BN)];
-  return buildCudaKernel({
-    name: 'qgemm_fp8_w4a8',
-    vars: [...vars, y], block: warps * 32, blocks: MT * NT,
-    prelude: [FP8_HELPERS],
-    body: [
-      `const unsigned nb = blk % ${NT}u, mb = blk / ${NT}u;`,
-      'const unsigned warp = threadIdx.x / 32u, lane = threadIdx.x % 32u, g = lane / 4u, t = lane % 4u;',
-      `const unsigned m0 = mb * ${BM}u + (warp / 2u) * 16u, n0 = nb * ${BN}u + (warp % 2u) * 16u;`,
-      ...mainLoop(M, N, K, K4, (k) => `vdit_i4x4_to_e4m3x4(wq[n * ${KW}u + ${k} / 8u], int(${k} % 8u) * 4)`, MMA_E4M3),
-      ...fragmentStores(M, N, 'float', epilogue(n, N, T, has), y),
-    ],
-    flops: 2 * M * N * K,
-  });
+  const p = mmaProblem(n, ctx);
+  return buildCudaKernel(tiledQgemm(n, p, tile ?? qgemmTile(p.M, p.N), MMA_E4M3, 'qgemm_fp8_w4a8', [FP8_HELPERS]));
 }

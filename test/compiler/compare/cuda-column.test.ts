@@ -12,7 +12,7 @@ import {
 import { cudaCell, formatCompare } from '../../../compiler/compare/format-compare.ts';
 import { kernelRows } from '../../../compiler/compare/kernel-rows.ts';
 import { kernelOperands } from '../../../compiler/compare/operands.ts';
-import { toleranceFor } from '../../../compiler/compare/tolerance.ts';
+import { f16AttentionTolerance, toleranceFor } from '../../../compiler/compare/tolerance.ts';
 import { lowerQuantized } from '../../../compiler/compile/quant-build.ts';
 import { buildDiT } from '../../../compiler/model/dit.ts';
 import { seededWeights } from '../../../compiler/weights/init.ts';
@@ -62,6 +62,10 @@ describe.skipIf(!GXX)('CUDA columns on the CPU emulation (needs g++)', () => {
       return cudaColumn(r, run, want, toleranceFor(r.node), { card: 'x', match: /x/, int8Tops: 1, bf16Tflops: 1 });
     });
     expect(rows.some((r) => r.op === 'qgemm')).toBe(true);
+    // the attention rows run the f16 tensor-core kernel: held to the f16-input bound, the rest to the WGSL one
+    const attn = rows.findIndex((r) => r.op === 'attention');
+    expect(cols[attn]!.tolerance).toEqual(f16AttentionTolerance(rows[attn]!.node));
+    expect(cols.filter((c) => c.tolerance).length).toBe(rows.filter((r) => r.op.endsWith('attention')).length);
     cols.forEach((c, i) => {
       expect(c.entry, rows[i]!.name).toBeDefined();
       expect(c.status, `${rows[i]!.name} ${rows[i]!.shape}`).toBe('ok');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EXACT, toleranceFor } from '../../../compiler/compare/tolerance.ts';
+import { EXACT, f16AttentionTolerance, toleranceFor } from '../../../compiler/compare/tolerance.ts';
 import { node } from '../../../ir/node.ts';
 
 const x = node('input', [], { name: 'x' }, { dtype: 'f32', shape: [2, 8] });
@@ -18,5 +18,15 @@ describe('toleranceFor', () => {
     expect(toleranceFor(node('linear', [x, w]))).toMatchObject({ rtol: 1e-4, atol: 1e-5 });
     // WGSL sin/cos are only held to 2^-11 absolute
     expect(toleranceFor(emb)).toMatchObject({ rtol: 0, atol: 2 ** -11 });
+  });
+});
+
+describe('f16AttentionTolerance', () => {
+  it('is u·(2 + 2|scale|·D)·1.1 over the f32 attention bound: D = 64 at scale 1/8 gives 18u·1.1 + 1e-5', () => {
+    const q = node('input', [], { name: 'q' }, { dtype: 'f32', shape: [1, 2, 10, 64] });
+    const t = f16AttentionTolerance(node('attention', [q, q, q], { scale: -0.125 }));
+    expect(t.atol).toBeCloseTo(1.1 * 18 * 2 ** -11 + 1e-5, 12);
+    expect(t.rtol).toBe(toleranceFor(node('attention', [q, q, q], { scale: 0.125 })).rtol);
+    expect(t.why).toMatch(/f16/);
   });
 });

@@ -84,7 +84,7 @@ describe('CUDA kernels', () => {
     expect(kernels['cast_i32']!.source).toContain('__float2int_rn(');
     expect(kernels['fused']!.grid[0]).toBe(Math.ceil((2 * 8 * 64) / 256));
     expect(kernels['layernorm_affine']!.grid[0]).toBe(16);
-    expect(kernels['qgemm_w4a8_gelu_gate_res']!.source).toContain('vdit_mma_s8_16832(c[j], a, b);');
+    expect(kernels['qgemm_w4a8_gelu_gate_res']!.source).toContain('vdit_mma_s8_16832(c[i][j], a0, b[j][0]);');
     expect(CUDA_HEADER).toContain('mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32');
     expect(kernels['qgemm_w4a8_gelu_gate_res']!.params).toEqual([
       'const signed char*', 'const float*', 'const unsigned*', 'const float*', 'const float*', 'const float*',

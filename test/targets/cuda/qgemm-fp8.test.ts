@@ -88,8 +88,8 @@ describe('CUDA W4A8-FP8 emission', () => {
   it('runs the e4m3 MMA with int4 weights widened to e4m3 in registers, accumulating in f32', () => {
     expect(k.name).toBe('qgemm_fp8_w4a8');
     expect(k.source).toContain('mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32');
-    expect(k.source).toContain('vdit_i4x4_to_e4m3x4(wq[');
-    expect(k.source).toContain('float c[2][4] = {};');
+    expect(k.source).toContain('vdit_i4x4_to_e4m3x4(w.x, 0)');
+    expect(k.source).toContain('float c[2][4][4] = {};');
     expect(k.params.slice(0, 4)).toEqual(['const signed char*', 'const float*', 'const unsigned*', 'const float*']);
     const int = lowerCudaNode(node('qgemm', GOLDEN_NODE.src, { abits: 8, wbits: 4, act: 'gelu_tanh', gate: true,
       residual: true }), CTX);

@@ -19,7 +19,7 @@ describe('CUDA emission of the tiny model', () => {
       expect(new Set(e.kernels.map((k) => k.entry)).size).toBe(e.kernels.length);
       for (const k of e.kernels) expect(k.source).toContain(`extern "C" __global__ void __launch_bounds__(${k.block[0] * k.block[1]}) ${k.entry}(`);
       const names = new Set(e.kernels.map((k) => k.name));
-      expect(names.has('attention_flash')).toBe(true);
+      expect(names.has('attention_mma')).toBe(true);  // head dim 32: the f16 tensor-core kernel
       if (q === 'none') expect(names.has('linear')).toBe(true);
       else {
         expect([...names].some((s) => s.startsWith('qgemm_mma_w4a'))).toBe(true);

@@ -16,6 +16,11 @@
 struct vdit_dim3 { unsigned x = 0, y = 0, z = 0; };
 inline thread_local vdit_dim3 threadIdx;
 inline vdit_dim3 blockIdx, blockDim;
+// the CUDA vector types the kernels load shared memory through (aligned as CUDA aligns them)
+struct alignas(8) uint2 { unsigned x, y; };
+struct alignas(16) uint4 { unsigned x, y, z, w; };
+struct alignas(8) float2 { float x, y; };
+struct alignas(16) float4 { float x, y, z, w; };
 
 #define __global__
 #define __device__
@@ -111,6 +116,63 @@ inline void vdit_host_mma_16832(Acc* c, const unsigned* a, const unsigned* b, Va
 }
 
 inline void vdit_host_mma_s8_16832(int* c, const unsigned* a, const unsigned* b) { vdit_host_mma_16832(c, a, b, vdit_s8); }
+
+// f16 (m16n8k16 .f16, f32 accumulators): a register holds two halves, the lower column in the low half.
+// A reg r = (row g + 8(r&1), k 8(r>>1) + 2t..+1), B reg r = (n g, k 8r + 2t..+1), C reg r = (row g + 8(r>>1),
+// n 2t + (r&1)); g = lane/4, t = lane%4. _Float16 conversions round to nearest even, as cvt.rn does.
+inline float vdit_host_f16(unsigned word, unsigned k) {
+  const uint16_t bits = uint16_t(word >> (16 * (k % 2)));
+  _Float16 h;
+  std::memcpy(&h, &bits, 2);
+  return float(h);
+}
+inline unsigned vdit_host_f16x2(float lo, float hi) {
+  const _Float16 h[2] = {_Float16(lo), _Float16(hi)};
+  unsigned w;
+  std::memcpy(&w, h, 4);
+  return w;
+}
+
+// one m16n8k16 f16 MMA of the warp: exact products (11 × 11 bits) summed in f32 over k ascending, then added to c
+inline void vdit_host_mma_f16_16816(float* c, const unsigned* a, const unsigned* b) {
+  const unsigned lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  VditWarpFragments& f = vdit_fragments[threadIdx.x / 32];
+  for (int r = 0; r < 4; ++r) f.a[lane][r] = a[r];
+  for (int r = 0; r < 2; ++r) f.b[lane][r] = b[r];
+  vdit_block_barrier->arrive_and_wait();
+  for (unsigned r = 0; r < 4; ++r) {
+    const unsigned row = g + 8 * (r >> 1), col = 2 * t + (r & 1);
+    float acc = 0.0f;
+    for (unsigned k = 0; k < 16; ++k) {
+      const unsigned kl = (k % 8) / 2;
+      const float av = vdit_host_f16(f.a[(row % 8) * 4 + kl][(row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0)], k);
+      const float bv = vdit_host_f16(f.b[col * 4 + kl][k >= 8 ? 1 : 0], k);
+      acc += av * bv;
+    }
+    c[r] += acc;
+  }
+  vdit_block_barrier->arrive_and_wait();
+}
+
+// ldmatrix .x4 (.trans): lanes post their row addresses, then each reads its fragment of the four 8×8 b16
+// matrices (rows 8m..8m+7 from lanes 8m..8m+7); plain: row l/4, columns 2(l%4)..+1; trans: column l/4, rows 2(l%4)..+1
+inline const unsigned char* vdit_ldmatrix_rows[1024];
+inline void vdit_host_ldmatrix_x4(unsigned* r, const void* row, bool trans) {
+  const unsigned lane = threadIdx.x % 32;
+  const unsigned char** rows = vdit_ldmatrix_rows + (threadIdx.x - lane);
+  rows[lane] = static_cast<const unsigned char*>(row);
+  vdit_block_barrier->arrive_and_wait();
+  for (unsigned m = 0; m < 4; ++m) {
+    uint16_t h[2];
+    for (unsigned i = 0; i < 2; ++i) {
+      const unsigned char* p = trans ? rows[8 * m + 2 * (lane % 4) + i] + 2 * (lane / 4)
+                                     : rows[8 * m + lane / 4] + 4 * (lane % 4) + 2 * i;
+      std::memcpy(&h[i], p, 2);
+    }
+    r[m] = unsigned(h[0]) | (unsigned(h[1]) << 16);
+  }
+  vdit_block_barrier->arrive_and_wait();
+}
 
 // ---- the host side of the runner (targets/cuda/runner.ts): launches and the CUDA runtime API on host memory.
 // A launch runs its blocks in order on blockDim threads started once per launch; two barriers around each block let

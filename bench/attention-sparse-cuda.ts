@@ -1,0 +1,92 @@
+// The CUDA twin of bench/attention-sparse.ts: times, on a preset's self-attention shape, the f32 flash kernel
+// (variant f32), the f16 tensor-core kernel, and the block-sparse tensor-core kernel at keep 0.5 and 0.25, each as
+// one launch of a CUDA runner (median CUDA-event time after warm-up), and checks tensor-core against f32 outputs.
+//   npx tsx bench/attention-sparse-cuda.ts [preset=cogvideox-2b] [--batch 1] [--tile 64] [--repeats 5] [-o out.json]
+// --emulate test/targets/cuda/emulate/cuda-host.h runs it on the CPU emulation instead (a smoke test: small presets).
+// Inputs are seeded uniform values in [-1, 1), never zeros; kept tiles are spread evenly.
+import { renameSync, writeFileSync } from 'node:fs';
+import { f16AttentionTolerance } from '../compiler/compare/tolerance.ts';
+import { mulberry32 } from '../compiler/data/prng.ts';
+import { modelDims } from '../compiler/model/config.ts';
+import { PRESETS } from '../compiler/model/presets.ts';
+import type { Weights } from '../compiler/weights/weights.ts';
+import { graph } from '../ir/graph.ts';
+import { node, type Node } from '../ir/node.ts';
+import { tensorType } from '../ir/types.ts';
+import { CudaRunner } from '../runtime/cuda-runner.ts';
+import { tensor, type Tensor } from '../runtime/tensor.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string, fallback: string): string => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1]! : fallback;
+};
+const preset = args[0] && !args[0].startsWith('-') ? args[0] : 'cogvideox-2b';
+const cfg = PRESETS[preset];
+if (!cfg) throw new Error(`unknown preset '${preset}'`);
+const d = modelDims(cfg);
+const b = Number(opt('--batch', '1'));
+const [h, n, hd] = [cfg.heads, (cfg.block === 'joint' ? d.textTokens : 0) + d.videoTokens, cfg.hidden / cfg.heads];
+const [tile, repeats, out, emulate] = [Number(opt('--tile', '64')), Number(opt('--repeats', '5')), opt('-o', ''),
+  opt('--emulate', '')];
+
+const r = mulberry32(7);
+const rand = (shape: number[]): Tensor => tensor(tensorType('f32', shape),
+  Float32Array.from({ length: shape.reduce((a, c) => a * c, 1) }, () => 2 * r.next() - 1));
+const tiles = Math.ceil(n / tile);
+const evenly = (keep: number): Tensor => {
+  const kept = Math.ceil(keep * tiles);
+  return tensor(tensorType('i32', [kept]), Int32Array.from({ length: kept }, (_, i) => Math.floor((i * tiles) / kept)));
+};
+const inputs: Record<string, Tensor> = {
+  q: rand([b, h, n, hd]), k: rand([b, h, n, hd]), v: rand([b, h, n, hd]), t50: evenly(0.5), t25: evenly(0.25),
+};
+const leaf = (name: string): Node => node('input', [], { name }, inputs[name]!.type);
+const [q, k, v] = [leaf('q'), leaf('k'), leaf('v')];
+const scale = 1 / Math.sqrt(hd);
+const dense = node('attention', [q, k, v], { scale });
+const sparse = (t: string): Node => node('sparse_attention', [q, k, v, leaf(t)], { scale, tile });
+const NO_WEIGHTS: Weights = { get: () => undefined, names: () => [] };
+const build = emulate ? { emulate } : {};
+
+interface Row { readonly kernel: string; readonly keep: number; readonly ms: number; readonly tflops: number }
+
+/** One runner over `outputs`: their launches' median times, and the outputs of one forward. */
+async function timeRunner(outputs: Node[], names: string[], variant?: Record<string, string>,
+): Promise<[Row[], Tensor[]]> {
+  const g = graph('attention', names.map(leaf), outputs);
+  const runner = await CudaRunner.open(g, NO_WEIGHTS, { ...build, ...(variant ? { variant } : {}) });
+  try {
+    const feed = Object.fromEntries(names.map((x) => [x, inputs[x]!]));
+    const outs = await runner.forward(feed);
+    const t = await runner.time(feed, 1, repeats);
+    const full = 2 * b * h * n * n * 2 * hd;
+    const rows = t.timings.map((x) => ({ kernel: x.name, keep: (x.flops ?? 0) / full, ms: x.ns / 1e6,
+      tflops: (x.flops ?? 0) / x.ns / 1e3 }));
+    console.error(`${runner.device}: ${rows.map((x) => `${x.kernel} ${x.ms.toFixed(2)} ms`).join(', ')}`);
+    return [rows, outs];
+  } finally {
+    runner.close();
+  }
+}
+
+const [f32Rows, [f32Out]] = await timeRunner([dense], ['q', 'k', 'v'], { attention: 'f32' });
+const [mmaRows, [mmaOut]] = await timeRunner([dense, sparse('t50'), sparse('t25')], ['q', 'k', 'v', 't50', 't25']);
+let maxAbs = 0;
+f32Out!.data.forEach((x, i) => { maxAbs = Math.max(maxAbs, Math.abs(Number(x) - Number(mmaOut!.data[i]))); });
+const tol = f16AttentionTolerance(dense);
+const rows = [...f32Rows, ...mmaRows];
+const md = [
+  `${preset} self-attention [B=${b}, H=${h}, N=${n}, D=${hd}] on CUDA${emulate ? ' (CPU emulation)' : ''}, ` +
+    `tile ${tile}; median of ${repeats} after 1 warm-up, CUDA events`,
+  '', '| kernel | keep | ms | TFLOP/s | vs f32 dense |', '|---|---:|---:|---:|---:|',
+  ...rows.map((x) => `| ${x.kernel} | ${x.keep.toFixed(2)} | ${x.ms.toFixed(2)} | ${x.tflops.toFixed(1)} | ` +
+    `${(f32Rows[0]!.ms / x.ms).toFixed(2)}× |`),
+  '', `tensor-core vs f32 dense output: max abs difference ${maxAbs.toExponential(2)} ` +
+    `(bound ${tol.atol.toExponential(2)})`,
+].join('\n');
+console.log(md);
+if (out) {
+  writeFileSync(`${out}.tmp`, JSON.stringify({ preset, b, h, n, hd, tile, rows, maxAbs, bound: tol.atol }, null, 1));
+  renameSync(`${out}.tmp`, out);
+}

@@ -1,0 +1,309 @@
+import { keyTiles, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
+import { attr, type Node } from '../../../ir/node.ts';
+import type { LowerContext } from '../../target.ts';
+import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
+import { cudaLiteral } from '../render.ts';
+import { cudaTensor } from '../tensor-var.ts';
+
+/**
+ * Query rows per warp (the MMA's M), warps per block, the largest K/V chunk in keys, and the largest head dims
+ * (Q fragments, the score tile and the output accumulators all live in registers: D/4 + 32 + Dv/2 per thread).
+ */
+export const MMA_ATTENTION = { rows: 16, warps: 4, keys: 64, maxHead: 128 } as const;
+
+/** Kernel names of the tensor-core attention: `vdit compare` holds them to the f16-input tolerance. */
+export const MMA_ATTENTION_KERNELS: ReadonlySet<string> = new Set(['attention_mma', 'sparse_attention_mma']);
+
+// the row pitch of a staged chunk in halves: +8 (16 bytes) puts the 8 rows of an ldmatrix phase in 8 bank quads
+const PAD = 8;
+const LOG2E = Math.LOG2E;
+
+/** Why `n` cannot take the tensor-core kernel, or undefined when it can. */
+export function mmaAttentionUnfit(n: Node, ctx: LowerContext): string | undefined {
+  const [D, Dv] = [n.src[0]!.type.shape[3]!, n.src[2]!.type.shape[3]!];
+  const max = MMA_ATTENTION.maxHead;
+  if (D % 16 !== 0 || Dv % 16 !== 0 || D > max || Dv > max) {
+    return `head dims ${D}, ${Dv} are not multiples of 16 up to ${max}`;
+  }
+  if (ctx.elem !== 'f32') return 'f32 storage only';
+  if (n.op === 'attention' && n.src.length > 3) return 'a mask operand (the f32 kernel applies it)';
+  if (n.op === 'sparse_attention' && attr<number>(n, 'tile') < 16) return `tile ${attr<number>(n, 'tile')} < 16 keys`;
+  return undefined;
+}
+
+/** Whether the op lowers to the tensor-core kernel: forced by ctx.variant ('mma' / 'f32'), else when it fits. */
+export function useMmaAttention(n: Node, ctx: LowerContext): boolean {
+  const forced = ctx.variant?.[n.op];
+  if (forced === undefined) return mmaAttentionUnfit(n, ctx) === undefined;
+  if (forced === 'f32') return false;
+  if (forced !== 'mma') throw new Error(`cuda: ${n.op} variant '${forced}' is not one of mma, f32`);
+  const why = mmaAttentionUnfit(n, ctx);
+  if (why) throw new Error(`cuda: ${n.op} variant mma does not fit: ${why}`);
+  return true;
+}
+
+/** Shapes and the key-chunk walk of one lowering: dense (every chunk of Nk) or the kept tiles of a sparse list. */
+interface Plan {
+  readonly B: number; readonly H: number; readonly Nq: number; readonly Nk: number;
+  readonly D: number; readonly Dv: number;
+  /** keys per staged chunk, a multiple of 16 */
+  readonly KC: number;
+  readonly warps: number;
+  readonly blocks: number;
+  /** sets bh, q0 (first query row of the block) and qend (rows at or past it are not stored) */
+  readonly head: readonly string[];
+  readonly chunks: number;
+  /** sets kbase and kend for chunk c: keys kbase.. < kend are live; the chunk is skipped when kbase ≥ kend */
+  readonly chunk: readonly string[];
+}
+
+const ceil16 = (x: number): number => Math.ceil(x / 16) * 16;
+
+function densePlan(n: Node): Plan {
+  const [B, H, Nq, D] = n.src[0]!.type.shape as [number, number, number, number];
+  const [Nk, Dv] = [n.src[1]!.type.shape[2]!, n.src[2]!.type.shape[3]!];
+  const { rows, warps, keys } = MMA_ATTENTION;
+  const KC = Math.min(keys, ceil16(Nk));
+  const QB = Math.ceil(Nq / (rows * warps));
+  return {
+    B, H, Nq, Nk, D, Dv, KC, warps, blocks: B * H * QB,
+    head: [`const unsigned bh = blk / ${QB}u, q0 = (blk % ${QB}u) * ${rows * warps}u, qend = ${Nq}u;`],
+    chunks: Math.ceil(Nk / KC),
+    chunk: [`const unsigned kbase = c * ${KC}u, kend = ${Nk}u;`],
+  };
+}
+
+/**
+ * Chunks divide the tile where a multiple of 16 up to MMA_ATTENTION.keys does, else one chunk of ceil16(tile)
+ * keys covers it with its tail masked. Per query tile a block never spans two tiles' rows (they read other lists).
+ */
+function sparsePlan(n: Node): Plan {
+  const d = densePlan(n);
+  const { rows, keys } = MMA_ATTENTION;
+  const tile = attr<number>(n, 'tile');
+  const list = n.src[3]!.type.shape;
+  const kept = list.at(-1)!;
+  const KC = [64, 48, 32, 16].find((c) => c <= keys && tile % c === 0) ?? Math.min(keys, ceil16(tile));
+  const per = Math.ceil(tile / KC);
+  const nt = keyTiles(d.Nk, tile);
+  const perQueryTile = list.length === 4;
+  const warps = perQueryTile ? Math.min(MMA_ATTENTION.warps, Math.ceil(tile / rows)) : MMA_ATTENTION.warps;
+  const QT = keyTiles(d.Nq, tile);
+  const SUB = Math.ceil(tile / (rows * warps));
+  const QB = perQueryTile ? QT * SUB : Math.ceil(d.Nq / (rows * warps));
+  const head = perQueryTile
+    ? [`const unsigned bh = blk / ${QB}u, qt = (blk % ${QB}u) / ${SUB}u;`,
+      `const unsigned q0 = qt * ${tile}u + (blk % ${SUB}u) * ${rows * warps}u;`,
+      `const unsigned qend = qt * ${tile}u + ${tile}u < ${d.Nq}u ? qt * ${tile}u + ${tile}u : ${d.Nq}u;`,
+      `const unsigned srow = bh * ${QT}u + qt;`]
+    : [...d.head, ...scheduleRow(n, d.H)];
+  return {
+    ...d, KC, warps, blocks: d.B * d.H * QB, head, chunks: kept * per,
+    chunk: [
+      // padding (−1) and out-of-range entries become the empty tile nt: skipped, as in attention-sparse.ts
+      `const int tr = tiles[srow * ${kept}u + c / ${per}u];`,
+      `const unsigned kt = tr < 0 || tr >= ${nt} ? ${nt}u : unsigned(tr);`,
+      `const unsigned kbase = kt * ${tile}u + (c % ${per}u) * ${KC}u;`,
+      `const unsigned kend = kt * ${tile}u + ${tile}u < ${d.Nk}u ? kt * ${tile}u + ${tile}u : ${d.Nk}u;`,
+    ],
+  };
+}
+
+/** The list row of the 1-D form (0) or of the scheduled form (the batch's timestep against the bounds). */
+function scheduleRow(n: Node, H: number): string[] {
+  if (n.src.length !== 5) return ['const unsigned srow = 0u;'];
+  const bounds = scheduleBounds(n.attrs, n.src[3]!.type.shape[0]!);
+  return [`const float tb = t[bh / ${H}u];`,
+    `const unsigned srow = ${bounds.map((b) => `(tb < ${cudaLiteral(b, 'float')} ? 1u : 0u)`).join(' + ') || '0u'};`];
+}
+
+/** Q rows g and g + 8 of the warp as A fragments, f32 pairs rounded to f16 once (zeros past qend). */
+function loadQ(p: Plan): string[] {
+  const ks = p.D / 16;
+  return [
+    `unsigned qa[${ks}][4];`,
+    `#pragma unroll`,
+    `for (int d = 0; d < ${ks}; ++d) {`,
+    '  #pragma unroll',
+    '  for (int r = 0; r < 4; ++r) {',
+    `    const unsigned row = (r & 1) ? r1 : r0, col = 16u * d + 8u * (r >> 1) + 2u * t4;`,
+    `    const float2 x = row < qend ? *reinterpret_cast<const float2*>(q + (bh * ${p.Nq}u + row) * ${p.D}u + col)`,
+    '                                : float2{0.0f, 0.0f};',
+    '    qa[d][r] = vdit_f16x2(x.x, x.y);',
+    '  }',
+    '}',
+  ];
+}
+
+/** One operand's chunk into shared memory: float4 reads along rows (coalesced), stored as two f16x2 words. */
+function stageLines(p: Plan, src: string, dst: string, width: number): string[] {
+  const [n, threads] = [(p.KC * width) / 4, 32 * p.warps];
+  return [
+    '  #pragma unroll',
+    `  for (unsigned i = 0; i < ${Math.ceil(n / threads)}u; ++i) {`,
+    `    const unsigned e = threadIdx.x + ${threads}u * i;`,
+    ...(n % threads ? [`    if (e >= ${n}u) break;`] : []),
+    `    const unsigned key = e / ${width / 4}u, col = (e % ${width / 4}u) * 4u;`,
+    '    uint2 h = {0u, 0u};',
+    '    if (kbase + key < kend) {',
+    `      const float* row = ${src} + (bh * ${p.Nk}u + kbase + key) * ${width}u;`,
+    '      const float4 x = *reinterpret_cast<const float4*>(row + col);',
+    '      h.x = vdit_f16x2(x.x, x.y);',
+    '      h.y = vdit_f16x2(x.z, x.w);',
+    '    }',
+    `    *reinterpret_cast<uint2*>(&${dst}[key * ${width + PAD}u + col]) = h;`,
+    '  }',
+  ];
+}
+
+/** S = Q·Kᵀ over the chunk: per 16 dims, one ldmatrix.x4 gives the K fragments of two 8-key column tiles. */
+function scoreLines(p: Plan): string[] {
+  return [
+    `  float s[${p.KC / 8}][4];`,
+    `  for (int j = 0; j < ${p.KC / 8}; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;`,
+    '  #pragma unroll',
+    `  for (int d = 0; d < ${p.D / 16}; ++d) {`,
+    '    #pragma unroll',
+    `    for (int j = 0; j < ${p.KC / 8}; j += 2) {`,
+    '      unsigned b[4];',
+    // lane l gives row l % 8 of matrix l / 8: key tile j + (l >> 4), dims 16d + 8((l >> 3) & 1)..+7
+    `      vdit_ldmatrix_x4(b, &Ks[(8u * j + 8u * (lane >> 4) + (lane & 7u)) * ${p.D + PAD}u + 16u * d +`,
+    '                            8u * ((lane >> 3) & 1u)]);',
+    '      vdit_mma_f16_16816(s[j], qa[d], b);',
+    '      vdit_mma_f16_16816(s[j + 1], qa[d], b + 2);',
+    '    }',
+    '  }',
+  ];
+}
+
+/**
+ * The online softmax in the log2 domain (scale·log2e folded into one multiply, exp2f): dead keys −∞, the row max
+ * over the 4 lanes of a row, one rescale of o and of this lane's partial row sum (summed across lanes at the end).
+ */
+function softmaxLines(p: Plan, scale: number): string[] {
+  return [
+    `  const float sl2 = ${cudaLiteral(scale * LOG2E, 'float')};`,
+    '  float mx[2] = {-VDIT_INF, -VDIT_INF};',
+    '  #pragma unroll',
+    `  for (int j = 0; j < ${p.KC / 8}; ++j) {`,
+    '    #pragma unroll',
+    '    for (int i = 0; i < 4; ++i) {',
+    '      const float sc = kbase + 8u * j + 2u * t4 + (i & 1) < kend ? s[j][i] * sl2 : -VDIT_INF;',
+    '      s[j][i] = sc;',
+    '      mx[i >> 1] = fmaxf(mx[i >> 1], sc);',
+    '    }',
+    '  }',
+    '  float corr[2];',
+    '  for (int h = 0; h < 2; ++h) {',
+    '    mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));',
+    '    mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));',
+    '    const float mnew = fmaxf(m[h], mx[h]);',
+    '    corr[h] = exp2f(m[h] - mnew);',
+    '    m[h] = mnew;',
+    '    l[h] *= corr[h];',
+    '  }',
+    '  #pragma unroll',
+    `  for (int j = 0; j < ${p.Dv / 8}; ++j) for (int i = 0; i < 4; ++i) o[j][i] *= corr[i >> 1];`,
+    '  #pragma unroll',
+    `  for (int j = 0; j < ${p.KC / 8}; ++j) {`,
+    '    #pragma unroll',
+    '    for (int i = 0; i < 4; ++i) {',
+    '      s[j][i] = exp2f(s[j][i] - m[i >> 1]);',
+    '      l[i >> 1] += s[j][i];',
+    '    }',
+    '  }',
+  ];
+}
+
+/**
+ * O += P·V: the score accumulators of 8-key tiles 2k and 2k + 1 are, as f16 pairs, the A fragment of keys 16k..+15
+ * (the C layout of m16n8k16 is its A layout); V fragments come from ldmatrix.trans of the row-major chunk.
+ */
+function pvLines(p: Plan): string[] {
+  return [
+    '  #pragma unroll',
+    `  for (int kk = 0; kk < ${p.KC / 16}; ++kk) {`,
+    '    const unsigned pa[4] = {vdit_f16x2(s[2 * kk][0], s[2 * kk][1]), vdit_f16x2(s[2 * kk][2], s[2 * kk][3]),',
+    '                            vdit_f16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),',
+    '                            vdit_f16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};',
+    '    #pragma unroll',
+    `    for (int j = 0; j < ${p.Dv / 8}; j += 2) {`,
+    '      unsigned b[4];',
+    // lane l gives row l % 8 of matrix l / 8: keys 16kk + 8((l >> 3) & 1)..+7, values 8(j + (l >> 4))..+7
+    `      vdit_ldmatrix_x4_trans(b, &Vs[(16u * kk + 8u * ((lane >> 3) & 1u) + (lane & 7u)) * ${p.Dv + PAD}u +`,
+    '                                  8u * j + 8u * (lane >> 4)]);',
+    '      vdit_mma_f16_16816(o[j], pa, b);',
+    '      vdit_mma_f16_16816(o[j + 1], pa, b + 2);',
+    '    }',
+    '  }',
+  ];
+}
+
+/** The row sums across the 4 lanes of a row, then o / l as float2 stores of live rows (0/0 = NaN for no keys). */
+function storeLines(p: Plan, y: string): string[] {
+  return [
+    'for (int h = 0; h < 2; ++h) {',
+    '  l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);',
+    '  l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);',
+    '}',
+    '#pragma unroll',
+    `for (int j = 0; j < ${p.Dv / 8}; ++j) {`,
+    '  for (int h = 0; h < 2; ++h) {',
+    '    const unsigned row = h ? r1 : r0;',
+    `    if (row < qend) *reinterpret_cast<float2*>(${y} + (bh * ${p.Nq}u + row) * ${p.Dv}u + 8u * j + 2u * t4) =`,
+    '        float2{o[j][2 * h] / l[h], o[j][2 * h + 1] / l[h]};',
+    '  }',
+    '}',
+  ];
+}
+
+/**
+ * attention{scale}(q, k, v) and sparse_attention{scale, tile}(q, k, v, tiles[, t]) on f16 tensor cores, in the
+ * FlashAttention-2 shape: a warp owns 16 query rows, MMA_ATTENTION.warps warps a block; K/V chunks are staged in
+ * shared memory as f16 (converted on the load: the runner stores f32), S = Q·Kᵀ and O += P·V are
+ * mma.m16n8k16 f16·f16 → f32, and the online softmax runs in f32 registers. q, k, v and the probabilities P are
+ * rounded to f16 (unit roundoff 2^-11; compiler/compare/tolerance.ts bounds the effect); scores, the softmax and
+ * o accumulate in f32. The dense op walks every key chunk, the sparse ones only the chunks of the kept tiles of
+ * the block's list (attention-sparse.ts's semantics: −1 and out-of-range entries are skipped, keys past Nk masked).
+ * A row that sees no key gives 0/0 = NaN, as the reference does. Every warp runs every chunk (its barriers and
+ * the MMA are warp-wide), rows past the end compute on zeros and are not stored.
+ */
+export function lowerCudaAttentionMma(n: Node, ctx: LowerContext): CudaKernel {
+  const sparse = n.op === 'sparse_attention';
+  const p = sparse ? sparsePlan(n) : densePlan(n);
+  const names = ['q', 'k', 'v', 'tiles', 't'];
+  const vars = n.src.map((s, i) => cudaTensor(names[i]!, s.type.dtype, s.type.shape, ctx.elem));
+  const y = cudaTensor('y', n.type.dtype, n.type.shape, ctx.elem);
+  const keys = sparse ? Math.min(n.src[3]!.type.shape.at(-1)! * attr<number>(n, 'tile'), p.Nk) : p.Nk;
+  return buildCudaKernel({
+    name: sparse ? 'sparse_attention_mma' : 'attention_mma', vars: [...vars, y], block: 32 * p.warps,
+    blocks: p.blocks,
+    body: [
+      'const unsigned lane = threadIdx.x & 31u, t4 = lane & 3u;',
+      ...p.head,
+      `const unsigned r0 = q0 + 16u * (threadIdx.x >> 5) + (lane >> 2), r1 = r0 + 8u;`,
+      // f16 bits, 16-byte aligned for ldmatrix (uint4 storage)
+      `__shared__ uint4 Ks4[${(p.KC * (p.D + PAD)) / 8}], Vs4[${(p.KC * (p.Dv + PAD)) / 8}];`,
+      'unsigned short* Ks = reinterpret_cast<unsigned short*>(Ks4);',
+      'unsigned short* Vs = reinterpret_cast<unsigned short*>(Vs4);',
+      ...loadQ(p),
+      `float o[${p.Dv / 8}][4];`,
+      `for (int j = 0; j < ${p.Dv / 8}; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;`,
+      'float m[2] = {-VDIT_INF, -VDIT_INF}, l[2] = {0.0f, 0.0f};',
+      // the chunk's bounds are the block's (one list per block), so skipping an empty chunk is uniform
+      `for (unsigned c = 0; c < ${p.chunks}u; ++c) {`,
+      ...p.chunk.map((l) => `  ${l}`),
+      '  if (kbase >= kend) continue;',
+      '  __syncthreads();  // the previous chunk is read',
+      ...stageLines(p, 'k', 'Ks', p.D),
+      ...stageLines(p, 'v', 'Vs', p.Dv),
+      '  __syncthreads();',
+      ...scoreLines(p),
+      ...softmaxLines(p, attr<number>(n, 'scale')),
+      ...pvLines(p),
+      '}',
+      ...storeLines(p, 'y'),
+    ],
+    flops: 2 * p.B * p.H * p.Nq * keys * (p.D + p.Dv),
+  });
+}

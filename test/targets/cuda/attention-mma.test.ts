@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { f16AttentionTolerance, F16_UNIT_ROUNDOFF } from '../../../compiler/compare/tolerance.ts';
+import { f16BitsToF32, f32ToF16Bits } from '../../../compiler/weights/f16.ts';
+import { node, type Node } from '../../../ir/node.ts';
+import { tensor, type Tensor } from '../../../runtime/tensor.ts';
+import { lowerCudaNode } from '../../../targets/cuda/select.ts';
+import type { LowerContext } from '../../../targets/target.ts';
+import { emulateKernel, GXX } from './emulate/emulate.ts';
+import { CTX, f32, input, NVCC, nvccCompile, reference, rng } from './harness.ts';
+
+/*
+ * The f16 tensor-core flash attention (dense and the three sparse forms): selection, nvcc -arch=sm_90a, and the
+ * kernel under g++ emulation (mma.m16n8k16 and ldmatrix by their PTX fragment layouts) against the CPU reference.
+ * Operands are uniform in [-1, 1) and scale = 1/√D, the regime compiler/compare/tolerance.ts derives its bound for.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'vdit-cuda-mma-attn-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const F32: LowerContext = { ...CTX, variant: { attention: 'f32', sparse_attention: 'f32' } };
+
+interface Case {
+  readonly n: Node;
+  readonly inputs: Record<string, Tensor>;
+}
+
+const ints = (shape: number[], values: readonly number[]): Tensor =>
+  tensor({ dtype: 'i32', shape }, Int32Array.from(values));
+
+/** attention (no tiles) or sparse_attention over random q, k, v of [B, H, Nq|Nk, D|Dv] plus `extra` operands. */
+function attnCase(dims: readonly number[], seed: number, extra: Record<string, Tensor> = {}, attrs = {}): Case {
+  const [B, H, Nq, Nk, D, Dv] = dims as [number, number, number, number, number, number];
+  const r = rng(seed);
+  const unit = (shape: number[]): Tensor => f32(r, shape, -1, 1);
+  const inputs = { q: unit([B, H, Nq, D]), k: unit([B, H, Nk, D]), v: unit([B, H, Nk, Dv]), ...extra };
+  const leaves = Object.entries(inputs).map(([k, t]) => input(k, t.type.dtype, t.type.shape));
+  const op = 'tiles' in extra ? 'sparse_attention' : 'attention';
+  return { n: node(op, leaves, { scale: 1 / Math.sqrt(D), ...attrs }), inputs };
+}
+
+const CASES: Record<string, Case> = {
+  'dense N=80, D=32, B=2': attnCase([2, 2, 80, 80, 32, 32], 1),
+  'dense N=130, D=64': attnCase([1, 2, 130, 130, 64, 64], 2),
+  'dense D=16, Dv=48, Nq=70, Nk=130': attnCase([1, 2, 70, 130, 16, 48], 3),
+  // 1-D lists: tile 16 over N=80 (5 tiles); tile 32 over N=130 (the last tile has 2 keys, kept)
+  'sparse tile 16, D=16': attnCase([1, 2, 80, 80, 16, 16], 4, { tiles: ints([3], [0, 2, 4]) }, { tile: 16 }),
+  'sparse tile 32 with the 2-key last tile, D=32': attnCase([2, 2, 130, 130, 32, 32], 5,
+    { tiles: ints([2], [1, 4]) }, { tile: 32 }),
+  // scheduled: t = 0.1, 0.9, 0.5 read rows 2, 0, 1 (−1 padded); tile 64, the last tile of 2 keys in two rows
+  'scheduled tile 64, D=64': attnCase([3, 2, 130, 130, 64, 64], 6, {
+    tiles: ints([3, 3], [0, 1, 2, 0, 2, -1, 1, -1, -1]),
+    t: tensor({ dtype: 'f32', shape: [3] }, Float32Array.from([0.1, 0.9, 0.5])),
+  }, { tile: 64, bounds: [0.7, 0.3] }),
+  // per query tile: 3 query tiles of 32 over N=80 (a 2-warp block each), lists −1 padded
+  'per query tile, tile 32, D=32': attnCase([1, 2, 80, 80, 32, 32], 7,
+    { tiles: ints([1, 2, 3, 2], [0, 2, 1, -1, 2, -1, 0, 1, 1, 2, 2, -1]) }, { tile: 32 }),
+  // per query tile 16 (one warp a block) over N=130: 9 query tiles, 9 key tiles, the last of 2 keys
+  'per query tile, tile 16, Dv=32': attnCase([1, 1, 130, 130, 16, 32], 8,
+    { tiles: ints([1, 1, 9, 2], [0, 8, 1, -1, 2, 3, 8, -1, 4, 5, 5, -1, 6, 7, 7, 8, 0, -1]) }, { tile: 16 }),
+};
+
+/** The kernel of n under ctx, run by the g++ emulation on the case's operands. */
+function emulated(c: Case, ctx: LowerContext, name: string): Tensor {
+  const operands = c.n.src.map((s) => c.inputs[s.attrs['name'] as string]!);
+  return emulateKernel(lowerCudaNode(c.n, ctx), c.n, operands, join(dir, name.replace(/[^a-z0-9]+/gi, '_')));
+}
+
+/** max |got − want| over all elements (NaN only where both are NaN). */
+function maxError(got: Tensor, want: Tensor): number {
+  let worst = 0;
+  want.data.forEach((w, i) => {
+    const g = Number(got.data[i]);
+    worst = Math.max(worst, Number.isNaN(g) && Number.isNaN(Number(w)) ? 0 : Math.abs(g - Number(w)));
+  });
+  return Number.isNaN(worst) ? Infinity : worst;
+}
+
+/** q, k, v rounded to f16 as the kernel stages them (round to nearest even). */
+function roundedInputs(c: Case): Record<string, Tensor> {
+  const half = (t: Tensor): Tensor =>
+    tensor(t.type, Float32Array.from(t.data as Float32Array, (x) => f16BitsToF32(f32ToF16Bits(x))));
+  return { ...c.inputs, q: half(c.inputs['q']!), k: half(c.inputs['k']!), v: half(c.inputs['v']!) };
+}
+
+describe('CUDA tensor-core attention: selection', () => {
+  const dense = CASES['dense N=80, D=32, B=2']!.n;
+  it('is the default for eligible shapes; variant f32 forces the f32 kernels', () => {
+    expect(lowerCudaNode(dense, CTX).name).toBe('attention_mma');
+    expect(lowerCudaNode(dense, CTX).block).toEqual([128, 1, 1]);
+    expect(lowerCudaNode(dense, F32).name).toBe('attention_flash');
+    expect(lowerCudaNode(CASES['scheduled tile 64, D=64']!.n, CTX).name).toBe('sparse_attention_mma');
+    expect(lowerCudaNode(CASES['scheduled tile 64, D=64']!.n, F32).name).toBe('sparse_attention_flash');
+    expect(lowerCudaNode(CASES['per query tile, tile 16, Dv=32']!.n, CTX).block).toEqual([32, 1, 1]);
+  });
+
+  it('keeps the f32 kernel for masks, head dims off 16 or over 128, and tiles under 16 keys', () => {
+    const q = (d: number): Node => input('q', 'f32', [1, 1, 20, d]);
+    const mask = node('attention', [q(32), q(32), q(32), input('m', 'f32', [20])], { scale: 0.1 });
+    expect(lowerCudaNode(mask, CTX).name).toBe('attention_flash');
+    expect(lowerCudaNode(node('attention', [q(24), q(24), q(24)], { scale: 0.1 }), CTX).name).toBe('attention_flash');
+    const wide = node('attention', [q(144), q(144), q(144)], { scale: 0.1 });
+    expect(lowerCudaNode(wide, CTX).name).toBe('attention_flash');
+    const tiles = input('tiles', 'i32', [2]);
+    expect(lowerCudaNode(node('sparse_attention', [q(32), q(32), q(32), tiles], { scale: 0.1, tile: 8 }), CTX).name)
+      .toBe('sparse_attention_flash');
+    const forced: LowerContext = { ...CTX, variant: { attention: 'mma' } };
+    expect(() => lowerCudaNode(mask, forced)).toThrow('cuda: attention variant mma does not fit: a mask operand');
+    const typo: LowerContext = { ...CTX, variant: { attention: 'wmma' } };
+    expect(() => lowerCudaNode(dense, typo)).toThrow("variant 'wmma' is not one of");
+  });
+
+  it('counts flops like the f32 kernels (kept keys for sparse)', () => {
+    for (const c of Object.values(CASES)) expect(lowerCudaNode(c.n, CTX).flops).toBe(lowerCudaNode(c.n, F32).flops);
+  });
+
+  it.skipIf(!NVCC)('compiles with nvcc -arch=sm_90a (needs nvcc: skipped without it)', () => {
+    expect(() => nvccCompile(Object.values(CASES).map((c) => lowerCudaNode(c.n, CTX)))).not.toThrow();
+  }, 300_000);
+});
+
+describe.skipIf(!GXX)('CUDA tensor-core attention emulated vs the reference (needs g++)', () => {
+  it.each(Object.keys(CASES))('%s', (name) => {
+    const c = CASES[name]!;
+    const got = emulated(c, CTX, name);
+    const want = reference(c.n, c.inputs);
+    // the derived f16-input bound (inputs |x| ≤ 1): see f16AttentionTolerance
+    expect(maxError(got, want)).toBeLessThanOrEqual(f16AttentionTolerance(c.n).atol);
+    // on f16-rounded q, k, v only P's rounding (≤ u·max|v|) and f32 accumulation remain: catches index slips
+    expect(maxError(got, reference(c.n, roundedInputs(c)))).toBeLessThanOrEqual(1.1 * F16_UNIT_ROUNDOFF + 2e-5);
+    expect(Array.from(want.data as ArrayLike<number>).some((v) => Math.abs(v) > 1e-2)).toBe(true);
+  }, 120_000);
+
+  it('forced f32 variant stays within the f32 tolerance', () => {
+    const c = CASES['dense N=80, D=32, B=2']!;
+    expect(maxError(emulated(c, F32, 'f32 forced'), reference(c.n, c.inputs))).toBeLessThanOrEqual(2e-5);
+  }, 120_000);
+
+  it('a query tile whose list is empty (all −1) gives NaN rows, the rest as the f32 kernel', () => {
+    const c = attnCase([1, 1, 48, 80, 16, 16], 9, { tiles: ints([1, 1, 3, 2], [0, 4, -1, -1, 2, -1]) }, { tile: 16 });
+    const got = emulated(c, CTX, 'empty row');
+    const f32got = emulated(c, F32, 'empty row f32');
+    const rows = Array.from({ length: 48 }, (_, i) => Number.isNaN(Number(got.data[i * 16])));
+    expect(rows).toEqual(Array.from({ length: 48 }, (_, i) => i >= 16 && i < 32));
+    expect(maxError(got, f32got)).toBeLessThanOrEqual(f16AttentionTolerance(c.n).atol);
+  }, 120_000);
+});
