@@ -12,17 +12,22 @@ export function keyTiles(nk: number, tile: number): number {
   return Math.ceil(nk / tile);
 }
 
-/** The `bounds` attribute of a scheduled sparse_attention: R − 1 strictly descending finite timesteps. */
-export function scheduleBounds(attrs: Attrs, rows: number): readonly number[] {
+/**
+ * The `bounds` attribute of a scheduled op: R − 1 strictly descending finite timesteps between its R `rows` (tile
+ * rows of sparse_attention, keeps of tile_select, which reads the same schedule).
+ */
+export function scheduleBounds(
+  attrs: Attrs, rows: number, op = 'sparse_attention', unit = 'tile rows',
+): readonly number[] {
   const b = attrs['bounds'] ?? [];
   if (!Array.isArray(b) || !b.every((x) => typeof x === 'number' && Number.isFinite(x))) {
-    throw new IRError(`sparse_attention: attribute bounds must be a list of numbers, got ${JSON.stringify(b)}`);
+    throw new IRError(`${op}: attribute bounds must be a list of numbers, got ${JSON.stringify(b)}`);
   }
   if (b.length !== rows - 1) {
-    throw new IRError(`sparse_attention: ${rows} tile rows need ${rows - 1} bounds, got ${b.length}`);
+    throw new IRError(`${op}: ${rows} ${unit} need ${rows - 1} bounds, got ${b.length}`);
   }
   for (let i = 1; i < b.length; i++) {
-    if (!(b[i]! < b[i - 1]!)) throw new IRError(`sparse_attention: bounds must be strictly descending, got [${b.join(', ')}]`);
+    if (!(b[i]! < b[i - 1]!)) throw new IRError(`${op}: bounds must be strictly descending, got [${b.join(', ')}]`);
   }
   return b as number[];
 }

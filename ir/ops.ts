@@ -37,6 +37,10 @@
  *                                                    keys < keepFirst are kept, then the best others up to T' (ties →
  *                                                    lower index), ascending. KT = ceil(Nk/tile), T' = max(ceil(keep·KT),
  *                                                    tiles holding the first keepFirst keys); NaN scores rank unspecified
+ *           tile_select{tile, keeps, bounds, keepFirst, scale}(q, k, t: f[B]): scheduled by timestep as
+ *                                                    sparse_attention is; batch b keeps T'_r tiles, r = #{i : t[b] <
+ *                                                    bounds[i]} and T'_r as T' above for keeps[r], then pads with −1
+ *                                                    to T' = max_r T'_r
  * SHAPE     reshape{shape}  permute{perm}  transpose{dim0, dim1}  concat{axis}(x...)
  *           slice{axis, start, end, step}  gather{axis}(x, idx: i32)  → x.shape[:axis] ++ idx.shape ++ x.shape[axis+1:]
  * VDIT      timestep_embedding{dim, max_period, flip, shift, scale}(t[B]) → [B, dim]:

@@ -6,6 +6,7 @@ import { node, tensorType, toposort, type Graph, type Node } from '../ir/index.t
 import { tensor, type Tensor } from '../runtime/tensor.ts';
 import { createContext } from './pass.ts';
 import { any, pat, rewriteGraph, rule } from './pattern.ts';
+import { edgeBounds, rangeSteps, scheduleEdges } from './prune-schedule.ts';
 
 /*
  * Token pruning of self-attention K/V in whole tiles (Sparse VideoGen / Sliding Tile Attention: ragged masks cut
@@ -27,6 +28,7 @@ import { any, pat, rewriteGraph, rule } from './pattern.ts';
  *   attention{scale}(q, k, v)  →  sparse_attention{scale, tile}(q, k, v, tile_select{tile, keep, keepFirst, scale}(q, k))
  *
  * since which keys matter moves with the sample, the head and the query region, which one calibrated list misses.
+ * With a schedule (keeps + bounds) tile_select also reads the graph input t and keeps its range's budget per sample.
  */
 
 /** One budget: the fraction of key tiles kept per block and the importance that ranks them. */
@@ -45,14 +47,20 @@ interface PruneCommon {
 }
 
 /**
- * Online selection (SpargeAttn / Sparse VideoGen): no importance; each block's self-attention picks its own tiles
- * per (batch, head, query tile) at run time by tile_select, from the pooled q and k of that very forward.
+ * An online budget per timestep range: keeps in sampling order (noisiest first, the largest t) and the R − 1
+ * descending bounds between the ranges (passes/prune-schedule.ts: samplerBounds).
  */
-export interface OnlinePruneOptions extends PruneCommon {
-  /** in (0, 1]: the fraction of key tiles each query tile keeps */
-  readonly keep: number;
-  readonly online: true;
+export interface OnlineSchedule {
+  readonly keeps: readonly number[];
+  readonly bounds: readonly number[];
 }
+
+/**
+ * Online selection (SpargeAttn / Sparse VideoGen): no importance; each block's self-attention picks its own tiles
+ * per (batch, head, query tile) at run time by tile_select, from the pooled q and k of that very forward. `keep`
+ * (in (0, 1]) is the fraction of key tiles each query tile keeps, at every step or per range of a schedule.
+ */
+export type OnlinePruneOptions = PruneCommon & { readonly online: true } & ({ readonly keep: number } | OnlineSchedule);
 
 /**
  * One budget for every timestep, or a schedule: ranges in sampling order (noisiest first, t falling) with the
@@ -79,10 +87,22 @@ export interface PrunedBlock {
   readonly totalKeys: number;
   /** one entry per schedule range (one when unscheduled) */
   readonly ranges: readonly KeptTiles[];
-  /** the mean of the ranges' fractions: the K/V work left over a sampling run whose steps split evenly */
+  /**
+   * the mean of the ranges' fractions: the K/V work left over a sampling run whose steps split evenly (online: each
+   * range weighted by its steps in a default sampler run, passes/prune-schedule.ts: rangeSteps)
+   */
   readonly keptFraction: number;
   /** online: the tiles each query tile keeps, chosen at run time (ranges then list none; keys are an upper bound) */
-  readonly online?: { readonly tilesPerQueryTile: number };
+  readonly online?: OnlineTiles;
+}
+
+export interface OnlineTiles {
+  /** T': the most any range keeps */
+  readonly tilesPerQueryTile: number;
+  /** per schedule range (one when unscheduled) */
+  readonly tilesPerRange: readonly number[];
+  /** the default sampler's forwards in each range: the weights of keptFraction */
+  readonly stepsPerRange: readonly number[];
 }
 
 export interface PruneTokensResult {
@@ -134,16 +154,20 @@ export function blockSelfAttentions(g: Graph): Map<number, Node> {
 /** The ranges and bounds of either calibrated form of the options. */
 function rangesOf(o: Exclude<PruneTokensOptions, OnlinePruneOptions>): { ranges: readonly PruneRange[]; bounds: readonly number[] } {
   if (!('ranges' in o)) return { ranges: [o], bounds: [] };
-  if (o.ranges.length < 1) throw new Error('prune-tokens: a schedule needs at least one range');
-  if (o.bounds.length !== o.ranges.length - 1) {
-    throw new Error(`prune-tokens: ${o.ranges.length} ranges need ${o.ranges.length - 1} timestep bounds, got ${o.bounds.length}`);
+  checkSchedule(o.ranges.length, o.bounds);
+  return o;
+}
+
+function checkSchedule(ranges: number, bounds: readonly number[]): void {
+  if (ranges < 1) throw new Error('prune-tokens: a schedule needs at least one range');
+  if (bounds.length !== ranges - 1) {
+    throw new Error(`prune-tokens: ${ranges} ranges need ${ranges - 1} timestep bounds, got ${bounds.length}`);
   }
-  o.bounds.forEach((b, i) => {
-    if (!Number.isFinite(b) || (i > 0 && !(b < o.bounds[i - 1]!))) {
-      throw new Error(`prune-tokens: bounds must be finite and strictly descending, got [${o.bounds.join(', ')}]`);
+  bounds.forEach((b, i) => {
+    if (!Number.isFinite(b) || (i > 0 && !(b < bounds[i - 1]!))) {
+      throw new Error(`prune-tokens: bounds must be finite and strictly descending, got [${bounds.join(', ')}]`);
     }
   });
-  return o;
 }
 
 function checkOptions(ranges: readonly { readonly keep: number }[], tile: number, keepFirst: number): void {
@@ -250,29 +274,48 @@ function rewriteBlocks(g: Graph, planned: ReadonlySet<number>, build: (n: Node, 
 
 /**
  * Online form: attention(q, k, v) → sparse_attention{scale, tile}(q, k, v, tile_select{tile, keep, keepFirst,
- * scale}(q, k)) per block; no tensors. A block whose budget keeps every tile stays dense.
+ * scale}(q, k)) per block, or with a schedule tile_select{tile, keeps, bounds, keepFirst, scale}(q, k, t); no tensors.
+ * A block whose budget keeps every tile in every range stays dense.
  */
 export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneTokensResult {
-  const { keep, tile = DEFAULT_PRUNE_TILE, keepFirst = 0 } = opts;
-  checkOptions([{ keep }], tile, keepFirst);
+  const { tile = DEFAULT_PRUNE_TILE, keepFirst = 0 } = opts;
+  const { keeps, bounds } = 'keeps' in opts ? opts : { keeps: [opts.keep], bounds: [] };
+  checkSchedule(keeps.length, bounds);
+  checkOptions(keeps.map((keep) => ({ keep })), tile, keepFirst);
+  const steps = rangeSteps(bounds);
   const found = blockSelfAttentions(g);
   const planned = new Set<number>();
   const report = [...found.keys()].sort((a, b) => a - b).map((block) => {
     const a = found.get(block)!;
     if (a.src.length > 3) throw new Error(`prune-tokens: block ${block} self-attention has a mask; sparse_attention takes none`);
     const nk = a.src[1]!.type.shape[2]!;
-    const [total, count] = [keyTiles(nk, tile), selectedTiles(nk, { tile, keep, keepFirst, scale: 1 })];
-    if (count < total) planned.add(block);
-    const keptKeys = Math.min(count * tile, nk);
-    const range = { keptTiles: [], keptKeys, keptFraction: keptKeys / nk };
-    return { block, totalTiles: total, totalKeys: nk, ranges: [range], keptFraction: range.keptFraction,
-      online: { tilesPerQueryTile: count } };
+    const counts = keeps.map((keep) => selectedTiles(nk, { tile, keep, keepFirst, scale: 1 }));
+    if (counts.some((c) => c < keyTiles(nk, tile))) planned.add(block);
+    return onlineReport(block, nk, tile, counts, steps);
   });
+  const t = keeps.length > 1 && planned.size ? timestepInput(g, [...found.values()][0]!.type.shape[0]!) : undefined;
   const graph = rewriteBlocks(g, planned, (n, q, k, v) => {
     const scale = n.attrs['scale']!;
-    return node('sparse_attention', [q, k, v, node('tile_select', [q, k], { tile, keep, keepFirst, scale })], { scale, tile });
+    const select = t
+      ? node('tile_select', [q, k, t], { tile, keeps: [...keeps], bounds: [...bounds], keepFirst, scale })
+      : node('tile_select', [q, k], { tile, keep: keeps[0]!, keepFirst, scale });
+    return node('sparse_attention', [q, k, v, select], { scale, tile });
   });
   return { graph, tensors: new Map(), report };
+}
+
+/** An online block's report: per range the keys its query tiles may read; their mean weighted by sampler steps. */
+function onlineReport(
+  block: number, nk: number, tile: number, counts: readonly number[], steps: readonly number[],
+): PrunedBlock {
+  const ranges = counts.map((c) => {
+    const keptKeys = Math.min(c * tile, nk);
+    return { keptTiles: [], keptKeys, keptFraction: keptKeys / nk };
+  });
+  const total = steps.reduce((x, y) => x + y, 0);
+  const keptFraction = ranges.reduce((acc, r, i) => acc + r.keptFraction * steps[i]!, 0) / total;
+  return { block, totalTiles: keyTiles(nk, tile), totalKeys: nk, ranges, keptFraction,
+    online: { tilesPerQueryTile: Math.max(...counts), tilesPerRange: counts, stepsPerRange: steps } };
 }
 
 /** `base` with the pass's tile lists laid over it (they win on a name clash). */
@@ -315,13 +358,13 @@ export function scheduleFromStore(store: StoreReader, keeps: readonly number[]):
   if (keeps.length < 1 || keeps.length > steps) {
     throw new Error(`prune-tokens: a schedule of ${keeps.length} ranges needs 1..${steps} (the store's steps)`);
   }
-  const edges = Array.from({ length: keeps.length + 1 }, (_, r) => Math.round((r * steps) / keeps.length));
+  const edges = scheduleEdges(keeps.length, steps);
   const tOf = (step: number): number => {
     const rec = records.find((r) => r.step === step);
     if (!rec) throw new Error(`${store.dir}: the store holds no record of step ${step}`);
     return rec.t;
   };
-  const bounds = edges.slice(1, -1).map((e) => (tOf(e - 1) + tOf(e)) / 2);
+  const bounds = edgeBounds(edges, tOf);
   const ranges = keeps.map((keep, r) => ({ keep, importance: importanceFromStore(store, [edges[r]!, edges[r + 1]!]) }));
   return { ranges, bounds };
 }

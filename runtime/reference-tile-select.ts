@@ -1,5 +1,5 @@
-import { keyTiles } from '../ir/infer-sparse-attention.ts';
-import { forcedTiles, selectedTiles, tileSelectAttrs } from '../ir/infer-tile-select.ts';
+import { keyTiles, scheduleRow } from '../ir/infer-sparse-attention.ts';
+import { forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs } from '../ir/infer-tile-select.ts';
 import type { Node } from '../ir/node.ts';
 import { alloc, type Buf, type Ctx, type Val } from './reference-values.ts';
 
@@ -27,18 +27,23 @@ export function pickTiles(score: ArrayLike<number>, forced: number, count: numbe
 
 /**
  * tile_select{tile, keep, keepFirst, scale}(q, k) → i32[B, H, QT, T']: per (batch, head) the key tiles' means once,
- * then per query tile its mean, the scores s_j = scale·q̄·k̄_j and their T' best (ir/ops.ts), all in f64.
+ * then per query tile its mean, the scores s_j = scale·q̄·k̄_j and their T' best (ir/ops.ts), all in f64. The
+ * scheduled form (operand t) keeps its batch's range count instead and pads the row with −1 to T'.
  */
 export function evalTileSelect(n: Node, src: readonly Val[], ctx: Ctx): Val {
-  const [q, k] = [src[0]!, src[1]!];
+  const [q, k, t] = [src[0]!, src[1]!, src[2]];
   const [B, H, Nq, D] = q.type.shape as [number, number, number, number];
   const Nk = k.type.shape[2]!;
   const a = tileSelectAttrs(n.attrs);
   const [QT, KT, T] = [keyTiles(Nq, a.tile), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
   const forced = forcedTiles(Nk, a.tile, a.keepFirst);
+  const counts = rangeTiles(Nk, a);
+  const countOf = (b: number): number => (t && a.schedule ? counts[scheduleRow(t.data[b]!, a.schedule.bounds)]! : T);
   const out = alloc(n.type, ctx);
+  out.data.fill(-1);
   const score = new Float64Array(KT);
   for (let bh = 0; bh < B * H; bh++) {
+    const count = countOf(Math.floor(bh / H));
     const kbar = poolRows(k.data, bh * Nk * D, Nk, D, a.tile);
     const qbar = poolRows(q.data, bh * Nq * D, Nq, D, a.tile);
     for (let qt = 0; qt < QT; qt++) {
@@ -48,7 +53,7 @@ export function evalTileSelect(n: Node, src: readonly Val[], ctx: Ctx): Val {
         // a NaN score ranks lowest, so exactly T tiles are kept whatever the inputs hold
         score[j] = Number.isNaN(dot) ? -Number.MAX_VALUE : a.scale * dot;
       }
-      out.data.set(pickTiles(score, forced, T), (bh * QT + qt) * T);
+      out.data.set(pickTiles(score, forced, count), (bh * QT + qt) * T);
     }
   }
   return out;

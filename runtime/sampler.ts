@@ -14,6 +14,12 @@ import { tensor, type Tensor } from './tensor.ts';
  * half carrying the null class. Every clip's result depends only on its own noise and class, never on its batch mates.
  */
 
+/** The step count of `vdit generate` / `vdit eval` and run.js unless told otherwise. */
+export const DEFAULT_STEPS = 30;
+
+/** The timestep of Euler step i of `steps`: 1 at the first step, 1/steps at the last. */
+export const flowTimestep = (i: number, steps: number): number => 1 - i / steps;
+
 /** One batched model call: x [2K, …clip], t [2K], y [2K] → velocity [2K, …clip]. */
 export type Denoiser = (x: Float32Array, t: Float32Array, y: Int32Array) => Promise<Float32Array>;
 
@@ -39,8 +45,8 @@ export async function sampleFlow(
   const y = Int32Array.from({ length: 2 * k }, (_, i) => (i < k ? classes[i]! : opts.nullClass));
   for (let i = 0; i < opts.steps; i++) {
     const t0 = performance.now();
-    const t = 1 - i / opts.steps;
-    const tNext = 1 - (i + 1) / opts.steps;
+    const t = flowTimestep(i, opts.steps);
+    const tNext = flowTimestep(i + 1, opts.steps);
     x.copyWithin(k * size, 0, k * size);
     const v = await denoise(x, new Float32Array(2 * k).fill(t), y);
     if (v.length !== x.length) throw new Error(`denoiser returned ${v.length} values, expected ${x.length}`);

@@ -1,4 +1,5 @@
 import type { Graph } from '../../ir/graph.ts';
+import { samplerBounds } from '../../passes/prune-schedule.ts';
 import {
   DEFAULT_PRUNE_TILE, importanceFromStore, scheduleFromStore, type PruneTokensOptions,
 } from '../../passes/prune-tokens.ts';
@@ -25,7 +26,7 @@ export interface PruneRequest {
 
 const PRUNE_USAGE = 'expected keep=F or schedule=F1/F2/…[,tile=N][,select=store|online]';
 
-/** `--prune keep=0.5,tile=64`, `--prune schedule=1/0.5/0.25` or `--prune keep=0.5,select=online` → its request. */
+/** `--prune keep=0.5,tile=64`, `--prune schedule=1/0.5/0.25`, `--prune keep=0.5,select=online` → its request. */
 export function parsePrune(text: string): PruneRequest {
   const opts = new Map(text.split(',').map((kv) => {
     const [k, v, ...rest] = kv.split('=');
@@ -39,7 +40,6 @@ export function parsePrune(text: string): PruneRequest {
   }
   const select = opts.get('select') ?? 'store';
   if (select !== 'store' && select !== 'online') throw new Error(`--prune: select must be store or online, got '${select}'`);
-  if (select === 'online' && opts.has('schedule')) throw new Error('--prune: select=online takes keep=F, not a schedule');
   const [keep, schedule] = [opts.get('keep'), opts.get('schedule')];
   if ((keep === undefined) === (schedule === undefined)) throw new Error(`--prune '${text}': ${PRUNE_USAGE} (one of keep, schedule)`);
   const keeps = keep !== undefined ? [Number(keep)] : schedule!.split('/').map(Number);
@@ -51,13 +51,16 @@ export function parsePrune(text: string): PruneRequest {
 
 /**
  * The pass options of a request: online (no store; the text tokens that lead a joint block's keys always kept, as the
- * store's textTokens are), or ranked by the attention importance of the store at `dir`.
+ * store's textTokens are; a schedule splits the default sampler's steps as a store's would be), or ranked by the
+ * attention importance of the store at `dir`.
  */
 export function pruneFromStore(o: PruneRequest, dir: string | undefined, model?: LoadedModel): PruneTokensOptions {
   if (o.online) {
     const cfg = model?.config;
     const keepFirst = cfg?.block === 'joint' ? modelDims(cfg).textTokens : 0;
-    return { keep: o.keeps[0]!, tile: o.tile, keepFirst, online: true };
+    const common = { tile: o.tile, keepFirst, online: true } as const;
+    if (o.keeps.length === 1) return { ...common, keep: o.keeps[0]! };
+    return { ...common, keeps: o.keeps, bounds: samplerBounds(o.keeps.length) };
   }
   if (dir === undefined) throw new Error('--prune needs --calib-store <dir> (its attention importance) or select=online');
   const store = StoreReader.open(dir);

@@ -74,7 +74,8 @@ export const compileCommand = {
         describe: 'keep=F[,tile=N]: prune self-attention K/V to the fraction F of key tiles (N keys each, default 64) ' +
           'with the highest attention importance of --calib-store (passes/prune-tokens.ts); schedule=F1/F2/… instead ' +
           'gives one fraction per equal range of sampling steps, noisiest first, each ranked by its own steps; ' +
-          'select=online picks the tiles per sample, head and query tile at run time instead (no --calib-store)',
+          'select=online picks the tiles per sample, head and query tile at run time instead (no --calib-store; ' +
+          'a schedule then splits the 30 steps of vdit generate/eval)',
       })
       .option('keep-fp', KEEP_FP_OPTION)
       .option('weights', WEIGHTS_OPTION)
@@ -133,7 +134,7 @@ export function formatReport(out: string, r: CompileReport): string {
     ...methodLines(r.methodReport),
     ...s2qLines(r.calibration),
     ...(r.pruning ? [`prune      kept K/V tiles per block${r.pruning[0]!.ranges.length > 1 ? ' (per timestep range, noisiest first)' : ''}: ` +
-      r.pruning.map((b) => `${b.block}: ${b.online ? `${b.online.tilesPerQueryTile} online` :
+      r.pruning.map((b) => `${b.block}: ${b.online ? `${b.online.tilesPerRange.join('→')} online` :
         b.ranges.map((k) => k.keptTiles.length).join('→')}/${b.totalTiles} ` +
       `(${fmt(b.keptFraction, 3)})`).join(', ')] : []),
     `weights    FP16 ${t.fp16Bytes} B → ${t.storedBytes} B quantized incl. scales: ${fmt(t.compressionRatio, 3)}x ` +

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { graph, IRError, node, parse, print, tensorType, verify, type DType, type Node } from '../../ir/index.ts';
-import { forcedTiles, selectedTiles } from '../../ir/infer-tile-select.ts';
+import { f32Bound, forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs } from '../../ir/infer-tile-select.ts';
 
 const inp = (name: string, d: DType, ...shape: number[]): Node => node('input', [], { name }, tensorType(d, shape));
 const q = inp('q', 'f32', 2, 3, 10, 8);
 const k = inp('k', 'f32', 2, 3, 20, 8);
 const v = inp('v', 'f32', 2, 3, 20, 6);
+const t = inp('t', 'f32', 2);
 
 describe('tile_select type rule', () => {
   it('gives i32[B, H, ceil(Nq/tile), T\'] with T\' = max(ceil(keep·KT), forced tiles)', () => {
@@ -43,5 +44,63 @@ describe('tile_select type rule', () => {
     const text = print(g);
     expect(text).toContain('i32[2,3,3,3] = tile_select{keep=0.5, keepFirst=2, scale=0.25, tile=4}(%q, %k)');
     expect(print(parse(text))).toBe(text);
+  });
+});
+
+describe('scheduled tile_select type rule (operand t)', () => {
+  const sched = { tile: 4, keeps: [1, 0.5, 0.2], bounds: [0.7, 0.3], keepFirst: 0, scale: 1 };
+
+  it('gives T\' = the largest range count, and one count per range', () => {
+    // KT 5: counts 5 / 3 / 1
+    expect(node('tile_select', [q, k, t], sched).type).toEqual({ dtype: 'i32', shape: [2, 3, 3, 5] });
+    const a = tileSelectAttrs(sched);
+    expect(a.keep).toBe(1);
+    expect(rangeTiles(20, a)).toEqual([5, 3, 1]);
+    expect(node('tile_select', [q, k, t], { ...sched, keeps: [0.2, 0.5], bounds: [0.5] }).type.shape).toEqual([2, 3, 3, 3]);
+    // keepFirst 13 forces 4 tiles in every range
+    expect(rangeTiles(20, tileSelectAttrs({ ...sched, keepFirst: 13 }))).toEqual([5, 4, 4]);
+    expect(rangeTiles(20, tileSelectAttrs({ tile: 4, keep: 0.5, scale: 1 }))).toEqual([3]);
+  });
+
+  it.each([
+    ['t without keeps', [q, k, t], { tile: 4, keep: 0.5, scale: 1 }, /operand t needs the scheduled attributes keeps and bounds/],
+    ['keeps without t', [q, k], sched, /keeps needs the timestep operand t/],
+    ['keep and keeps', [q, k, t], { ...sched, keep: 0.5 }, /keep or keeps .* not both/],
+    ['bounds without keeps', [q, k], { tile: 4, keep: 0.5, bounds: [0.5], scale: 1 }, /bounds needs keeps/],
+    ['an empty keeps', [q, k, t], { ...sched, keeps: [], bounds: [] }, /keeps must be a non-empty list of fractions/],
+    ['a keep of 0 in keeps', [q, k, t], { ...sched, keeps: [1, 0, 0.5] }, /keeps must be .* in \(0, 1\], got \[1,0,0.5\]/],
+    ['too few bounds', [q, k, t], { ...sched, bounds: [0.5] }, /tile_select: 3 keeps need 2 bounds, got 1/],
+    ['ascending bounds', [q, k, t], { ...sched, bounds: [0.3, 0.7] }, /tile_select: bounds must be strictly descending/],
+    ['a non-finite bound', [q, k, t], { ...sched, bounds: [Infinity, 0.3] }, /tile_select: attribute bounds must be a list of numbers/],
+    ['t of the wrong batch', [q, k, inp('t', 'f32', 3)], sched, /t must be a float \[2\]/],
+    ['an integer t', [q, k, inp('t', 'i32', 2)], sched, /t must be a float \[2\]/],
+    ['four operands', [q, k, t, t], sched, /expects 2 operands \(q, k\) or 3 \(q, k, t\), got 4/],
+  ] as const)('rejects %s', (_name, src, attrs, msg) => {
+    expect(() => node('tile_select', src, attrs)).toThrow(IRError);
+    expect(() => node('tile_select', src, attrs)).toThrow(msg);
+  });
+
+  it('feeds the per-query-tile sparse_attention and round-trips through print/parse', () => {
+    const sel = node('tile_select', [q, k, t], { ...sched, keepFirst: 2, scale: 0.25 });
+    const g = graph('s', [q, k, v, t], [node('sparse_attention', [q, k, v, sel], { scale: 0.25, tile: 4 })]);
+    verify(g);
+    const text = print(g);
+    expect(text).toContain('i32[2,3,3,5] = tile_select{bounds=[0.7,0.3], keepFirst=2, keeps=[1,0.5,0.2], scale=0.25, tile=4}(%q, %k, %t)');
+    expect(print(parse(text))).toBe(text);
+  });
+
+  it('rounds a bound up to the least f32 at or above it: x < f32Bound(b) ⇔ x < b for f32 x', () => {
+    for (const b of [0.7, 0.3, 0.5, -0.7, 1e-50, -1e-50, 0.516_666_666_666_666_7]) {
+      const up = f32Bound(b);
+      expect(Math.fround(up)).toBe(up);
+      expect(up).toBeGreaterThanOrEqual(b);
+      // the f32 one ulp below `up` (toward −∞) lies below b
+      const bits = new Int32Array(Float32Array.of(up).buffer);
+      bits[0] = bits[0]! + (up > 0 ? -1 : 1);
+      expect(new Float32Array(bits.buffer)[0]!).toBeLessThan(b);
+    }
+    expect(f32Bound(0.5)).toBe(0.5);
+    expect(Math.fround(0.7) < 0.7 && !(Math.fround(0.7) < Math.fround(0.7))).toBe(true);
+    expect(Math.fround(0.7) < f32Bound(0.7)).toBe(true);
   });
 });

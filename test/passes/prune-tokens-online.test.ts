@@ -3,6 +3,7 @@ import { seededInputs } from '../../compiler/inputs.ts';
 import { buildDiT } from '../../compiler/model/dit.ts';
 import { seededWeights } from '../../compiler/weights/init.ts';
 import { graph, stats, substitute, tensorType, toposort, verify, node, type Node } from '../../ir/index.ts';
+import { samplerBounds } from '../../passes/prune-schedule.ts';
 import { blockSelfAttentions, pruneTokens, withTensors } from '../../passes/prune-tokens.ts';
 import { runReference } from '../../runtime/reference.ts';
 import { tensor, type Tensor } from '../../runtime/tensor.ts';
@@ -65,5 +66,66 @@ describe('online pruneTokens on a small DiT', () => {
       (_, r) => l.data.subarray(r * l.type.shape[3]!, (r + 1) * l.type.shape[3]!).join()))).size).toBeGreaterThan(1);
     const full = runReference(dense, inputs, weights)[0]!;
     expect(Math.max(...Array.from(got.data, (x, i) => Math.abs(x - full.data[i]!)))).toBeGreaterThan(2e-5);
+  });
+});
+
+describe('online pruneTokens with a per-timestep budget (keeps + bounds)', () => {
+  // batch 2: two samples, which may sit at different timesteps here
+  const dense = buildDiT(narrowTinySmallClip(2));
+  const attns = blockSelfAttentions(dense);
+  const Nk = attns.get(0)!.src[1]!.type.shape[2]!;
+  const weights = seededWeights(dense, 3);
+  const base = seededInputs(dense, 4);
+  const bounds = samplerBounds(2);
+  const at = (t: number[]): Record<string, Tensor> => ({ ...base, t: tensor(base['t']!.type, Float32Array.from(t)) });
+  const out = pruneTokens(dense, { keeps: [1, 0.5], bounds, tile: 4, keepFirst: 0, online: true });
+  const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>, from = 0, to = a.length): number =>
+    Math.max(...Array.from({ length: to - from }, (_, i) => Math.abs(a[from + i]! - b[from + i]!)));
+
+  it('rewrites each block into sparse_attention over tile_select(q, k, t) and reports each range', () => {
+    verify(out.graph);
+    const selects = toposort(out.graph).filter((n) => n.op === 'tile_select');
+    expect(selects).toHaveLength(attns.size);
+    const t = out.graph.inputs.find((n) => n.attrs['name'] === 't')!;
+    const total = Math.ceil(Nk / 4);
+    for (const n of selects) {
+      expect(n.src[2]).toBe(t);
+      expect(n.attrs).toMatchObject({ keeps: [1, 0.5], bounds, tile: 4, keepFirst: 0 });
+      expect(n.type.shape.at(-1)).toBe(total);
+    }
+    // 30 default steps split 15 / 15: the step-weighted mean is 0.75
+    expect(out.report.map((r) => [r.ranges.map((k) => k.keptFraction), r.keptFraction, r.online])).toEqual(
+      [...attns.keys()].map(() => [[1, 0.5], 0.75, { tilesPerQueryTile: total, tilesPerRange: [total, total / 2], stepsPerRange: [15, 15] }]));
+    // uneven ranges weigh by steps: 3 ranges of 10 steps, or bounds that leave 6 steps (t ≤ 0.2) in the second
+    const three = pruneTokens(dense, { keeps: [1, 0.5, 0.25], bounds: samplerBounds(3), tile: 4, online: true }).report[0]!;
+    expect(three.keptFraction).toBeCloseTo((1 + 0.5 + 0.25) / 3, 12);
+    const late = pruneTokens(dense, { keeps: [1, 0.5], bounds: [0.21], tile: 4, online: true }).report[0]!;
+    expect([late.online?.stepsPerRange, late.keptFraction]).toEqual([[24, 6], (24 + 0.5 * 6) / 30]);
+  });
+
+  it('equals the dense model in the dense range and differs late, per sample', () => {
+    const run = (g: typeof dense, t: number[]) => runReference(g, at(t), weights)[0]!.data;
+    const early = run(out.graph, [0.9, 0.6]);
+    const tol = 1e-6 * Math.max(...Array.from(early, Math.abs));
+    expect(maxDiff(early, run(dense, [0.9, 0.6]))).toBeLessThan(tol);
+    const mixed = run(out.graph, [0.9, 0.1]);
+    const want = run(dense, [0.9, 0.1]);
+    const half = want.length / 2;
+    expect(maxDiff(mixed, want, 0, half)).toBeLessThan(tol);
+    // the seeded model's attention branch is small (adaLN gates): pruning moves the output ~1e-4, far above tol
+    expect(maxDiff(mixed, want, half)).toBeGreaterThan(10 * tol);
+  });
+
+  it('stays dense when every range keeps every tile, keeps one range unscheduled, and refuses bad schedules', () => {
+    expect(pruneTokens(dense, { keeps: [1, 1], bounds: [0.5], tile: 4, online: true }).graph).toBe(dense);
+    const one = pruneTokens(dense, { keeps: [0.5], bounds: [], tile: 4, online: true }).graph;
+    expect(toposort(one).filter((n) => n.op === 'tile_select').map((n) => [n.src.length, n.attrs['keep']])).toEqual(
+      [...attns.keys()].map(() => [2, 0.5]));
+    expect(() => pruneTokens(dense, { keeps: [1, 0.5], bounds: [], online: true })).toThrow(/2 ranges need 1 timestep bounds, got 0/);
+    expect(() => pruneTokens(dense, { keeps: [1, 0.5, 0.2], bounds: [0.3, 0.6], online: true }))
+      .toThrow(/bounds must be finite and strictly descending/);
+    expect(() => pruneTokens(dense, { keeps: [1, 1.5], bounds: [0.5], online: true })).toThrow(/keep must be in \(0, 1\], got 1.5/);
+    const noT = graph(dense.name, dense.inputs.filter((n) => n.attrs['name'] !== 't'), dense.outputs);
+    expect(() => pruneTokens(noT, { keeps: [1, 0.5], bounds: [0.5], tile: 4, online: true })).toThrow(/needs the graph input t/);
   });
 });

@@ -96,6 +96,76 @@ describe('tile_select reference', () => {
   });
 });
 
+/** Brute force of the scheduled form: each sample's rows are bruteSelect at its range's keep, padded with −1. */
+type Scheduled = Omit<Sel, 'keep'> & { readonly keeps: number[]; readonly bounds: number[] };
+
+function bruteScheduled(q: Tensor, k: Tensor, t: ArrayLike<number>, a: Scheduled): number[][] {
+  const [B, H, Nq] = q.type.shape as [number, number, number];
+  const perBatch = H * Math.ceil(Nq / a.tile);
+  const byRange = a.keeps.map((keep) => bruteSelect(q, k, { ...a, keep }));
+  const width = Math.max(...byRange.map((rows) => rows[0]!.length));
+  return Array.from({ length: B * perBatch }, (_, r) => {
+    const b = Math.floor(r / perBatch);
+    const range = a.bounds.filter((x) => t[b]! < x).length;
+    const row = byRange[range]![r]!;
+    return [...row, ...new Array<number>(width - row.length).fill(-1)];
+  });
+}
+
+describe('scheduled tile_select reference (operand t)', () => {
+  const a = { tile: 4, keeps: [1, 0.5, 0.25], bounds: [0.7, 0.3], keepFirst: 5, scale: 0.7 };
+  const run = (dims: readonly number[], t: number[], seed: number, attrs: Scheduled = a) => {
+    const [B, H, Nq, Nk, D] = dims as [number, number, number, number, number];
+    const q = rand('f32', [B, H, Nq, D], seed);
+    const k = rand('f32', [B, H, Nk, D], seed + 1);
+    const tt = tensor(tensorType('f32', [B]), Float32Array.from(t));
+    const n = node('tile_select', [inp('q', 'f32', [B, H, Nq, D]), inp('k', 'f32', [B, H, Nk, D]), inp('t', 'f32', [B])],
+      { ...attrs });
+    const got = run1(n, { q, k, t: tt });
+    const T = n.type.shape[3]!;
+    const rows = Array.from({ length: got.data.length / T }, (_, r) => Array.from(got.data.subarray(r * T, (r + 1) * T)));
+    return { rows, want: bruteScheduled(q, k, tt.data, attrs), T };
+  };
+
+  it('keeps each sample\'s range budget, ascending, then −1 padding (samples in all three ranges)', () => {
+    for (const seed of [1, 2, 3]) {
+      // Nk 29 in tiles of 4: KT 8, counts 8 / 4 / 2 (keepFirst 5 forces 2)
+      const { rows, want, T } = run([4, 2, 11, 29, 8], [0.9, 0.5, 0.1, 0.7], 100 * seed);
+      expect(T).toBe(8);
+      expect(rows).toEqual(want);
+      const perBatch = 2 * 3;
+      const kept = (b: number): number => rows[b * perBatch]!.filter((x) => x >= 0).length;
+      // t = f32(0.7) lies just below the bound 0.7: the middle range
+      expect([0, 1, 2, 3].map(kept)).toEqual([8, 4, 2, 4]);
+      expect(rows[2 * perBatch]!.slice(2)).toEqual([-1, -1, -1, -1, -1, -1]);
+    }
+  });
+
+  it('sizes T\' by the largest range, whichever position it holds', () => {
+    const attrs = { ...a, keeps: [0.25, 0.75], bounds: [0.5], keepFirst: 0 };
+    const { rows, want, T } = run([2, 1, 8, 40, 6], [0.8, 0.2], 7, attrs);
+    expect(T).toBe(8);
+    expect(rows).toEqual(want);
+    expect(rows[0]!.filter((x) => x >= 0)).toHaveLength(3);
+    expect(rows[2]!.filter((x) => x >= 0)).toHaveLength(8);
+  });
+
+  it('feeds the per-query-tile sparse_attention, which skips the padding', () => {
+    const [B, H, Nq, Nk, D, tile] = [2, 2, 9, 21, 8, 4];
+    const [qn, kn, vn, tn] = [inp('q', 'f32', [B, H, Nq, D]), inp('k', 'f32', [B, H, Nk, D]), inp('v', 'f32', [B, H, Nk, D]),
+      inp('t', 'f32', [B])];
+    const ins = { q: rand('f32', [B, H, Nq, D], 41), k: rand('f32', [B, H, Nk, D], 42), v: rand('f32', [B, H, Nk, D], 43),
+      t: tensor(tensorType('f32', [B]), Float32Array.from([0.9, 0.1])) };
+    const sel = node('tile_select', [qn, kn, tn], { tile, keeps: [1, 0.4], bounds: [0.5], keepFirst: 0, scale: 1 });
+    const got = run1(node('sparse_attention', [qn, kn, vn, sel], { scale: 0.5, tile }), ins);
+    const dense = run1(node('attention', [qn, kn, vn], { scale: 0.5 }), { q: ins.q, k: ins.k, v: ins.v });
+    const half = got.data.length / 2;
+    // sample 0 (t = 0.9) keeps every tile: dense up to summation order; sample 1 is pruned
+    expectClose(got.data.subarray(0, half), dense.data.subarray(0, half), 1e-12, 1e-9);
+    expect(Math.max(...Array.from(got.data.subarray(half), (x, i) => Math.abs(x - dense.data[half + i]!)))).toBeGreaterThan(1e-3);
+  });
+});
+
 describe('sparse_attention(q, k, v, tile_select(q, k))', () => {
   it('equals dense attention with a −∞ mask off each query tile\'s selected tiles', () => {
     const [B, H, Nq, Nk, D, tile] = [1, 2, 13, 27, 8, 4];

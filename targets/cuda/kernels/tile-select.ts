@@ -1,5 +1,5 @@
 import { keyTiles } from '../../../ir/infer-sparse-attention.ts';
-import { forcedTiles, selectedTiles, tileSelectAttrs } from '../../../ir/infer-tile-select.ts';
+import { f32Bound, forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs } from '../../../ir/infer-tile-select.ts';
 import type { Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
@@ -14,7 +14,8 @@ const LANES = 8;
  * tile_select{tile, keep, keepFirst, scale}(q, k) → i32[B, H, QT, T'], the CUDA twin of targets/wgsl/kernels/
  * tile-select.ts: one block per (batch, head, query tile); q̄ in shared memory, s_j = scale·(Σ_r q̄·k_r)/|tile j|
  * with LANES threads per key tile, then a rank count keeps the forced tiles and the best others (ties → lower index)
- * and writes them ascending. Shared memory is static: 4·(D + BLOCK + 2·KT) bytes ≤ 48 KiB.
+ * and writes them ascending. Shared memory is static: 4·(D + BLOCK + 2·KT) bytes ≤ 48 KiB. The scheduled form
+ * (t: f[B]) keeps the count of its batch's range (uniform per block) and pads the rest of its row with −1.
  */
 export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
   const [B, H, Nq, D] = n.src[0]!.type.shape as [number, number, number, number];
@@ -27,13 +28,25 @@ export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
   }
   const q = cudaTensor('q', n.src[0]!.type.dtype, n.src[0]!.type.shape, ctx.elem);
   const k = cudaTensor('k', n.src[1]!.type.dtype, n.src[1]!.type.shape, ctx.elem);
+  const t = n.src[2] && cudaTensor('t', n.src[2].type.dtype, n.src[2].type.shape, ctx.elem);
   const y = cudaTensor('y', n.type.dtype, n.type.shape, ctx.elem);
   const T = a.tile;
+  const counts = rangeTiles(Nk, a);
+  const bounds = a.schedule?.bounds ?? [];
+  // the scheduled form: the block's batch (bh / H) reads its range (bounds rounded up to f32: an exact comparison)
+  const row = bounds.map((b) => `(tb < ${cudaLiteral(f32Bound(b), 'float')} ? 1u : 0u)`).join(' + ');
+  const pick = counts.slice(1).reduce((e, c, r) => `srow == ${r + 1}u ? ${c}u : ${e}`, `${counts[0]}u`);
+  const keep = !t ? [] : [
+    ...(bounds.length ? [`const float tb = ${t.load(`bh / ${H}u`)};`, `const unsigned srow = ${row};`] : []),
+    `const unsigned keep = ${pick};`,
+  ];
+  const kept = t ? `rank + ${FORCED}u < keep` : KEEP > FORCED ? `rank < ${KEEP - FORCED}u` : 'false';
   const kn = (j: string): string => `(${Nk}u - ${j} * ${T}u < ${T}u ? ${Nk}u - ${j} * ${T}u : ${T}u)`;
   return buildCudaKernel({
-    name: 'tile_select', vars: [q, k, y], block: BLOCK, blocks: B * H * QT,
+    name: 'tile_select', vars: [q, k, ...(t ? [t] : []), y], block: BLOCK, blocks: B * H * QT,
     body: [
       `const unsigned bh = blk / ${QT}u, qt = blk % ${QT}u, q0 = qt * ${T}u;`,
+      ...keep,
       `const unsigned qn = ${Nq}u - q0 < ${T}u ? ${Nq}u - q0 : ${T}u;`,
       `__shared__ float qbar[${D}];`,
       `__shared__ float part[${BLOCK}];`,
@@ -76,7 +89,7 @@ export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
       '    const float sj = score[j];',
       '    unsigned rank = 0;',
       `    for (unsigned i = ${FORCED}u; i < ${KT}u; ++i) rank += (score[i] > sj || (score[i] == sj && i < j)) ? 1u : 0u;`,
-      `    kept = ${KEEP > FORCED ? `rank < ${KEEP - FORCED}u` : 'false'};`,
+      `    kept = ${kept};`,
       '  }',
       '  flag[j] = kept ? 1u : 0u;',
       '}',
@@ -88,6 +101,9 @@ export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
       `    ${y.store(`(bh * ${QT}u + qt) * ${KEEP}u + pos`, 'int(j)')}`,
       '  }',
       '}',
+      // a range keeping fewer than T' tiles pads its row with −1 (sparse_attention skips it)
+      ...(t ? [`for (unsigned p = keep + threadIdx.x; p < ${KEEP}u; p += ${BLOCK}u) ` +
+        `${y.store(`(bh * ${QT}u + qt) * ${KEEP}u + p`, '-1')}`] : []),
     ],
     flops: 2 * B * H * (QT * Nk * D + Nq * D),
   });

@@ -1,5 +1,7 @@
 import { keyTiles } from '../../../ir/infer-sparse-attention.ts';
-import { forcedTiles, selectedTiles, tileSelectAttrs } from '../../../ir/infer-tile-select.ts';
+import {
+  f32Bound, forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, type TileSelectAttrs,
+} from '../../../ir/infer-tile-select.ts';
 import type { Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
@@ -54,9 +56,9 @@ function scoreTiles(k: TensorVar, scale: number): string[] {
   ];
 }
 
-// tile j is kept when forced or when fewer than KEEP − FORCED free tiles beat it (higher score, or equal and lower);
-// its slot in the ascending list is the number of kept tiles before it
-function selectTiles(y: TensorVar): string[] {
+// tile j is kept when forced or when fewer than `keep` − FORCED free tiles beat it (higher score, or equal and
+// lower); its slot in the ascending list is the number of kept tiles before it
+function selectTiles(y: TensorVar, keep: string): string[] {
   return [
     'for (var j = lidx; j < KT; j += WG) {',
     '  var kept = j < FORCED;',
@@ -67,7 +69,7 @@ function selectTiles(y: TensorVar): string[] {
     '      let si = score[i];',
     '      if (si > sj || (si == sj && i < j)) { rank++; }',
     '    }',
-    '    kept = rank < KEEP - FORCED;',
+    `    kept = rank < ${keep} - FORCED;`,
     '  }',
     '  flag[j] = select(0u, 1u, kept);',
     '}',
@@ -83,11 +85,29 @@ function selectTiles(y: TensorVar): string[] {
 }
 
 /**
+ * The scheduled form's budget: the workgroup's batch (bh / H) reads its range r (bounds above its timestep, each
+ * rounded up to f32 so the comparison is exact) and keeps that range's count; uniform per workgroup, as one
+ * workgroup is one (b, h, query tile).
+ */
+function rangeKeep(t: TensorVar, a: TileSelectAttrs, counts: readonly number[], heads: number): string[] {
+  const bounds = a.schedule!.bounds;
+  const row = bounds.map((b) => `select(0u, 1u, tb < ${literal(f32Bound(b), 'f32')})`).join(' + ') || '0u';
+  const keep = counts.slice(1).reduce((e, c, r) => `select(${e}, ${c}u, srow == ${r + 1}u)`, `${counts[0]}u`);
+  return [`let tb = ${t.load(`bh / ${heads}u`)};`, `let srow = ${row};`, `let keep = ${keep};`];
+}
+
+// a range keeping fewer than KEEP tiles pads its row with −1 (sparse_attention skips it)
+function padRow(y: TensorVar): string[] {
+  return [`for (var p = keep + lidx; p < KEEP; p += WG) { ${y.store('(bh * QT + qt) * KEEP + p', '-1i')} }`];
+}
+
+/**
  * tile_select{tile, keep, keepFirst, scale}(q[B,H,Nq,D], k[B,H,Nk,D]) → i32[B, H, QT, T']: one workgroup per
  * (batch, head, query tile). It pools its queries into q̄ (workgroup memory), scores every key tile by the mean of
  * q̄·k over its keys (= q̄·k̄_j) in f32, then keeps the forced tiles and the best others by a rank count (O(KT²/WG),
  * fine for KT ≤ a few hundred) and writes them ascending. Every workgroup reads all of K (L2-resident); pooling K
- * once per head in its own pass would cut that by QT.
+ * once per head in its own pass would cut that by QT. The scheduled form (t: f[B]) keeps its range's count of tiles
+ * and pads the rest of its row with −1.
  */
 export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
   const [qt, kt] = [n.src[0]!.type, n.src[1]!.type];
@@ -95,6 +115,7 @@ export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
   const Nk = kt.shape[2]!;
   const a = tileSelectAttrs(n.attrs);
   const [QT, KT, KEEP] = [keyTiles(Nq, a.tile), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
+  const counts = rangeTiles(Nk, a);
   const shared = 4 * (D + WG + 2 * KT);
   const budget = ctx.caps.limits.maxComputeWorkgroupStorageSize;
   if (shared > budget) {
@@ -103,6 +124,7 @@ export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
   }
   const q = tensorVar('x0', qt.dtype, qt.shape, ctx.elem);
   const k = tensorVar('x1', kt.dtype, kt.shape, ctx.elem);
+  const tv = n.src[2] && tensorVar('x2', n.src[2].type.dtype, n.src[2].type.shape, ctx.elem);
   const y = tensorVar('y', n.type.dtype, n.type.shape, ctx.elem);
   const prelude = [
     `const D: u32 = ${D}u;`, `const NQ: u32 = ${Nq}u;`, `const NK: u32 = ${Nk}u;`, `const TILE: u32 = ${a.tile}u;`,
@@ -117,14 +139,17 @@ export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
   const body = [
     'let qt = wg % QT; let bh = wg / QT;',
     'let q0 = qt * TILE; let qn = min(TILE, NQ - q0);',
+    ...(tv ? rangeKeep(tv, a, counts, H) : []),
     ...poolQuery(q),
     ...scoreTiles(k, a.scale),
-    ...selectTiles(y),
+    ...selectTiles(y, tv ? 'keep' : 'KEEP'),
+    ...(tv ? padRow(y) : []),
   ];
+  const sched = tv ? `;counts=${counts.join('/')};bounds=${a.schedule!.bounds.join('/')}` : '';
   return buildKernel({
     name: 'tile_select',
-    hint: `${ctx.elem};tile=${a.tile};keep=${KEEP};first=${a.keepFirst};scale=${a.scale}`,
-    vars: [q, k, y],
+    hint: `${ctx.elem};tile=${a.tile};keep=${KEEP};first=${a.keepFirst};scale=${a.scale}${sched}`,
+    vars: [q, k, ...(tv ? [tv] : []), y],
     workgroup: [WG],
     workgroups: B * H * QT,
     prelude,

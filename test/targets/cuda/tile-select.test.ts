@@ -2,10 +2,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { emitCuda } from '../../../compiler/compile/emit-cuda.ts';
+import { lowerQuantized } from '../../../compiler/compile/quant-build.ts';
+import { buildDiT } from '../../../compiler/model/dit.ts';
+import { seededWeights } from '../../../compiler/weights/init.ts';
 import { node, type Node } from '../../../ir/node.ts';
+import { samplerBounds } from '../../../passes/prune-schedule.ts';
 import { tensor, type Tensor } from '../../../runtime/tensor.ts';
 import { lowerCudaNode } from '../../../targets/cuda/select.ts';
 import { emulateKernel, GXX } from './emulate/emulate.ts';
+import { narrowTinySmallClip } from '../../compiler/model/narrow-tiny.ts';
 import { CTX, emulatedError, f32, input, NVCC, nvccCompile, reference, rng } from './harness.ts';
 
 /*
@@ -47,6 +53,24 @@ const SELECT: Record<string, Case> = {
   'keep 1: every tile': selectCase([1, 2, 9, 20, 6], { tile: 5, keep: 1, keepFirst: 0, scale: 1 }, 3),
 };
 
+/** The scheduled form: one timestep per sample, chosen to put the samples in different ranges. */
+function scheduledCase(dims: readonly number[], attrs: { tile: number; keeps: number[]; bounds: number[]; keepFirst: number; scale: number },
+  t: number[], seed: number): Case {
+  const [B, H, Nq, Nk, D] = dims as [number, number, number, number, number];
+  const r = rng(seed);
+  const inputs = { q: f32(r, [B, H, Nq, D]), k: f32(r, [B, H, Nk, D]), t: tensor(input('t', 'f32', [B]).type, Float32Array.from(t)) };
+  const leaves = [input('q', 'f32', [B, H, Nq, D]), input('k', 'f32', [B, H, Nk, D]), input('t', 'f32', [B])];
+  return { n: node('tile_select', leaves, attrs), inputs };
+}
+
+const SCHEDULED: Record<string, Case> = {
+  'three ranges over 4 samples (t = f32(0.7) just below 0.7), keepFirst 5': scheduledCase([4, 2, 11, 29, 8],
+    { tile: 4, keeps: [1, 0.5, 0.25], bounds: [0.7, 0.3], keepFirst: 5, scale: 0.7 }, [0.9, 0.7, 0.5, 0.1], 6),
+  'the small budget first, KT 150 over a 128-thread block': scheduledCase([2, 1, 6, 300, 4],
+    { tile: 2, keeps: [0.1, 0.6], bounds: [0.5], keepFirst: 0, scale: -1 }, [0.8, 0.2], 7),
+  'one range (no bounds)': scheduledCase([2, 1, 9, 20, 6], { tile: 5, keeps: [0.5], bounds: [], keepFirst: 0, scale: 1 }, [0.3, 0.9], 8),
+};
+
 const SPARSE: Record<string, Case> = {
   'tile 16: one 16-query block per query tile': perQueryTileCase([1, 2, 37, 45, 8], 16, 4),
   'tile 5, Nq 23: 5-thread blocks': perQueryTileCase([2, 1, 23, 31, 8], 5, 5),
@@ -60,11 +84,31 @@ describe('CUDA tile_select', () => {
     expect(k.source).toContain('kept = j < 2u');
     const big = selectCase([1, 1, 4, 20000, 8], { tile: 2, keep: 0.5, keepFirst: 0, scale: 1 }, 1).n;
     expect(() => lowerCudaNode(big, CTX)).toThrow('cuda: tile_select over 10000 key tiles');
+    const sched = lowerCudaNode(SCHEDULED['three ranges over 4 samples (t = f32(0.7) just below 0.7), keepFirst 5']!.n, CTX);
+    expect(sched.params).toEqual(['const float*', 'const float*', 'const float*', 'int*']);
+    // bounds rounded up to f32, so t = f32(0.7) lands where the reference puts it
+    expect(sched.source).toContain('(tb < 0.7000000476837158f ? 1u : 0u)');
   });
 
   it.skipIf(!NVCC)('compiles with nvcc -arch=sm_90a (needs nvcc: skipped without it)', () => {
-    const cases = [...Object.values(SELECT), ...Object.values(SPARSE)];
+    const cases = [...Object.values(SELECT), ...Object.values(SCHEDULED), ...Object.values(SPARSE)];
     expect(() => nvccCompile(cases.map((c) => lowerCudaNode(c.n, CTX)))).not.toThrow();
+  }, 300_000);
+});
+
+describe('the tiny model pruned online with a schedule (--prune schedule=1/0.5,select=online,tile=4) in CUDA', () => {
+  const graph = buildDiT(narrowTinySmallClip(2));
+  const prune = { keeps: [1, 0.5], bounds: samplerBounds(2), tile: 4, keepFirst: 0, online: true } as const;
+  const e = emitCuda(lowerQuantized(graph, seededWeights(graph, 7), 'w4a8', [], 'rtn', { prune }).graph);
+  const selects = e.kernels.filter((k) => k.name === 'tile_select');
+
+  it('emits the scheduled tile_select, reading t, for each block', () => {
+    expect(selects.length).toBeGreaterThan(0);
+    for (const k of selects) expect(k.params).toEqual(['const float*', 'const float*', 'const float*', 'int*']);
+  });
+
+  it.skipIf(!NVCC)('compiles with nvcc -arch=sm_90a (needs nvcc: skipped without it)', () => {
+    expect(() => nvccCompile(e.kernels)).not.toThrow();
   }, 300_000);
 });
 
@@ -73,6 +117,15 @@ describe.skipIf(!GXX)('CUDA tile_select and per-query-tile sparse_attention emul
     const c = SELECT[name]!;
     const got = emulateKernel(lowerCudaNode(c.n, CTX), c.n, [c.inputs['q']!, c.inputs['k']!], join(dir, `sel_${name.length}`));
     expect(Array.from(got.data)).toEqual(Array.from(reference(c.n, c.inputs).data));
+  }, 120_000);
+
+  it.each(Object.keys(SCHEDULED))('scheduled tile_select exact, −1 padding included: %s', (name) => {
+    const c = SCHEDULED[name]!;
+    const operands = [c.inputs['q']!, c.inputs['k']!, c.inputs['t']!];
+    const got = emulateKernel(lowerCudaNode(c.n, CTX), c.n, operands, join(dir, `sched_${name.length}`));
+    const want = Array.from(reference(c.n, c.inputs).data);
+    expect(Array.from(got.data)).toEqual(want);
+    if ((c.n.attrs['keeps'] as number[]).length > 1) expect(want).toContain(-1);
   }, 120_000);
 
   it.each(Object.keys(SPARSE))('sparse_attention per query tile: %s', (name) => {

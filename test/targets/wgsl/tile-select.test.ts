@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { node } from '../../../ir/node.ts';
 import type { Shape } from '../../../ir/types.ts';
-import type { Tensor } from '../../../runtime/tensor.ts';
+import { tensor, type Tensor } from '../../../runtime/tensor.ts';
 import { DEFAULT_CAPS } from '../../../targets/target.ts';
 import { lowerNode } from '../../../targets/wgsl/select.ts';
 import { expectClose, hasGpu, input, randomTensor, rng, runBoth, TOL_ACC } from './harness.ts';
@@ -53,6 +53,35 @@ describe.skipIf(!hasGpu)('wgsl tile_select vs the reference (exact: integer list
     const [got, want, spec] = await runBoth(n, { ...inputs, v: randomTensor(r, 'f32', [1, 2, 77, 12]), tiles: lists }, 'f32');
     expect(spec.source).toContain('let srow = bh * 5u + q0 / TILE;');
     expectClose(got, want, TOL_ACC);
+  });
+});
+
+/** The scheduled form: random q, k and one timestep per sample, chosen to put the samples in different ranges. */
+function scheduledCase(c: Omit<Case, 'keep'> & { keeps: number[]; bounds: number[] }, t: number[], seed: number) {
+  const [B, H, , D] = c.q as [number, number, number, number];
+  const r = rng(seed);
+  const inputs = { q: randomTensor(r, 'f32', c.q), k: randomTensor(r, 'f32', [B, H, c.nk, D]) };
+  const [q, k, tn] = [input('q', 'f32', c.q), input('k', 'f32', [B, H, c.nk, D]), input('t', 'f32', [B])];
+  const attrs = { tile: c.tile, keeps: c.keeps, bounds: c.bounds, keepFirst: c.keepFirst ?? 0, scale: c.scale ?? 0.5 };
+  return { n: node('tile_select', [q, k, tn], attrs), inputs: { ...inputs, t: tensor(tn.type, Float32Array.from(t)) } };
+}
+
+const SCHEDULED: [string, Parameters<typeof scheduledCase>][] = [
+  ['three ranges, 4 samples (t = f32(0.7) just below the bound 0.7), keepFirst 5',
+    [{ q: [4, 2, 11, 8], nk: 29, tile: 4, keeps: [1, 0.5, 0.25], bounds: [0.7, 0.3], keepFirst: 5 }, [0.9, 0.7, 0.5, 0.1], 0]],
+  ['the small budget first, KT 150 over a workgroup',
+    [{ q: [2, 1, 6, 4], nk: 300, tile: 2, keeps: [0.1, 0.6], bounds: [0.5] }, [0.8, 0.2], 0]],
+];
+
+describe.skipIf(!hasGpu)('wgsl scheduled tile_select vs the reference (exact, −1 padding included)', () => {
+  SCHEDULED.forEach(([name, [c, t]], i) => {
+    it(name, async () => {
+      const { n, inputs } = scheduledCase(c, t, 740 + i);
+      const [got, want, spec] = await runBoth(n, inputs, 'f32');
+      expect(spec.key).toContain(`bounds=${c.bounds.join('/')}`);
+      expect(Array.from(got.data)).toEqual(Array.from(want.data));
+      expect(Array.from(want.data)).toContain(-1);
+    });
   });
 });
 
