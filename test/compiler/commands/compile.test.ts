@@ -6,6 +6,8 @@ import { buildDiT } from '../../../compiler/model/dit.ts';
 import { tinyConfig } from '../../../compiler/model/presets.ts';
 import { methodReport } from '../../../compiler/quant/method-report.ts';
 import { quantizationReport } from '../../../compiler/quant/quantized-weights.ts';
+import { samplerBounds } from '../../../passes/prune-schedule.ts';
+import { pruneTokens } from '../../../passes/prune-tokens.ts';
 
 const g = buildDiT(tinyConfig({ depth: 2 }));
 
@@ -39,5 +41,17 @@ describe('compile report text', () => {
     expect(bits.get('blocks.1.mlp.fc2')).toBe('w4a6');
     expect(bits.get('blocks.1.adaLN_modulation.1')).toBe('w4a8');
     expect(text).not.toContain('fp8');
+  });
+});
+
+describe('compile report prune line', () => {
+  it('lists an online schedule\'s tiles per range, noisiest first, and the step-weighted kept fraction', () => {
+    const pruning = pruneTokens(g, { keeps: [1, 0.5, 0.25], bounds: samplerBounds(3), online: true }).report;
+    const total = pruning[0]!.totalTiles;
+    const line = formatReport('out', { ...report('w4a8'), pruning }).split('\n').find((l) => l.startsWith('prune'))!;
+    expect(line).toContain('(per timestep range, noisiest first)');
+    expect(line).toContain(`0: ${total}→${Math.ceil(total / 2)}→${Math.ceil(total / 4)} online/${total} (`);
+    const unscheduled = pruneTokens(g, { keep: 0.5, online: true }).report;
+    expect(formatReport('out', { ...report('w4a8'), pruning: unscheduled })).toContain(`0: ${Math.ceil(total / 2)} online/${total} (0.500)`);
   });
 });
