@@ -13,6 +13,7 @@ import { seededInputs } from '../inputs.ts';
 import { loadModel } from '../models.ts';
 import { checkCompileOptions, COMPILE_QUANTS, lowerQuantized } from '../compile/quant-build.ts';
 import { compareTensors, tensorStats, type TensorStats } from '../tensor-stats.ts';
+import { parsePrune, pruneFromStore } from './compile-calibration.ts';
 import { kernelLowering, parseKernelChoice } from '../../targets/wgsl/select.ts';
 import { emit, fmt, KERNEL_OPTION, table, type GlobalArgs, WEIGHTS_OPTION } from './output.ts';
 
@@ -28,6 +29,8 @@ interface RunArgs extends GlobalArgs {
   kernel?: string;
   passes: string;
   quant?: string;
+  prune?: string;
+  calibStore?: string;
 }
 
 /** The graph a run executes: the preset's, or its quantized build (already lowered: the pass pipeline is skipped). */
@@ -53,11 +56,16 @@ export const runCommand = {
       .option('weights', WEIGHTS_OPTION)
       .option('kernel', KERNEL_OPTION)
       .option('passes', { type: 'string', default: DEFAULT_PIPELINE, describe: 'pass pipeline before lowering' })
-      .option('quant', { type: 'string', describe: `the quantized build of \`vdit compile\` (RTN): ${COMPILE_QUANTS.join('|')}` }),
+      .option('quant', { type: 'string', describe: `the quantized build of \`vdit compile\` (RTN): ${COMPILE_QUANTS.join('|')}` })
+      .option('prune', { type: 'string', describe: 'attention K/V tile pruning as `vdit compile --prune` (keep=F,select=online needs no store)' })
+      .option('calib-store', { type: 'string', describe: 'calibration store whose attention importance ranks the tiles of a static --prune' }),
   handler: async (args: RunArgs) => {
     const loaded = loadModel(args.model, args.weights ? { weights: args.weights } : {});
-    const q = args.quant !== undefined && args.quant !== 'none'
-      ? lowerQuantized(loaded.graph, loaded.weights, checkCompileOptions(args.quant, 'rtn')) : undefined;
+    const quant = args.quant !== undefined && args.quant !== 'none' ? checkCompileOptions(args.quant, 'rtn') : undefined;
+    const prune = args.prune !== undefined ? pruneFromStore(parsePrune(args.prune), args.calibStore, loaded) : undefined;
+    // a quantized or pruned model is the build `vdit compile` would write (lowered here, so --passes does not apply)
+    const q = quant !== undefined || prune ? lowerQuantized(loaded.graph, loaded.weights, quant ?? 'none', [], 'rtn', prune ? { prune } : {})
+      : undefined;
     const model: RunModel = q ? { name: loaded.name, graph: q.graph, weights: q.weights, lowered: true }
       : { name: loaded.name, graph: loaded.graph, weights: loaded.weights, lowered: false };
     const inputs = seededInputs(model.graph, args.seed);
@@ -75,7 +83,8 @@ export const runCommand = {
       dtype: args.backend === 'cpu' ? 'f32' : args.dtype,
       seed: args.seed,
       weights: loaded.weightsFrom,
-      ...(q ? { quant: args.quant } : {}),
+      ...(quant ? { quant: args.quant } : {}),
+      ...(q?.pruned ? { pruning: q.pruned.map((b) => ({ block: b.block, keptFraction: b.keptFraction })) } : {}),
       timeMs: run.timeMs,
       ...(run.device ? { device: run.device } : {}),
       ...(run.buffers ? { buffers: run.buffers } : {}),
@@ -148,12 +157,19 @@ function worst(cs: ReturnType<typeof compareTensors>[]): ReturnType<typeof compa
   return cs.reduce((a, b) => (b.maxRelError > a.maxRelError ? b : a));
 }
 
-function formatRun(r: { model: string; backend: string; dtype: string; timeMs: number; device?: string; buffers?: CudaBufferPlan; maxRelError?: number; maxAbsError?: number }, stats: TensorStats[], timings?: KernelTiming[]): string {
+interface RunSummary {
+  model: string; backend: string; dtype: string; timeMs: number; device?: string; buffers?: CudaBufferPlan;
+  maxRelError?: number; maxAbsError?: number; pruning?: readonly { block: number; keptFraction: number }[];
+}
+
+function formatRun(r: RunSummary, stats: TensorStats[], timings?: KernelTiming[]): string {
   const rows = [['output', 'shape', 'mean', 'std', 'min', 'max', 'non-finite']];
   stats.forEach((s, i) => rows.push([`#${i}`, `[${s.shape.join(',')}]`, fmt(s.mean), fmt(s.std), fmt(s.min), fmt(s.max), String(s.nonFinite)]));
   const lines = [
     `${r.model} on ${r.backend}${r.device ? ` (${r.device})` : ''}, ${r.dtype}: ${fmt(r.timeMs, 3)} ms per forward`,
     ...(r.buffers ? [`device memory: ${formatBufferPlan(r.buffers)}`] : []),
+    ...(r.pruning?.length ? [`pruned self-attention K/V: ${r.pruning.length} blocks, mean kept fraction ` +
+      fmt(r.pruning.reduce((a, b) => a + b.keptFraction, 0) / r.pruning.length, 3)] : []),
     table(rows),
   ];
   if (r.maxRelError !== undefined) {

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { buildDiT } from '../../compiler/model/dit.ts';
+import { tinyConfig } from '../../compiler/model/presets.ts';
+import { print } from '../../ir/print.ts';
 
 const BIN = new URL('../../bin/vdit.js', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -68,5 +71,23 @@ describe('vdit CLI', () => {
     expect(r.code).toBe(0);
     const heads = r.stdout.split('\n').filter((l) => l.startsWith('// ----- IR after'));
     expect(heads).toEqual(['canonicalize', 'dce', 'fuse-elementwise'].map((p) => `// ----- IR after ${p} -----`));
+  });
+});
+
+describe('vdit run --prune', () => {
+  it('runs the pruned build (online tiles need no store) and says what it kept; a static --prune without a store is one clear line', async () => {
+    const file = join(dir, 'dit1.ir');
+    writeFileSync(file, print(buildDiT(tinyConfig({ depth: 1, video: [4, 16, 16, 3] }))));
+    const base = ['run', file, '--backend', 'cpu', '--weights', 'seeded', '--json'];
+    const dense = JSON.parse((await vdit(...base)).stdout) as { outputs: { mean: number }[]; pruning?: unknown };
+    const r = await vdit(...base, '--prune', 'keep=0.5,tile=16,select=online');
+    expect(r.code).toBe(0);
+    const pruned = JSON.parse(r.stdout) as { outputs: { mean: number }[]; pruning: { block: number; keptFraction: number }[] };
+    expect(dense.pruning).toBeUndefined();
+    expect(pruned.pruning).toEqual([{ block: 0, keptFraction: 0.5 }]);
+    expect(pruned.outputs[0]!.mean).not.toBe(dense.outputs[0]!.mean);
+    const bad = await vdit('run', file, '--backend', 'cpu', '--weights', 'seeded', '--prune', 'keep=0.5');
+    expect(bad.code).not.toBe(0);
+    expect(ours(bad.stderr)).toEqual([expect.stringMatching(/^vdit: error: --prune needs --calib-store <dir>.*or select=online/)]);
   });
 });
