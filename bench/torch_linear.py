@@ -1,4 +1,5 @@
-"""PyTorch on the linear shapes of a `vdit bench` run: bf16 F.linear (the reference GEMM) and torch._int_mm (int8).
+"""PyTorch on the linear shapes of a `vdit bench` run: bf16 F.linear (the reference GEMM), torch._int_mm
+(int8) and torch._scaled_mm (FP8 e4m3, row-wise scales).
 
 usage: python3 bench/torch_linear.py SHAPES.json [--repeat 20] [--warmup 5] [--forward FORWARD.json] > out.json
 SHAPES.json is the JSON `vdit bench --json` wrote (its "shapes": m, k, n, count) or a list of [m, k, n].
@@ -46,6 +47,16 @@ def bench_shape(m: int, k: int, n: int, warmup: int, repeat: int) -> dict:
             out["int8"] = {"medianMs": statistics.median(t), "minMs": min(t), "tops": ops / statistics.median(t) / 1e9}
         except Exception as e:  # noqa: BLE001 - small shapes are refused by _int_mm; say why in the JSON
             out["int8"] = {"error": str(e).splitlines()[0]}
+        # FP8 e4m3 with per-token x scales and per-channel w scales (the W4A8-FP8 layout), bf16 out: w column-major
+        try:
+            xf = (x * 8).to(torch.float8_e4m3fn)
+            wf = (w * 8).to(torch.float8_e4m3fn)
+            sx = torch.rand(m, 1, device=dev, dtype=torch.float32, generator=g) + 0.5
+            sw = torch.rand(1, n, device=dev, dtype=torch.float32, generator=g) + 0.5
+            t = timed(lambda: torch._scaled_mm(xf, wf.t(), scale_a=sx, scale_b=sw, out_dtype=torch.bfloat16), warmup, repeat)
+            out["fp8"] = {"medianMs": statistics.median(t), "minMs": min(t), "tflops": ops / statistics.median(t) / 1e9}
+        except Exception as e:  # noqa: BLE001 - shapes or builds without FP8 GEMM: say why in the JSON
+            out["fp8"] = {"error": str(e).splitlines()[0]}
     return out
 
 

@@ -3,8 +3,13 @@
 #   bash bench/gpu/cuda.sh tiny    (~5 min) the tiny model W4A8 on the CUDA runner vs WGSL (one forward each with
 #       --check against the CPU reference, 20 timed; 8 clips sampled on both, PSNR between them), `vdit compare tiny
 #       --quant w4a8`, and the tiny model's quality at W4A8 and W4A8-FP8 on the standard set vs FP.
-#   bash bench/gpu/cuda.sh step    (~8 min) one cogvideox-2b denoiser forward, seeded weights: CUDA W4A8 and CUDA f32
-#       (per-kernel CUDA-event table), and PyTorch bf16 (eager, SDPA; bench/torch_forward.py) on the same card.
+#   bash bench/gpu/cuda.sh kernels (~4 min) the CUDA qgemm (int8 and FP8 activations) on every cogvideox-2b linear
+#       shape (bench/qgemm-cuda.ts, sampled rows checked on the card) beside PyTorch bf16 F.linear, _int_mm and
+#       _scaled_mm on the same shapes (bench/torch_linear.py), then cogvideox-2b self-attention on CUDA: f32 kernel,
+#       f16 tensor-core kernel, and sparse at keep 0.5 / 0.25 (bench/attention-sparse-cuda.ts).
+#   bash bench/gpu/cuda.sh step    (~5 min) one cogvideox-2b denoiser forward, seeded weights: CUDA W4A8 dense and
+#       with online tile selection at keep 0.5 (per-kernel CUDA-event tables), and PyTorch bf16 (eager, SDPA;
+#       bench/torch_forward.py) on the same card.
 # Results: $OUT/results.tgz.
 set -uo pipefail
 R=/tmp/cres
@@ -37,11 +42,21 @@ case "${1:-}" in
     ev_tiny w4a8-fp8 --quant w4a8-fp8 --reference /tmp/q/fp &
     runj compare-tiny 200 compare tiny --quant w4a8
     wait ;;
+  kernels)
+    t0=$SECONDS
+    timeout 200 $TSX bench/qgemm-cuda.ts cogvideox-2b --shapes-json "$R/shapes.json" > "$R/qgemm-cuda.json" 2>> "$R/cuda.log"
+    log "qgemm s8 rc=$? $((SECONDS - t0)) s"
+    timeout 150 $TSX bench/qgemm-cuda.ts cogvideox-2b --fp8 > "$R/qgemm-cuda-fp8.json" 2>> "$R/cuda.log"
+    log "qgemm fp8 rc=$? $((SECONDS - t0)) s"
+    timeout 120 python3 bench/torch_linear.py "$R/shapes.json" > "$R/torch-linear.json" 2> >(tail -3 >> "$R/cuda.log")
+    log "torch linear rc=$? $((SECONDS - t0)) s"
+    timeout 200 $TSX bench/attention-sparse-cuda.ts cogvideox-2b --batch 2 -o "$R/attention-cuda.json" 2> >(grep -v '^Warning' | tail -5 >> "$R/cuda.log")
+    log "attention rc=$? $((SECONDS - t0)) s" ;;
   step)
-    runj cog-cuda-w4a8 330 run cogvideox-2b --weights seeded --quant w4a8 --backend cuda --profile --repeat 3
+    runj cog-cuda-w4a8 240 run cogvideox-2b --weights seeded --quant w4a8 --backend cuda --profile --repeat 5
+    runj cog-cuda-w4a8-online0.5 240 run cogvideox-2b --weights seeded --quant w4a8 --prune keep=0.5,select=online --backend cuda --profile --repeat 5
     python3 bench/torch_forward.py bench/configs/cogvideox-2b.json --repeat 10 > "$R/torch-bf16.json" 2> >(tail -3 >> "$R/cuda.log")
-    log "torch rc=$?"
-    runj cog-cuda-f32 200 run cogvideox-2b --weights seeded --backend cuda --profile --repeat 1 ;;
-  *) echo "usage: bash bench/gpu/cuda.sh tiny|step" >&2; exit 2 ;;
+    log "torch rc=$?" ;;
+  *) echo "usage: bash bench/gpu/cuda.sh tiny|kernels|step" >&2; exit 2 ;;
 esac
 log "$1 done"

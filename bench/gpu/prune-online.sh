@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# On the H100 (device runs): online tile selection (vdit issue 7), one call (~8 min):
+#   bash bench/gpu/prune-online.sh [variant...]
+# A variant is <name>:<--prune value>, e.g. `online0.5-t32:keep=0.5,tile=32,select=online`; default: the online rows
+# of bench/results/prune.md at tiles of 64, 32 and 16. Dense FP clips of the standard set first, then each variant
+# compiled (`vdit compile tiny --quant none --prune …`) and evaluated against them; then, alone on the card, the
+# cogvideox-2b step with online selection (its `tile_select` launches included) beside dense and static lists.
+# STEP=0 skips the step. Results: $OUT/results.tgz (<name>.json, <name>.compile.json, fp.json, step-online.json).
+set -uo pipefail
+R=/tmp/pres
+LOG=online.log
+source bench/gpu/lib.sh
+variants=("$@")
+[ ${#variants[@]} -eq 0 ] && variants=(online0.5:keep=0.5,select=online online0.5-t32:keep=0.5,tile=32,select=online
+  online0.5-t16:keep=0.5,tile=16,select=online)
+ev fp tiny &
+for v in "${variants[@]}"; do
+  name=${v%%:*}
+  timeout 200 $VDIT compile tiny --quant none --batch 16 --prune "${v#*:}" -o "out/$name" --json \
+    > "$R/$name.compile.json" 2> >(grep -v '^Warning' | tail -3 >> "$R/$LOG")
+  log "compile $name rc=$?"
+done
+wait
+for v in "${variants[@]}"; do name=${v%%:*}; ev "$name" "out/$name" --reference /tmp/q/fp & done
+wait
+if [ "${STEP:-1}" = 1 ]; then
+  t0=$SECONDS
+  timeout 420 $VDIT bench cogvideox-2b --weights seeded --no-shapes --step --builds f16,f16@keep=0.5,f16@online=0.5 --repeats 2 --warmup 1 \
+    --json > "$R/step-online.json" 2> >(grep -v '^Warning' | tail -3 >> "$R/$LOG")
+  log "step rc=$? $((SECONDS - t0)) s"
+fi
+log done
