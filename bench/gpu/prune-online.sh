@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # On the H100 (device runs): online tile selection (vdit issue 7), one call (~8 min):
 #   bash bench/gpu/prune-online.sh [variant...]
-# A variant is <name>:<--prune value>, e.g. `online0.5-t32:keep=0.5,tile=32,select=online`; default: the online rows
-# of bench/results/prune.md at tiles of 64, 32 and 16. Dense FP clips of the standard set first, then each variant
-# compiled (`vdit compile tiny --quant none --prune …`) and evaluated against them; then, alone on the card, the
-# cogvideox-2b step with online selection (its `tile_select` launches included) beside dense and static lists.
-# STEP=0 skips the step. Results: $OUT/results.tgz (<name>.json, <name>.compile.json, fp.json, step-online.json).
+# A variant is <name>:<--prune value>[:<quant>], e.g. `online0.5-t32:keep=0.5,tile=32,select=online` or
+# `w4a6-sch:schedule=1/0.5/0.5/0.5,select=online:w4a6`; default: the online rows of bench/results/prune.md at tiles of
+# 64, 32 and 16. The dense clips of the standard set first (FP, and each quant setting named, RTN), then each variant
+# compiled (`vdit compile tiny --quant <quant|none> --prune …`) and evaluated against its dense twin; then, alone on the
+# card, the cogvideox-2b WGSL step with online selection (its `tile_select` launches included) beside dense and static
+# lists. STEP=0 skips the step. Results: $OUT/results.tgz (<name>.json, <name>.compile.json, fp.json, <quant>.json,
+# step-online.json).
 set -uo pipefail
 R=/tmp/pres
 LOG=online.log
@@ -14,14 +16,20 @@ variants=("$@")
 [ ${#variants[@]} -eq 0 ] && variants=(online0.5:keep=0.5,select=online online0.5-t32:keep=0.5,tile=32,select=online
   online0.5-t16:keep=0.5,tile=16,select=online)
 ev fp tiny &
+for q in $(for v in "${variants[@]}"; do IFS=: read -r _ _ quant <<< "$v"; echo "${quant}"; done | sort -u); do
+  ev "$q" tiny --quant "$q" --method rtn &
+done
 for v in "${variants[@]}"; do
-  name=${v%%:*}
-  timeout 200 $VDIT compile tiny --quant none --batch 16 --prune "${v#*:}" -o "out/$name" --json \
+  IFS=: read -r name prune quant <<< "$v"
+  timeout 200 $VDIT compile tiny --quant "${quant:-none}" --method rtn --batch 16 --prune "$prune" -o "out/$name" --json \
     > "$R/$name.compile.json" 2> >(grep -v '^Warning' | tail -3 >> "$R/$LOG")
   log "compile $name rc=$?"
 done
 wait
-for v in "${variants[@]}"; do name=${v%%:*}; ev "$name" "out/$name" --reference /tmp/q/fp & done
+for v in "${variants[@]}"; do
+  IFS=: read -r name _ quant <<< "$v"
+  ev "$name" "out/$name" --reference "/tmp/q/${quant:-fp}" &
+done
 wait
 if [ "${STEP:-1}" = 1 ]; then
   t0=$SECONDS
