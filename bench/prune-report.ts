@@ -21,15 +21,28 @@ interface Variant {
   readonly name: string;
   readonly label: string;
   readonly dense: 'fp' | 'w4a6';
-  readonly series: 'static' | 'schedule' | 'online';
+  readonly series: 'static' | 'schedule' | 'online' | 'online schedule';
+  /** off the plot (a second point at the same kept fraction, e.g. another tile size) */
+  readonly plot?: false;
 }
+
+/** Online selection with a per-timestep budget: `--prune schedule=…,select=online`, ranges of equal step counts. */
+const SCHEDULES: readonly (readonly [string, string])[] = [
+  ['sch1-.5x9', '1 / 0.5 ×9'], ['sch1-.25x3', '1 / 0.25 ×3'], ['sch1-.5x2-.25x2', '1 / 0.5 / 0.5 / 0.25 / 0.25'],
+  ['sch1-.5x3-.25', '1 / 0.5 ×3 / 0.25'], ['sch1-.5-.25', '1 / 0.5 / 0.25'], ['sch1-.75-.5-.25', '1 / 0.75 / 0.5 / 0.25'],
+  ['sch1-.5x3', '1 / 0.5 ×3'], ['sch1x2-.5x4', '1 ×2 / 0.5 ×4'],
+];
 
 const VARIANTS: readonly Variant[] = [
   ...[0.75, 0.5, 0.25].map((k): Variant => ({ name: `keep${k}`, label: `static, keep ${k}`, dense: 'fp', series: 'static' })),
   { name: 'schedule', label: 'static, schedule 1 / 0.5 / 0.25 over the steps', dense: 'fp', series: 'schedule' },
   ...[0.75, 0.5, 0.25].map((k): Variant => ({ name: `online${k}`, label: `online, keep ${k}`, dense: 'fp', series: 'online' })),
+  { name: 'online0.5-t32', label: 'online, keep 0.5, tiles of 32 keys', dense: 'fp', series: 'online', plot: false },
+  { name: 'online0.5-t16', label: 'online, keep 0.5, tiles of 16 keys', dense: 'fp', series: 'online', plot: false },
+  ...SCHEDULES.map(([name, s]): Variant => ({ name, label: `online, schedule ${s}`, dense: 'fp', series: 'online schedule' })),
   { name: 'w4a6-keep0.5', label: 'W4A6 (RTN) + static keep 0.5', dense: 'w4a6', series: 'static' },
   { name: 'w4a6-online0.5', label: 'W4A6 (RTN) + online keep 0.5', dense: 'w4a6', series: 'online' },
+  { name: 'w4a6-sch1-.5x3', label: 'W4A6 (RTN) + online, schedule 1 / 0.5 ×3', dense: 'w4a6', series: 'online schedule' },
 ];
 
 const num = (v: unknown): number => (typeof v === 'string' ? Number(v) : (v as number));
@@ -75,20 +88,54 @@ function attentionTable(title: string, a: AttentionBench): string[] {
   ];
 }
 
-function stepTable(s: BenchReport): string[] {
-  const rows = s.step.filter((r) => r.gpuMs !== undefined);
-  const base = rows.find((r) => !r.build.includes('@'))?.gpuMs;
-  const attn = (r: (typeof rows)[number]): string => {
-    const share = r.byOp?.filter((o) => ['attention', 'sparse_attention', 'tile_select'].includes(o.op)).reduce((a, o) => a + o.ms, 0);
-    return share === undefined ? '–' : share.toFixed(0);
-  };
+/** bench/attention-sparse-cuda.ts: one launch per kernel and kept fraction through the CUDA runner. */
+interface MmaAttentionBench {
+  readonly preset: string; readonly b: number; readonly h: number; readonly n: number; readonly hd: number; readonly tile: number;
+  readonly device?: string;
+  readonly rows: readonly { kernel: string; variant?: string; keep: number; ms: number; tflops: number }[];
+}
+
+function mmaAttentionTable(a: MmaAttentionBench): string[] {
+  const dense = (r: MmaAttentionBench['rows'][number]): number | undefined =>
+    a.rows.find((x) => x.kernel === 'attention_mma' && x.variant === r.variant)?.ms;
   return [
-    `### ${s.model} denoiser step (WGSL)`, '',
+    '### CUDA (the runner, f16 tensor-core kernels)', '',
+    `${a.preset} self-attention [B=${a.b}, H=${a.h}, N=${a.n}, D=${a.hd}], f32 storage, q/k/v/P rounded to f16 for ` +
+      `mma.sync m16n8k16 with f32 accumulation, tiles of ${a.tile} keys${a.device ? `, ${a.device}` : ''}; median of the ` +
+      'timed launches after warm-up (bench/attention-sparse-cuda.ts; the full table with the f32 kernel is in cuda.md).', '',
+    '| kernel | variant | kept K/V | ms | TFLOP/s | vs dense |', '|---|---|---:|---:|---:|---:|',
+    ...a.rows.filter((r) => r.kernel !== 'attention_flash').map((r) => {
+      const d = dense(r);
+      return `| ${r.kernel} | ${r.variant ?? '–'} | ${r.keep.toFixed(2)} | ${r.ms.toFixed(2)} | ${r.tflops.toFixed(0)} | ` +
+        `${d ? `${(d / r.ms).toFixed(2)}×` : '–'} |`;
+    }),
+    '',
+  ];
+}
+
+function stepTable(s: BenchReport, what: string): string[] {
+  const rows = s.step.filter((r) => r.gpuMs !== undefined);
+  const base = rows.find((r) => !r.build.includes('@'));
+  const attnMs = (r: (typeof rows)[number]): number | undefined =>
+    r.byOp?.filter((o) => ['attention', 'sparse_attention', 'tile_select'].includes(o.op)).reduce((a, o) => a + o.ms, 0);
+  const select = (r: (typeof rows)[number]): string => {
+    const t = r.byOp?.find((o) => o.op === 'tile_select');
+    return t ? t.ms.toFixed(0) : '–';
+  };
+  const baseAttn = base && attnMs(base);
+  return [
+    `### ${s.model} denoiser step (WGSL, ${what})`, '',
     `${s.device.adapter.description || s.device.adapter.device}, webgpu ${s.device.versions.webgpu}; median of ` +
       `${s.options.repeats} after ${s.options.warmup} warm-up, GPU timestamps summed over the dispatches. \`@keep=F\`: every ` +
-      'block\'s self-attention keeps F of its 64-key tiles (text tiles always); which tiles does not change the time.', '',
-    '| build | step ms | attention ms | vs the dense f16 step |', '|---|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.build} | ${r.gpuMs!.toFixed(0)} | ${attn(r)} | ${base ? `${(base / r.gpuMs!).toFixed(2)}×` : '–'} |`),
+      'block\'s self-attention keeps F of its 64-key tiles (text tiles always); which tiles does not change the time; ' +
+      '`@online=F`: chosen at run time per query tile (`tile_select` launches included).', '',
+    '| build | step ms | attention ms (tile_select included) | of which tile_select | attention vs dense | vs the dense f16 step |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => {
+      const a = attnMs(r);
+      return `| ${r.build} | ${r.gpuMs!.toFixed(0)} | ${a === undefined ? '–' : a.toFixed(0)} | ${select(r)} | ` +
+        `${a && baseAttn ? `${(baseAttn / a).toFixed(2)}×` : '–'} | ${base ? `${(base.gpuMs! / r.gpuMs!).toFixed(2)}×` : '–'} |`;
+    }),
     '',
   ];
 }
@@ -96,7 +143,9 @@ function stepTable(s: BenchReport): string[] {
 /** PSNR vs dense against the kept fraction, one polyline per series. */
 function plot(points: readonly { series: string; kept: number; psnr: number }[]): string {
   const [w, h, left, top, bottom, right] = [640, 340, 55, 30, 50, 150];
-  const colours: Record<string, string> = { static: '#9e9e9e', schedule: '#ffb74d', online: '#d32f2f' };
+  const colours: Record<string, string> = { static: '#9e9e9e', schedule: '#ffb74d', online: '#d32f2f', 'online schedule': '#7b1fa2' };
+  // a series whose points share kept fractions (several schedules per budget) is drawn as points only
+  const scatter = new Set(['online schedule']);
   const x = (k: number): number => left + (w - left - right) * k;
   const y = (p: number): number => top + (h - top - bottom) * (1 - Math.min(p, 50) / 50);
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`];
@@ -112,7 +161,7 @@ function plot(points: readonly { series: string; kept: number; psnr: number }[])
   Object.entries(colours).forEach(([series, colour], i) => {
     const pts = points.filter((p) => p.series === series).sort((a, b) => a.kept - b.kept);
     if (!pts.length) return;
-    out.push(`<polyline fill="none" stroke="${colour}" stroke-width="2" points="${pts.map((p) => `${x(p.kept).toFixed(1)},${y(p.psnr).toFixed(1)}`).join(' ')}"/>`);
+    if (!scatter.has(series)) out.push(`<polyline fill="none" stroke="${colour}" stroke-width="2" points="${pts.map((p) => `${x(p.kept).toFixed(1)},${y(p.psnr).toFixed(1)}`).join(' ')}"/>`);
     for (const p of pts) {
       out.push(`<circle cx="${x(p.kept).toFixed(1)}" cy="${y(p.psnr).toFixed(1)}" r="4" fill="${colour}"><title>${series} ${p.kept.toFixed(2)}: ${p.psnr.toFixed(2)} dB</title></circle>`);
     }
@@ -138,8 +187,11 @@ export function renderPruneReport(dir: string, svgName: string): { md: string; s
       'the change, PSNR/SSIM per clip of the same (class, seed). **static**: tiles chosen at compile time from the ' +
       'attention importance S_j of the calibration store (10 prompts × 30 steps, `vdit calib`), the same for every sample ' +
       'and head; **schedule**: one static list per third of the steps; **online**: tiles chosen per sample, head and ' +
-      'query tile at run time from mean-pooled q·k (`tile_select`). The online rows ran on an H200 the same day against ' +
-      'that card\'s dense FP clips (`fp-h200.json`; its task metrics equal the H100\'s to 0.1).',
+      'query tile at run time from mean-pooled q·k (`tile_select`); **online schedule**: the same with a budget per ' +
+      'timestep range (ranges of equal step counts, noisiest first; kept = the step-weighted mean). The rows keep 0.75 / ' +
+      '0.5 / 0.25 online and W4A6 online ran on an H200 against that card\'s dense FP clips (`fp-h200.json`; its task ' +
+      'metrics equal the H100\'s to 0.1); every other row on H100s, whose dense FP and W4A6 clips were identical in ' +
+      'every metric across the four calls.',
     '',
     `Dense FP: ${METRICS.map(([k, h]) => `${h} ${f[k]!.toFixed(1)}`).join(', ')}.`,
     '',
@@ -153,7 +205,7 @@ export function renderPruneReport(dir: string, svgName: string): { md: string; s
     if (!r || !dense) continue;
     const kept = keptFraction(dir, v.name);
     lines.push(qualityRow(v.label, r, dense, kept));
-    if (kept !== undefined && v.dense === 'fp') points.push({ series: v.series, kept, psnr: num(r.reference!.psnr) });
+    if (kept !== undefined && v.dense === 'fp' && v.plot !== false) points.push({ series: v.series, kept, psnr: num(r.reference!.psnr) });
   }
   lines.push('', `![PSNR vs dense against the kept fraction](${svgName})`, '');
   const wgsl = readJson<AttentionBench>(dir, 'attention-wgsl.json');
@@ -161,8 +213,11 @@ export function renderPruneReport(dir: string, svgName: string): { md: string; s
   if (wgsl || cuda) lines.push('## Attention kernel time', '');
   if (wgsl) lines.push(...attentionTable('WGSL (Dawn, Vulkan)', wgsl));
   if (cuda) lines.push(...attentionTable('CUDA (the runner)', cuda));
-  const step = readJson<BenchReport>(dir, 'step-prune.json');
-  if (step) lines.push('## Step time', '', ...stepTable(step));
+  const mma = readJson<MmaAttentionBench>(dir, 'attention-cuda-mma.json');
+  if (mma) lines.push(...mmaAttentionTable(mma));
+  const steps = ([['step-prune.json', 'static lists'], ['step-online.json', 'online selection, a later call']] as const)
+    .map(([f, what]) => [readJson<BenchReport>(dir, f), what] as const).filter(([r]) => r !== undefined);
+  if (steps.length) lines.push('## Step time', '', ...steps.flatMap(([r, what]) => stepTable(r!, what)));
   return { md: lines.join('\n'), svg: plot(points) };
 }
 

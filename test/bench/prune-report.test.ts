@@ -20,9 +20,15 @@ describe('bench/prune-report.ts', () => {
       expect(md).toContain('| W4A6 (RTN) + static keep 0.5 |');
       expect(md).not.toContain('| static, keep 0.25 ');
       expect(md).toMatch(/\| 0\.5 \| 139\/278 \| sparse_attention \| [\d.]+ \| [\d.]+× \|/);
-      expect(md).toMatch(/\| f16@keep=0\.5 \| \d+ \| \d+ \| [\d.]+× \|/);
+      expect(md).toMatch(/\| f16@keep=0\.5 \| \d+ \| \d+ \| – \| [\d.]+× \| [\d.]+× \|/);
       // one point per FP-compared build with a kept fraction (the W4A6 row has its own dense twin)
       expect(svg.match(/<circle/g)?.length).toBe(1);
+      // an online schedule row (its own series on the plot) and the online step table with tile_select's share
+      for (const f of ['sch1-.5x3.json', 'sch1-.5x3.compile.json', 'step-online.json']) copyFileSync(join(RESULTS, f), join(dir, f));
+      const more = renderPruneReport(dir, 'plot.svg');
+      expect(more.md).toMatch(/\| online, schedule 1 \/ 0\.5 ×3 \| 0\.63 \|/);
+      expect(more.md).toMatch(/\| f16@online=0\.5 \| \d+ \| \d+ \| \d+ \| [\d.]+× \| [\d.]+× \|/);
+      expect(more.svg.match(/<circle/g)?.length).toBe(2);
       writeFileSync(join(dir, 'fp.json'), '{}');
       expect(() => renderPruneReport(dir, 'plot.svg')).toThrow(/no fp.json/);
     } finally {
