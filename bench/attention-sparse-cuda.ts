@@ -2,6 +2,9 @@
 // (variant f32), the f16 tensor-core kernel, and the block-sparse tensor-core kernel at keep 0.5 and 0.25, each as
 // one launch of a CUDA runner (median CUDA-event time after warm-up), and checks tensor-core against f32 outputs.
 //   npx tsx bench/attention-sparse-cuda.ts [preset=cogvideox-2b] [--batch 1] [--tile 64] [--repeats 5] [-o out.json]
+// --variants mma-w4-nopipe,mma-w8,... instead times each named tensor-core variant (attention-mma.ts's
+// parseMmaVariant) on the dense shape and on sparse keep 0.5, plus the f32 kernels once, in one process; every
+// variant's outputs are checked against the f32 kernels' (dense and sparse).
 // --emulate test/targets/cuda/emulate/cuda-host.h runs it on the CPU emulation instead (a smoke test: small presets).
 // Inputs are seeded uniform values in [-1, 1), never zeros; kept tiles are spread evenly.
 import { renameSync, writeFileSync } from 'node:fs';
@@ -29,6 +32,7 @@ const b = Number(opt('--batch', '1'));
 const [h, n, hd] = [cfg.heads, (cfg.block === 'joint' ? d.textTokens : 0) + d.videoTokens, cfg.hidden / cfg.heads];
 const [tile, repeats, out, emulate] = [Number(opt('--tile', '64')), Number(opt('--repeats', '5')), opt('-o', ''),
   opt('--emulate', '')];
+const variants = opt('--variants', '').split(',').filter((x) => x);
 
 const r = mulberry32(7);
 const rand = (shape: number[]): Tensor => tensor(tensorType('f32', shape),
@@ -49,44 +53,75 @@ const sparse = (t: string): Node => node('sparse_attention', [q, k, v, leaf(t)],
 const NO_WEIGHTS: Weights = { get: () => undefined, names: () => [] };
 const build = emulate ? { emulate } : {};
 
-interface Row { readonly kernel: string; readonly keep: number; readonly ms: number; readonly tflops: number }
+interface Row {
+  readonly kernel: string; readonly variant: string; readonly keep: number; readonly ms: number;
+  readonly tflops: number;
+}
 
 /** One runner over `outputs`: their launches' median times, and the outputs of one forward. */
-async function timeRunner(outputs: Node[], names: string[], variant?: Record<string, string>,
-): Promise<[Row[], Tensor[]]> {
+async function timeRunner(outputs: Node[], names: string[], variant?: string): Promise<[Row[], Tensor[]]> {
   const g = graph('attention', names.map(leaf), outputs);
-  const runner = await CudaRunner.open(g, NO_WEIGHTS, { ...build, ...(variant ? { variant } : {}) });
+  const forced = variant ? { variant: { attention: variant, sparse_attention: variant } } : {};
+  const runner = await CudaRunner.open(g, NO_WEIGHTS, { ...build, ...forced });
   try {
     const feed = Object.fromEntries(names.map((x) => [x, inputs[x]!]));
     const outs = await runner.forward(feed);
     const t = await runner.time(feed, 1, repeats);
     const full = 2 * b * h * n * n * 2 * hd;
-    const rows = t.timings.map((x) => ({ kernel: x.name, keep: (x.flops ?? 0) / full, ms: x.ns / 1e6,
-      tflops: (x.flops ?? 0) / x.ns / 1e3 }));
-    console.error(`${runner.device}: ${rows.map((x) => `${x.kernel} ${x.ms.toFixed(2)} ms`).join(', ')}`);
+    const rows = t.timings.map((x) => ({ kernel: x.name, variant: variant ?? 'default', keep: (x.flops ?? 0) / full,
+      ms: x.ns / 1e6, tflops: (x.flops ?? 0) / x.ns / 1e3 }));
+    console.error(`${runner.device} ${variant ?? 'default'}: ` +
+      `${rows.map((x) => `${x.kernel} ${x.ms.toFixed(2)} ms`).join(', ')}`);
     return [rows, outs];
   } finally {
     runner.close();
   }
 }
 
-const [f32Rows, [f32Out]] = await timeRunner([dense], ['q', 'k', 'v'], { attention: 'f32' });
-const [mmaRows, [mmaOut]] = await timeRunner([dense, sparse('t50'), sparse('t25')], ['q', 'k', 'v', 't50', 't25']);
-let maxAbs = 0;
-f32Out!.data.forEach((x, i) => { maxAbs = Math.max(maxAbs, Math.abs(Number(x) - Number(mmaOut!.data[i]))); });
+/** max |a − b| over two outputs of the same shape. */
+function maxDiff(a: Tensor, b: Tensor): number {
+  let worst = 0;
+  a.data.forEach((x, i) => { worst = Math.max(worst, Math.abs(Number(x) - Number(b.data[i]))); });
+  return worst;
+}
+
 const tol = f16AttentionTolerance(dense);
-const rows = [...f32Rows, ...mmaRows];
+const sparseTol = f16AttentionTolerance(sparse('t50'));
+let rows: Row[];
+let f32Rows: Row[];
+let maxAbs = 0;
+const checks: string[] = [];
+if (variants.length === 0) {
+  const [f32, [f32Out]] = await timeRunner([dense], ['q', 'k', 'v'], 'f32');
+  const [mmaRows, [mmaOut]] = await timeRunner([dense, sparse('t50'), sparse('t25')], ['q', 'k', 'v', 't50', 't25']);
+  [f32Rows, rows, maxAbs] = [f32, [...f32, ...mmaRows], maxDiff(f32Out!, mmaOut!)];
+  checks.push(`tensor-core vs f32 dense output: max abs difference ${maxAbs.toExponential(2)} ` +
+    `(bound ${tol.atol.toExponential(2)})`);
+} else {
+  const names = ['q', 'k', 'v', 't50'];
+  const [f32, [f32Dense, f32Sparse]] = await timeRunner([dense, sparse('t50')], names, 'f32');
+  [f32Rows, rows] = [f32, [...f32]];
+  for (const v of variants) {
+    const [vRows, [vDense, vSparse]] = await timeRunner([dense, sparse('t50')], names, v);
+    rows.push(...vRows);
+    const [dd, ds] = [maxDiff(f32Dense!, vDense!), maxDiff(f32Sparse!, vSparse!)];
+    maxAbs = Math.max(maxAbs, dd, ds);
+    const ok = dd <= tol.atol && ds <= sparseTol.atol;
+    if (!ok) process.exitCode = 1;
+    checks.push(`${v} vs f32: max abs difference dense ${dd.toExponential(2)} (bound ${tol.atol.toExponential(2)}), ` +
+      `sparse 0.5 ${ds.toExponential(2)} (bound ${sparseTol.atol.toExponential(2)})${ok ? '' : ' OVER THE BOUND'}`);
+  }
+}
 const md = [
   `${preset} self-attention [B=${b}, H=${h}, N=${n}, D=${hd}] on CUDA${emulate ? ' (CPU emulation)' : ''}, ` +
     `tile ${tile}; median of ${repeats} after 1 warm-up, CUDA events`,
-  '', '| kernel | keep | ms | TFLOP/s | vs f32 dense |', '|---|---:|---:|---:|---:|',
-  ...rows.map((x) => `| ${x.kernel} | ${x.keep.toFixed(2)} | ${x.ms.toFixed(2)} | ${x.tflops.toFixed(1)} | ` +
-    `${(f32Rows[0]!.ms / x.ms).toFixed(2)}× |`),
-  '', `tensor-core vs f32 dense output: max abs difference ${maxAbs.toExponential(2)} ` +
-    `(bound ${tol.atol.toExponential(2)})`,
+  '', '| kernel | variant | keep | ms | TFLOP/s | vs f32 dense |', '|---|---|---:|---:|---:|---:|',
+  ...rows.map((x) => `| ${x.kernel} | ${x.variant} | ${x.keep.toFixed(2)} | ${x.ms.toFixed(2)} | ` +
+    `${x.tflops.toFixed(1)} | ${(f32Rows[0]!.ms / x.ms).toFixed(2)}× |`),
+  '', ...checks,
 ].join('\n');
 console.log(md);
 if (out) {
-  writeFileSync(`${out}.tmp`, JSON.stringify({ preset, b, h, n, hd, tile, rows, maxAbs, bound: tol.atol }, null, 1));
+  writeFileSync(`${out}.tmp`, JSON.stringify({ preset, b, h, n, hd, tile, variants, rows, maxAbs, bound: tol.atol }, null, 1));
   renameSync(`${out}.tmp`, out);
 }

@@ -1,21 +1,15 @@
-import { keyTiles, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
 import { cudaLiteral } from '../render.ts';
 import { cudaTensor } from '../tensor-var.ts';
+import { MMA_ATTENTION, mmaPlan, type MmaVariant, PAD, type Plan } from './attention-mma-plan.ts';
 
-/**
- * Query rows per warp (the MMA's M), warps per block, the largest K/V chunk in keys, and the largest head dims
- * (Q fragments, the score tile and the output accumulators all live in registers: D/4 + 32 + Dv/2 per thread).
- */
-export const MMA_ATTENTION = { rows: 16, warps: 4, keys: 64, maxHead: 128 } as const;
+export { MMA_ATTENTION } from './attention-mma-plan.ts';
 
 /** Kernel names of the tensor-core attention: `vdit compare` holds them to the f16-input tolerance. */
 export const MMA_ATTENTION_KERNELS: ReadonlySet<string> = new Set(['attention_mma', 'sparse_attention_mma']);
 
-// the row pitch of a staged chunk in halves: +8 (16 bytes) puts the 8 rows of an ldmatrix phase in 8 bank quads
-const PAD = 8;
 const LOG2E = Math.LOG2E;
 
 /** Why `n` cannot take the tensor-core kernel, or undefined when it can. */
@@ -31,90 +25,29 @@ export function mmaAttentionUnfit(n: Node, ctx: LowerContext): string | undefine
   return undefined;
 }
 
-/** Whether the op lowers to the tensor-core kernel: forced by ctx.variant ('mma' / 'f32'), else when it fits. */
+/**
+ * A ctx.variant name of the tensor-core kernel, `mma[-w4|-w8][-nopipe]`: 'mma' is the default choice (8 warps
+ * where Nq ≥ 128 outside per-query-tile lists, else 4; double-buffered K/V staging), -w4 / -w8 force the warps
+ * per block (per-query-tile lists still cap them by the tile's rows), -nopipe stages each chunk between two
+ * barriers with no prefetch (the pre-pipelining kernel). Undefined for any other name.
+ */
+export function parseMmaVariant(name: string): MmaVariant | undefined {
+  const m = /^mma(?:-w([48]))?(-nopipe)?$/.exec(name);
+  if (!m) return undefined;
+  return { ...(m[1] ? { warps: Number(m[1]) as 4 | 8 } : {}), pipe: !m[2] };
+}
+
+/** Whether the op lowers to the tensor-core kernel: forced by ctx.variant (mma… / 'f32'), else when it fits. */
 export function useMmaAttention(n: Node, ctx: LowerContext): boolean {
   const forced = ctx.variant?.[n.op];
   if (forced === undefined) return mmaAttentionUnfit(n, ctx) === undefined;
   if (forced === 'f32') return false;
-  if (forced !== 'mma') throw new Error(`cuda: ${n.op} variant '${forced}' is not one of mma, f32`);
+  if (!parseMmaVariant(forced)) {
+    throw new Error(`cuda: ${n.op} variant '${forced}' is not one of mma[-w4|-w8][-nopipe], f32`);
+  }
   const why = mmaAttentionUnfit(n, ctx);
-  if (why) throw new Error(`cuda: ${n.op} variant mma does not fit: ${why}`);
+  if (why) throw new Error(`cuda: ${n.op} variant ${forced} does not fit: ${why}`);
   return true;
-}
-
-/** Shapes and the key-chunk walk of one lowering: dense (every chunk of Nk) or the kept tiles of a sparse list. */
-interface Plan {
-  readonly B: number; readonly H: number; readonly Nq: number; readonly Nk: number;
-  readonly D: number; readonly Dv: number;
-  /** keys per staged chunk, a multiple of 16 */
-  readonly KC: number;
-  readonly warps: number;
-  readonly blocks: number;
-  /** sets bh, q0 (first query row of the block) and qend (rows at or past it are not stored) */
-  readonly head: readonly string[];
-  readonly chunks: number;
-  /** sets kbase and kend for chunk c: keys kbase.. < kend are live; the chunk is skipped when kbase ≥ kend */
-  readonly chunk: readonly string[];
-}
-
-const ceil16 = (x: number): number => Math.ceil(x / 16) * 16;
-
-function densePlan(n: Node): Plan {
-  const [B, H, Nq, D] = n.src[0]!.type.shape as [number, number, number, number];
-  const [Nk, Dv] = [n.src[1]!.type.shape[2]!, n.src[2]!.type.shape[3]!];
-  const { rows, warps, keys } = MMA_ATTENTION;
-  const KC = Math.min(keys, ceil16(Nk));
-  const QB = Math.ceil(Nq / (rows * warps));
-  return {
-    B, H, Nq, Nk, D, Dv, KC, warps, blocks: B * H * QB,
-    head: [`const unsigned bh = blk / ${QB}u, q0 = (blk % ${QB}u) * ${rows * warps}u, qend = ${Nq}u;`],
-    chunks: Math.ceil(Nk / KC),
-    chunk: [`const unsigned kbase = c * ${KC}u, kend = ${Nk}u;`],
-  };
-}
-
-/**
- * Chunks divide the tile where a multiple of 16 up to MMA_ATTENTION.keys does, else one chunk of ceil16(tile)
- * keys covers it with its tail masked. Per query tile a block never spans two tiles' rows (they read other lists).
- */
-function sparsePlan(n: Node): Plan {
-  const d = densePlan(n);
-  const { rows, keys } = MMA_ATTENTION;
-  const tile = attr<number>(n, 'tile');
-  const list = n.src[3]!.type.shape;
-  const kept = list.at(-1)!;
-  const KC = [64, 48, 32, 16].find((c) => c <= keys && tile % c === 0) ?? Math.min(keys, ceil16(tile));
-  const per = Math.ceil(tile / KC);
-  const nt = keyTiles(d.Nk, tile);
-  const perQueryTile = list.length === 4;
-  const warps = perQueryTile ? Math.min(MMA_ATTENTION.warps, Math.ceil(tile / rows)) : MMA_ATTENTION.warps;
-  const QT = keyTiles(d.Nq, tile);
-  const SUB = Math.ceil(tile / (rows * warps));
-  const QB = perQueryTile ? QT * SUB : Math.ceil(d.Nq / (rows * warps));
-  const head = perQueryTile
-    ? [`const unsigned bh = blk / ${QB}u, qt = (blk % ${QB}u) / ${SUB}u;`,
-      `const unsigned q0 = qt * ${tile}u + (blk % ${SUB}u) * ${rows * warps}u;`,
-      `const unsigned qend = qt * ${tile}u + ${tile}u < ${d.Nq}u ? qt * ${tile}u + ${tile}u : ${d.Nq}u;`,
-      `const unsigned srow = bh * ${QT}u + qt;`]
-    : [...d.head, ...scheduleRow(n, d.H)];
-  return {
-    ...d, KC, warps, blocks: d.B * d.H * QB, head, chunks: kept * per,
-    chunk: [
-      // padding (−1) and out-of-range entries become the empty tile nt: skipped, as in attention-sparse.ts
-      `const int tr = tiles[srow * ${kept}u + c / ${per}u];`,
-      `const unsigned kt = tr < 0 || tr >= ${nt} ? ${nt}u : unsigned(tr);`,
-      `const unsigned kbase = kt * ${tile}u + (c % ${per}u) * ${KC}u;`,
-      `const unsigned kend = kt * ${tile}u + ${tile}u < ${d.Nk}u ? kt * ${tile}u + ${tile}u : ${d.Nk}u;`,
-    ],
-  };
-}
-
-/** The list row of the 1-D form (0) or of the scheduled form (the batch's timestep against the bounds). */
-function scheduleRow(n: Node, H: number): string[] {
-  if (n.src.length !== 5) return ['const unsigned srow = 0u;'];
-  const bounds = scheduleBounds(n.attrs, n.src[3]!.type.shape[0]!);
-  return [`const float tb = t[bh / ${H}u];`,
-    `const unsigned srow = ${bounds.map((b) => `(tb < ${cudaLiteral(b, 'float')} ? 1u : 0u)`).join(' + ') || '0u'};`];
 }
 
 /** Q rows g and g + 8 of the warp as A fragments, f32 pairs rounded to f16 once (zeros past qend). */
@@ -153,6 +86,42 @@ function stageLines(p: Plan, src: string, dst: string, width: number): string[] 
     '    }',
     `    *reinterpret_cast<uint2*>(&${dst}[key * ${width + PAD}u + col]) = h;`,
     '  }',
+  ];
+}
+
+/** The float4 elements a thread stages of one operand's chunk, and whether the last round has idle threads. */
+function stageCount(p: Plan, width: number): { n: number; per: number; ragged: boolean } {
+  const [n, threads] = [(p.KC * width) / 4, 32 * p.warps];
+  return { n, per: Math.ceil(n / threads), ragged: n % threads !== 0 };
+}
+
+/** The prefetch: chunk keys from `base` (live below `end`) of one operand as f32 registers `regs` (zeros past end). */
+function prefetchLines(p: Plan, src: string, regs: string, width: number, base: string, end: string): string[] {
+  const { n, per, ragged } = stageCount(p, width);
+  return [
+    '    #pragma unroll',
+    `    for (unsigned i = 0; i < ${per}u; ++i) {`,
+    `      const unsigned e = threadIdx.x + ${32 * p.warps}u * i;`,
+    `      const unsigned key = e / ${width / 4}u, col = (e % ${width / 4}u) * 4u;`,
+    `      ${regs}[i] = ${ragged ? `e < ${n}u && ` : ''}${base} + key < ${end}`,
+    `          ? *reinterpret_cast<const float4*>(${src} + (bh * ${p.Nk}u + ${base} + key) * ${width}u + col)`,
+    '          : float4{0.0f, 0.0f, 0.0f, 0.0f};',
+    '    }',
+  ];
+}
+
+/** The prefetched registers `regs` into shared `dst` as f16 pairs. */
+function depositLines(p: Plan, regs: string, dst: string, width: number): string[] {
+  const { n, per, ragged } = stageCount(p, width);
+  return [
+    '    #pragma unroll',
+    `    for (unsigned i = 0; i < ${per}u; ++i) {`,
+    `      const unsigned e = threadIdx.x + ${32 * p.warps}u * i;`,
+    ...(ragged ? [`      if (e >= ${n}u) break;`] : []),
+    `      const unsigned key = e / ${width / 4}u, col = (e % ${width / 4}u) * 4u;`,
+    `      *reinterpret_cast<uint2*>(&${dst}[key * ${width + PAD}u + col]) =`,
+    `          uint2{vdit_f16x2(${regs}[i].x, ${regs}[i].y), vdit_f16x2(${regs}[i].z, ${regs}[i].w)};`,
+    '    }',
   ];
 }
 
@@ -257,24 +226,103 @@ function storeLines(p: Plan, y: string): string[] {
   ];
 }
 
+/** The single-buffer walk: each live chunk is loaded and stored between two barriers, then computed. */
+function singleLoop(p: Plan, compute: readonly string[]): string[] {
+  return [
+    // f16 bits, 16-byte aligned for ldmatrix (uint4 storage)
+    `__shared__ uint4 Ks4[${(p.KC * (p.D + PAD)) / 8}], Vs4[${(p.KC * (p.Dv + PAD)) / 8}];`,
+    'unsigned short* Ks = reinterpret_cast<unsigned short*>(Ks4);',
+    'unsigned short* Vs = reinterpret_cast<unsigned short*>(Vs4);',
+    // the chunk's bounds are the block's (one list per block), so skipping an empty chunk is uniform
+    `for (unsigned c = 0; c < ${p.chunks}u; ++c) {`,
+    ...p.chunk.map((l) => `  ${l}`),
+    '  if (kbase >= kend) continue;',
+    '  __syncthreads();  // the previous chunk is read',
+    ...stageLines(p, 'k', 'Ks', p.D),
+    ...stageLines(p, 'v', 'Vs', p.Dv),
+    '  __syncthreads();',
+    ...compute,
+    '}',
+  ];
+}
+
+/**
+ * The double-buffered walk: the next live chunk's float4 loads are issued into registers before this chunk's
+ * MMAs and stored (as f16) into the other buffer after them, so global latency hides behind the tensor cores;
+ * one barrier a chunk (it both publishes the next buffer and retires this one before it is overwritten).
+ */
+function pipelinedLoop(p: Plan, compute: readonly string[]): string[] {
+  const [ks, vs] = [(p.KC * (p.D + PAD)) / 8, (p.KC * (p.Dv + PAD)) / 8];
+  const seek = (from: string): string[] => [
+    `  for (${from}; c < ${p.chunks}u; ++c) {`,
+    ...p.chunk.map((l) => `    ${l}`),
+    '    if (kbase < kend) { kb = kbase; ke = kend; break; }',
+    '  }',
+  ];
+  const fetch = [...prefetchLines(p, 'k', 'kx', p.D, 'kb', 'ke'), ...prefetchLines(p, 'v', 'vx', p.Dv, 'kb', 'ke')];
+  return [
+    `__shared__ uint4 Ks4[${2 * ks}], Vs4[${2 * vs}];`,
+    'unsigned short* const Kb = reinterpret_cast<unsigned short*>(Ks4);',
+    'unsigned short* const Vb = reinterpret_cast<unsigned short*>(Vs4);',
+    `float4 kx[${stageCount(p, p.D).per}], vx[${stageCount(p, p.Dv).per}];`,
+    // c: the next live chunk (the block's lists, so uniform), kb..ke its keys
+    'unsigned c = 0u, kb = 0u, ke = 0u;',
+    ...seek('').map((l) => l.slice(2)),
+    `if (c < ${p.chunks}u) {`,
+    ...fetch.map((l) => l.slice(2)),
+    ...depositLines(p, 'kx', 'Kb', p.D).map((l) => l.slice(2)),
+    ...depositLines(p, 'vx', 'Vb', p.Dv).map((l) => l.slice(2)),
+    '}',
+    '__syncthreads();',
+    `for (unsigned buf = 0u; c < ${p.chunks}u; buf ^= 1u) {`,
+    '  const unsigned cb = kb, ce = ke;',
+    ...seek('++c'),
+    `  if (c < ${p.chunks}u) {`,
+    ...fetch,
+    '  }',
+    '  {',
+    '    const unsigned kbase = cb, kend = ce;',
+    `    const unsigned short* const Ks = Kb + buf * ${8 * ks}u;`,
+    `    const unsigned short* const Vs = Vb + buf * ${8 * vs}u;`,
+    ...compute.map((l) => `  ${l}`),
+    '  }',
+    `  if (c < ${p.chunks}u) {`,
+    `    unsigned short* const Kn = Kb + (buf ^ 1u) * ${8 * ks}u;`,
+    `    unsigned short* const Vn = Vb + (buf ^ 1u) * ${8 * vs}u;`,
+    ...depositLines(p, 'kx', 'Kn', p.D),
+    ...depositLines(p, 'vx', 'Vn', p.Dv),
+    '  }',
+    '  __syncthreads();  // the next buffer is written and this one read',
+    '}',
+  ];
+}
+
 /**
  * attention{scale}(q, k, v) and sparse_attention{scale, tile}(q, k, v, tiles[, t]) on f16 tensor cores, in the
- * FlashAttention-2 shape: a warp owns 16 query rows, MMA_ATTENTION.warps warps a block; K/V chunks are staged in
- * shared memory as f16 (converted on the load: the runner stores f32), S = Q·Kᵀ and O += P·V are
- * mma.m16n8k16 f16·f16 → f32, and the online softmax runs in f32 registers. q, k, v and the probabilities P are
- * rounded to f16 (unit roundoff 2^-11; compiler/compare/tolerance.ts bounds the effect); scores, the softmax and
- * o accumulate in f32. The dense op walks every key chunk, the sparse ones only the chunks of the kept tiles of
- * the block's list (attention-sparse.ts's semantics: −1 and out-of-range entries are skipped, keys past Nk masked).
- * A row that sees no key gives 0/0 = NaN, as the reference does. Every warp runs every chunk (its barriers and
- * the MMA are warp-wide), rows past the end compute on zeros and are not stored.
+ * FlashAttention-2 shape: a warp owns 16 query rows, 4 or 8 warps a block (attention-mma-plan.ts); K/V chunks are
+ * staged in shared memory as f16 (converted on the load: the runner stores f32), double-buffered unless the
+ * variant says -nopipe; S = Q·Kᵀ and O += P·V are mma.m16n8k16 f16·f16 → f32, and the online softmax runs in f32
+ * registers. q, k, v and the probabilities P are rounded to f16 (unit roundoff 2^-11;
+ * compiler/compare/tolerance.ts bounds the effect); scores, the softmax and o accumulate in f32. The dense op walks
+ * every key chunk, the sparse ones only the chunks of the kept tiles of the block's list (attention-sparse.ts's
+ * semantics: −1 and out-of-range entries are skipped, keys past Nk masked). A row that sees no key gives
+ * 0/0 = NaN, as the reference does. Every warp runs every chunk (its barriers and the MMA are warp-wide), rows
+ * past the end compute on zeros and are not stored.
  */
 export function lowerCudaAttentionMma(n: Node, ctx: LowerContext): CudaKernel {
   const sparse = n.op === 'sparse_attention';
-  const p = sparse ? sparsePlan(n) : densePlan(n);
+  const forced = ctx.variant?.[n.op];
+  const variant = forced === undefined ? { pipe: true } : parseMmaVariant(forced);
+  if (!variant) throw new Error(`cuda: ${n.op} variant '${forced}' is not a tensor-core variant`);
+  const p = mmaPlan(n, variant);
+  if (p.smem > MMA_ATTENTION.smem) {
+    throw new Error(`cuda: ${n.op} mma staging needs ${p.smem} bytes of shared memory, over ${MMA_ATTENTION.smem}`);
+  }
   const names = ['q', 'k', 'v', 'tiles', 't'];
   const vars = n.src.map((s, i) => cudaTensor(names[i]!, s.type.dtype, s.type.shape, ctx.elem));
   const y = cudaTensor('y', n.type.dtype, n.type.shape, ctx.elem);
   const keys = sparse ? Math.min(n.src[3]!.type.shape.at(-1)! * attr<number>(n, 'tile'), p.Nk) : p.Nk;
+  const compute = [...scoreLines(p), ...softmaxLines(p, attr<number>(n, 'scale')), ...pvLines(p)];
   return buildCudaKernel({
     name: sparse ? 'sparse_attention_mma' : 'attention_mma', vars: [...vars, y], block: 32 * p.warps,
     blocks: p.blocks,
@@ -282,26 +330,11 @@ export function lowerCudaAttentionMma(n: Node, ctx: LowerContext): CudaKernel {
       'const unsigned lane = threadIdx.x & 31u, t4 = lane & 3u;',
       ...p.head,
       `const unsigned r0 = q0 + 16u * (threadIdx.x >> 5) + (lane >> 2), r1 = r0 + 8u;`,
-      // f16 bits, 16-byte aligned for ldmatrix (uint4 storage)
-      `__shared__ uint4 Ks4[${(p.KC * (p.D + PAD)) / 8}], Vs4[${(p.KC * (p.Dv + PAD)) / 8}];`,
-      'unsigned short* Ks = reinterpret_cast<unsigned short*>(Ks4);',
-      'unsigned short* Vs = reinterpret_cast<unsigned short*>(Vs4);',
       ...loadQ(p),
       `float o[${p.Dv / 8}][4];`,
       `for (int j = 0; j < ${p.Dv / 8}; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;`,
       'float m[2] = {-VDIT_INF, -VDIT_INF}, l[2] = {0.0f, 0.0f};',
-      // the chunk's bounds are the block's (one list per block), so skipping an empty chunk is uniform
-      `for (unsigned c = 0; c < ${p.chunks}u; ++c) {`,
-      ...p.chunk.map((l) => `  ${l}`),
-      '  if (kbase >= kend) continue;',
-      '  __syncthreads();  // the previous chunk is read',
-      ...stageLines(p, 'k', 'Ks', p.D),
-      ...stageLines(p, 'v', 'Vs', p.Dv),
-      '  __syncthreads();',
-      ...scoreLines(p),
-      ...softmaxLines(p, attr<number>(n, 'scale')),
-      ...pvLines(p),
-      '}',
+      ...(p.pipe ? pipelinedLoop(p, compute) : singleLoop(p, compute)),
       ...storeLines(p, 'y'),
     ],
     flops: 2 * p.B * p.H * p.Nq * keys * (p.D + p.Dv),

@@ -6,6 +6,8 @@ import { f16AttentionTolerance, F16_UNIT_ROUNDOFF } from '../../../compiler/comp
 import { f16BitsToF32, f32ToF16Bits } from '../../../compiler/weights/f16.ts';
 import { node, type Node } from '../../../ir/node.ts';
 import { tensor, type Tensor } from '../../../runtime/tensor.ts';
+import { mmaPlan } from '../../../targets/cuda/kernels/attention-mma-plan.ts';
+import { parseMmaVariant } from '../../../targets/cuda/kernels/attention-mma.ts';
 import { lowerCudaNode } from '../../../targets/cuda/select.ts';
 import type { LowerContext } from '../../../targets/target.ts';
 import { emulateKernel, GXX } from './emulate/emulate.ts';
@@ -13,7 +15,8 @@ import { CTX, f32, input, NVCC, nvccCompile, reference, rng } from './harness.ts
 
 /*
  * The f16 tensor-core flash attention (dense and the three sparse forms): selection, nvcc -arch=sm_90a, and the
- * kernel under g++ emulation (mma.m16n8k16 and ldmatrix by their PTX fragment layouts) against the CPU reference.
+ * kernel under g++ emulation (mma.m16n8k16 and ldmatrix by their PTX fragment layouts) against the CPU reference,
+ * by default and as each forced variant (4 or 8 warps, double-buffered or single-buffer staging).
  * Operands are uniform in [-1, 1) and scale = 1/√D, the regime compiler/compare/tolerance.ts derives its bound for.
  */
 
@@ -60,7 +63,20 @@ const CASES: Record<string, Case> = {
   // per query tile 16 (one warp a block) over N=130: 9 query tiles, 9 key tiles, the last of 2 keys
   'per query tile, tile 16, Dv=32': attnCase([1, 1, 130, 130, 16, 32], 8,
     { tiles: ints([1, 1, 9, 2], [0, 8, 1, -1, 2, 3, 8, -1, 4, 5, 5, -1, 6, 7, 7, 8, 0, -1]) }, { tile: 16 }),
+  // odd N = 200 with Dv ≠ D: 8 warps by default (Nq ≥ 128), two blocks of rows the second mostly past the end
+  'dense N=200, D=32, Dv=48': attnCase([1, 2, 200, 200, 32, 48], 10),
+  'sparse tile 48, N=200, D=48, Dv=16': attnCase([1, 2, 200, 200, 48, 16], 11,
+    { tiles: ints([3], [0, 2, 4]) }, { tile: 48 }),
+  // per query tile 128 over N=200 (a second tile of 72 rows): room for 8 warps, two 64-key chunks a kept tile
+  'per query tile, tile 128, N=200, Dv=32': attnCase([1, 1, 200, 200, 16, 32], 12,
+    { tiles: ints([1, 1, 2, 2], [1, -1, 0, 1]) }, { tile: 128 }),
 };
+
+/** Every named variant of the tensor-core kernel ('mma' is the default, run by the CASES tests above). */
+const VARIANTS = ['mma-w4', 'mma-w8', 'mma-w4-nopipe', 'mma-w8-nopipe'] as const;
+
+/** ctx forcing the tensor-core variant v for both ops. */
+const forced = (v: string): LowerContext => ({ ...CTX, variant: { attention: v, sparse_attention: v } });
 
 /** The kernel of n under ctx, run by the g++ emulation on the case's operands. */
 function emulated(c: Case, ctx: LowerContext, name: string): Tensor {
@@ -96,6 +112,35 @@ describe('CUDA tensor-core attention: selection', () => {
     expect(lowerCudaNode(CASES['per query tile, tile 16, Dv=32']!.n, CTX).block).toEqual([32, 1, 1]);
   });
 
+  it('takes 8 warps where Nq ≥ 128 (dense, 1-D and scheduled lists), 4 per query tile; variants force them', () => {
+    const block = (name: string, ctx = CTX): number => lowerCudaNode(CASES[name]!.n, ctx).block[0]!;
+    expect(block('dense N=130, D=64')).toBe(256);
+    expect(block('dense N=130, D=64', forced('mma-w4'))).toBe(128);
+    expect(block('dense N=80, D=32, B=2', forced('mma-w8-nopipe'))).toBe(256);
+    expect(block('sparse tile 32 with the 2-key last tile, D=32')).toBe(256);
+    expect(block('scheduled tile 64, D=64')).toBe(256);
+    expect(block('per query tile, tile 128, N=200, Dv=32')).toBe(128);
+    expect(block('per query tile, tile 128, N=200, Dv=32', forced('mma-w8'))).toBe(256);
+    // a block never spans two query tiles: 16-row tiles keep one warp whatever the variant asks
+    expect(block('per query tile, tile 16, Dv=32', forced('mma-w8'))).toBe(32);
+    expect(lowerCudaNode(CASES['dense N=130, D=64']!.n, forced('mma-w8')).source)
+      .toBe(lowerCudaNode(CASES['dense N=130, D=64']!.n, CTX).source);
+  });
+
+  it('parses variant names; the double buffer stays under 48 KiB (D = Dv = 128 halves the chunk)', () => {
+    expect(parseMmaVariant('mma')).toEqual({ pipe: true });
+    expect(parseMmaVariant('mma-w8-nopipe')).toEqual({ warps: 8, pipe: false });
+    expect(parseMmaVariant('mma-nopipe')).toEqual({ pipe: false });
+    expect(parseMmaVariant('mma-w6')).toBeUndefined();
+    const wide = node('attention', [0, 1, 2].map((i) => input('qkv'[i]!, 'f32', [1, 1, 300, 128])), { scale: 0.1 });
+    expect(mmaPlan(wide, { pipe: true })).toMatchObject({ KC: 32, smem: 2 * 32 * 2 * 136 * 2 });
+    expect(mmaPlan(wide, { pipe: false })).toMatchObject({ KC: 64, smem: 64 * 2 * 136 * 2 });
+    const d64 = mmaPlan(CASES['scheduled tile 64, D=64']!.n, { pipe: true });
+    expect(d64).toMatchObject({ KC: 64, smem: 2 * 64 * 2 * 72 * 2, warps: 8 });
+    expect(d64.smem).toBeLessThanOrEqual(48 * 1024);
+    expect(() => lowerCudaNode(wide, forced('mma-w16'))).toThrow("variant 'mma-w16' is not one of mma[-w4|-w8]");
+  });
+
   it('keeps the f32 kernel for masks, head dims off 16 or over 128, and tiles under 16 keys', () => {
     const q = (d: number): Node => input('q', 'f32', [1, 1, 20, d]);
     const mask = node('attention', [q(32), q(32), q(32), input('m', 'f32', [20])], { scale: 0.1 });
@@ -117,8 +162,9 @@ describe('CUDA tensor-core attention: selection', () => {
   });
 
   it.skipIf(!NVCC)('compiles with nvcc -arch=sm_90a (needs nvcc: skipped without it)', () => {
-    expect(() => nvccCompile(Object.values(CASES).map((c) => lowerCudaNode(c.n, CTX)))).not.toThrow();
-  }, 300_000);
+    const kernels = Object.values(CASES).flatMap((c) => [CTX, ...VARIANTS.map(forced)].map((x) => lowerCudaNode(c.n, x)));
+    expect(() => nvccCompile(kernels)).not.toThrow();
+  }, 600_000);
 });
 
 describe.skipIf(!GXX)('CUDA tensor-core attention emulated vs the reference (needs g++)', () => {
@@ -131,6 +177,13 @@ describe.skipIf(!GXX)('CUDA tensor-core attention emulated vs the reference (nee
     // on f16-rounded q, k, v only P's rounding (≤ u·max|v|) and f32 accumulation remain: catches index slips
     expect(maxError(got, reference(c.n, roundedInputs(c)))).toBeLessThanOrEqual(1.1 * F16_UNIT_ROUNDOFF + 2e-5);
     expect(Array.from(want.data as ArrayLike<number>).some((v) => Math.abs(v) > 1e-2)).toBe(true);
+  }, 120_000);
+
+  const matrix = Object.keys(CASES).flatMap((name) => VARIANTS.map((v) => [name, v] as const));
+  it.each(matrix)('%s as %s', (name, v) => {
+    const c = CASES[name]!;
+    const got = emulated(c, forced(v), `${name} ${v}`);
+    expect(maxError(got, reference(c.n, roundedInputs(c)))).toBeLessThanOrEqual(1.1 * F16_UNIT_ROUNDOFF + 2e-5);
   }, 120_000);
 
   it('forced f32 variant stays within the f32 tolerance', () => {

@@ -1,0 +1,122 @@
+import { keyTiles, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
+import { attr, type Node } from '../../../ir/node.ts';
+import { cudaLiteral } from '../render.ts';
+
+/**
+ * Query rows per warp (the MMA's M), the default warps per block for short and long query runs, the largest K/V
+ * chunk in keys, the largest head dims (Q fragments, the score tile and the output accumulators all live in
+ * registers: D/4 + 32 + Dv/2 per thread) and the static shared memory a block may declare.
+ */
+export const MMA_ATTENTION = { rows: 16, warps: 4, wideWarps: 8, keys: 64, maxHead: 128, smem: 48 * 1024 } as const;
+
+/** The row pitch of a staged chunk in halves: +8 (16 bytes) puts the 8 rows of an ldmatrix phase in 8 bank quads. */
+export const PAD = 8;
+
+/** A tensor-core variant: the warps per block (undefined: the plan's default) and double-buffered staging. */
+export interface MmaVariant {
+  readonly warps?: 4 | 8;
+  readonly pipe: boolean;
+}
+
+/** Shapes and the key-chunk walk of one lowering: dense (every chunk of Nk) or the kept tiles of a sparse list. */
+export interface Plan {
+  readonly B: number; readonly H: number; readonly Nq: number; readonly Nk: number;
+  readonly D: number; readonly Dv: number;
+  /** keys per staged chunk, a multiple of 16 */
+  readonly KC: number;
+  readonly warps: number;
+  /** two K/V buffers: chunk c + 1 is loaded into registers while chunk c computes */
+  readonly pipe: boolean;
+  /** bytes of the K and V staging buffers (both buffers when pipelined) */
+  readonly smem: number;
+  readonly blocks: number;
+  /** sets bh, q0 (first query row of the block) and qend (rows at or past it are not stored) */
+  readonly head: readonly string[];
+  readonly chunks: number;
+  /** sets kbase and kend for chunk c: keys kbase.. < kend are live; the chunk is skipped when kbase ≥ kend */
+  readonly chunk: readonly string[];
+}
+
+const ceil16 = (x: number): number => Math.ceil(x / 16) * 16;
+
+/** Shared bytes of KC-key K and V chunks (f16, padded rows), once or twice. */
+const stagingBytes = (KC: number, D: number, Dv: number, pipe: boolean): number =>
+  (pipe ? 2 : 1) * KC * (D + PAD + Dv + PAD) * 2;
+
+/** The largest chunk (64, 48, 32 or 16 keys) whose staging fits the shared memory budget. */
+function maxKeys(D: number, Dv: number, pipe: boolean): number {
+  return [64, 48, 32, 16].find((c) => c <= MMA_ATTENTION.keys && stagingBytes(c, D, Dv, pipe) <= MMA_ATTENTION.smem)
+    ?? 16;
+}
+
+/** The plan of `n` under `v`: dense, or one of the sparse list forms. */
+export function mmaPlan(n: Node, v: MmaVariant): Plan {
+  return n.op === 'sparse_attention' ? sparsePlan(n, v) : densePlan(n, v);
+}
+
+/** 8 warps (128 rows a block: half the K/V re-reads) once Nq fills them, else 4. */
+function defaultWarps(Nq: number): number {
+  const { rows, warps, wideWarps } = MMA_ATTENTION;
+  return Nq >= rows * wideWarps ? wideWarps : warps;
+}
+
+function densePlan(n: Node, v: MmaVariant, warps = v.warps ?? defaultWarps(n.src[0]!.type.shape[2]!)): Plan {
+  const [B, H, Nq, D] = n.src[0]!.type.shape as [number, number, number, number];
+  const [Nk, Dv] = [n.src[1]!.type.shape[2]!, n.src[2]!.type.shape[3]!];
+  const { rows } = MMA_ATTENTION;
+  const KC = Math.min(maxKeys(D, Dv, v.pipe), ceil16(Nk));
+  const QB = Math.ceil(Nq / (rows * warps));
+  return {
+    B, H, Nq, Nk, D, Dv, KC, warps, pipe: v.pipe, smem: stagingBytes(KC, D, Dv, v.pipe), blocks: B * H * QB,
+    head: [`const unsigned bh = blk / ${QB}u, q0 = (blk % ${QB}u) * ${rows * warps}u, qend = ${Nq}u;`],
+    chunks: Math.ceil(Nk / KC),
+    chunk: [`const unsigned kbase = c * ${KC}u, kend = ${Nk}u;`],
+  };
+}
+
+/**
+ * Chunks divide the tile where a multiple of 16 up to the largest fitting chunk does, else one chunk of
+ * ceil16(tile) keys covers it with its tail masked. Per query tile a block never spans two tiles' rows (they read
+ * other lists): its warps are capped by the tile's rows, and default to 4 (short tiles leave little to share).
+ */
+function sparsePlan(n: Node, v: MmaVariant): Plan {
+  const { rows } = MMA_ATTENTION;
+  const tile = attr<number>(n, 'tile');
+  const list = n.src[3]!.type.shape;
+  const perQueryTile = list.length === 4;
+  const warps = perQueryTile ? Math.min(v.warps ?? MMA_ATTENTION.warps, Math.ceil(tile / rows))
+    : v.warps ?? defaultWarps(n.src[0]!.type.shape[2]!);
+  const d = densePlan(n, v, warps);
+  const kept = list.at(-1)!;
+  const most = maxKeys(d.D, d.Dv, v.pipe);
+  const KC = [64, 48, 32, 16].find((c) => c <= most && tile % c === 0) ?? Math.min(most, ceil16(tile));
+  const per = Math.ceil(tile / KC);
+  const nt = keyTiles(d.Nk, tile);
+  const QT = keyTiles(d.Nq, tile);
+  const SUB = Math.ceil(tile / (rows * warps));
+  const QB = perQueryTile ? QT * SUB : Math.ceil(d.Nq / (rows * warps));
+  const head = perQueryTile
+    ? [`const unsigned bh = blk / ${QB}u, qt = (blk % ${QB}u) / ${SUB}u;`,
+      `const unsigned q0 = qt * ${tile}u + (blk % ${SUB}u) * ${rows * warps}u;`,
+      `const unsigned qend = qt * ${tile}u + ${tile}u < ${d.Nq}u ? qt * ${tile}u + ${tile}u : ${d.Nq}u;`,
+      `const unsigned srow = bh * ${QT}u + qt;`]
+    : [...d.head, ...scheduleRow(n, d.H)];
+  return {
+    ...d, KC, smem: stagingBytes(KC, d.D, d.Dv, v.pipe), blocks: d.B * d.H * QB, head, chunks: kept * per,
+    chunk: [
+      // padding (−1) and out-of-range entries become the empty tile nt: skipped, as in attention-sparse.ts
+      `const int tr = tiles[srow * ${kept}u + c / ${per}u];`,
+      `const unsigned kt = tr < 0 || tr >= ${nt} ? ${nt}u : unsigned(tr);`,
+      `const unsigned kbase = kt * ${tile}u + (c % ${per}u) * ${KC}u;`,
+      `const unsigned kend = kt * ${tile}u + ${tile}u < ${d.Nk}u ? kt * ${tile}u + ${tile}u : ${d.Nk}u;`,
+    ],
+  };
+}
+
+/** The list row of the 1-D form (0) or of the scheduled form (the batch's timestep against the bounds). */
+function scheduleRow(n: Node, H: number): string[] {
+  if (n.src.length !== 5) return ['const unsigned srow = 0u;'];
+  const bounds = scheduleBounds(n.attrs, n.src[3]!.type.shape[0]!);
+  return [`const float tb = t[bh / ${H}u];`,
+    `const unsigned srow = ${bounds.map((b) => `(tb < ${cudaLiteral(b, 'float')} ? 1u : 0u)`).join(' + ') || '0u'};`];
+}
