@@ -2,7 +2,7 @@
 // (variant f32), the f16 tensor-core kernel, and the block-sparse tensor-core kernel at keep 0.5 and 0.25, each as
 // one launch of a CUDA runner (median CUDA-event time after warm-up), and checks tensor-core against f32 outputs.
 //   npx tsx bench/attention-sparse-cuda.ts [preset=cogvideox-2b] [--batch 1] [--tile 64] [--repeats 5] [-o out.json]
-// --variants mma-w4-nopipe,mma-w8,... instead times each named tensor-core variant (attention-mma.ts's
+// --variants mma-w4,mma-w8-pipe,... instead times each named tensor-core variant (attention-mma.ts's
 // parseMmaVariant) on the dense shape and on sparse keep 0.5, plus the f32 kernels once, in one process; every
 // variant's outputs are checked against the f32 kernels' (dense and sparse).
 // --emulate test/targets/cuda/emulate/cuda-host.h runs it on the CPU emulation instead (a smoke test: small presets).

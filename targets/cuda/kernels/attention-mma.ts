@@ -26,15 +26,17 @@ export function mmaAttentionUnfit(n: Node, ctx: LowerContext): string | undefine
 }
 
 /**
- * A ctx.variant name of the tensor-core kernel, `mma[-w4|-w8][-nopipe]`: 'mma' is the default choice (8 warps
- * where Nq ≥ 128 outside per-query-tile lists, else 4; double-buffered K/V staging), -w4 / -w8 force the warps
- * per block (per-query-tile lists still cap them by the tile's rows), -nopipe stages each chunk between two
- * barriers with no prefetch (the pre-pipelining kernel). Undefined for any other name.
+ * A ctx.variant name of the tensor-core kernel, `mma[-w4|-w8][-pipe|-nopipe]`: 'mma' is the default choice (8 warps
+ * where Nq ≥ 128 outside per-query-tile lists, else 4; each chunk staged between two barriers), -w4 / -w8 force the
+ * warps per block (per-query-tile lists still cap them by the tile's rows), -pipe double-buffers the K/V staging
+ * through registers (the next chunk's loads issued before this chunk's MMAs). Not the default: on an H100
+ * (cogvideox-2b, B=2, D=64) its 174 registers cost more than the overlap gains: dense 25.4 ms vs 20.5 ms unpipelined
+ * at 8 warps (bench/results/cuda.md). Undefined for any other name.
  */
 export function parseMmaVariant(name: string): MmaVariant | undefined {
-  const m = /^mma(?:-w([48]))?(-nopipe)?$/.exec(name);
+  const m = /^mma(?:-w([48]))?(-pipe|-nopipe)?$/.exec(name);
   if (!m) return undefined;
-  return { ...(m[1] ? { warps: Number(m[1]) as 4 | 8 } : {}), pipe: !m[2] };
+  return { ...(m[1] ? { warps: Number(m[1]) as 4 | 8 } : {}), pipe: m[2] === '-pipe' };
 }
 
 /** Whether the op lowers to the tensor-core kernel: forced by ctx.variant (mma… / 'f32'), else when it fits. */
@@ -43,7 +45,7 @@ export function useMmaAttention(n: Node, ctx: LowerContext): boolean {
   if (forced === undefined) return mmaAttentionUnfit(n, ctx) === undefined;
   if (forced === 'f32') return false;
   if (!parseMmaVariant(forced)) {
-    throw new Error(`cuda: ${n.op} variant '${forced}' is not one of mma[-w4|-w8][-nopipe], f32`);
+    throw new Error(`cuda: ${n.op} variant '${forced}' is not one of mma[-w4|-w8][-pipe|-nopipe], f32`);
   }
   const why = mmaAttentionUnfit(n, ctx);
   if (why) throw new Error(`cuda: ${n.op} variant ${forced} does not fit: ${why}`);
@@ -300,8 +302,8 @@ function pipelinedLoop(p: Plan, compute: readonly string[]): string[] {
 /**
  * attention{scale}(q, k, v) and sparse_attention{scale, tile}(q, k, v, tiles[, t]) on f16 tensor cores, in the
  * FlashAttention-2 shape: a warp owns 16 query rows, 4 or 8 warps a block (attention-mma-plan.ts); K/V chunks are
- * staged in shared memory as f16 (converted on the load: the runner stores f32), double-buffered unless the
- * variant says -nopipe; S = Q·Kᵀ and O += P·V are mma.m16n8k16 f16·f16 → f32, and the online softmax runs in f32
+ * staged in shared memory as f16 (converted on the load: the runner stores f32), double-buffered only when the
+ * variant says -pipe; S = Q·Kᵀ and O += P·V are mma.m16n8k16 f16·f16 → f32, and the online softmax runs in f32
  * registers. q, k, v and the probabilities P are rounded to f16 (unit roundoff 2^-11;
  * compiler/compare/tolerance.ts bounds the effect); scores, the softmax and o accumulate in f32. The dense op walks
  * every key chunk, the sparse ones only the chunks of the kept tiles of the block's list (attention-sparse.ts's
@@ -312,7 +314,7 @@ function pipelinedLoop(p: Plan, compute: readonly string[]): string[] {
 export function lowerCudaAttentionMma(n: Node, ctx: LowerContext): CudaKernel {
   const sparse = n.op === 'sparse_attention';
   const forced = ctx.variant?.[n.op];
-  const variant = forced === undefined ? { pipe: true } : parseMmaVariant(forced);
+  const variant = forced === undefined ? { pipe: false } : parseMmaVariant(forced);
   if (!variant) throw new Error(`cuda: ${n.op} variant '${forced}' is not a tensor-core variant`);
   const p = mmaPlan(n, variant);
   if (p.smem > MMA_ATTENTION.smem) {

@@ -73,7 +73,7 @@ const CASES: Record<string, Case> = {
 };
 
 /** Every named variant of the tensor-core kernel ('mma' is the default, run by the CASES tests above). */
-const VARIANTS = ['mma-w4', 'mma-w8', 'mma-w4-nopipe', 'mma-w8-nopipe'] as const;
+const VARIANTS = ['mma-w4-pipe', 'mma-w8-pipe', 'mma-w4', 'mma-w8'] as const;
 
 /** ctx forcing the tensor-core variant v for both ops. */
 const forced = (v: string): LowerContext => ({ ...CTX, variant: { attention: v, sparse_attention: v } });
@@ -128,7 +128,8 @@ describe('CUDA tensor-core attention: selection', () => {
   });
 
   it('parses variant names; the double buffer stays under 48 KiB (D = Dv = 128 halves the chunk)', () => {
-    expect(parseMmaVariant('mma')).toEqual({ pipe: true });
+    expect(parseMmaVariant('mma')).toEqual({ pipe: false });
+    expect(parseMmaVariant('mma-w4-pipe')).toEqual({ warps: 4, pipe: true });
     expect(parseMmaVariant('mma-w8-nopipe')).toEqual({ warps: 8, pipe: false });
     expect(parseMmaVariant('mma-nopipe')).toEqual({ pipe: false });
     expect(parseMmaVariant('mma-w6')).toBeUndefined();
