@@ -7,8 +7,9 @@
 #       shape (bench/qgemm-cuda.ts, sampled rows checked on the card) beside PyTorch bf16 F.linear, _int_mm and
 #       _scaled_mm on the same shapes (bench/torch_linear.py), then cogvideox-2b self-attention on CUDA: f32 kernel,
 #       f16 tensor-core kernel, and sparse at keep 0.5 / 0.25 (bench/attention-sparse-cuda.ts).
-#   bash bench/gpu/cuda.sh step    (~5 min) one cogvideox-2b denoiser forward, seeded weights: CUDA W4A8 dense and
-#       with online tile selection at keep 0.5 (per-kernel CUDA-event tables), and PyTorch bf16 (eager, SDPA;
+#   bash bench/gpu/cuda.sh step    (~7 min) cogvideox-2b self-attention on CUDA (f32, mma dense, sparse 0.5 / 0.25;
+#       bench/attention-sparse-cuda.ts), then one denoiser forward, seeded weights: CUDA W4A8 dense and with online
+#       tile selection at keep 0.5 (per-kernel CUDA-event tables), and PyTorch bf16 (eager, SDPA;
 #       bench/torch_forward.py) on the same card.
 # Results: $OUT/results.tgz.
 set -uo pipefail
@@ -53,10 +54,13 @@ case "${1:-}" in
     timeout 200 $TSX bench/attention-sparse-cuda.ts cogvideox-2b --batch 2 -o "$R/attention-cuda.json" 2> >(grep -v '^Warning' | tail -5 >> "$R/cuda.log")
     log "attention rc=$? $((SECONDS - t0)) s" ;;
   step)
-    runj cog-cuda-w4a8 240 run cogvideox-2b --weights seeded --quant w4a8 --backend cuda --profile --repeat 5
-    runj cog-cuda-w4a8-online0.5 240 run cogvideox-2b --weights seeded --quant w4a8 --prune keep=0.5,select=online --backend cuda --profile --repeat 5
+    t0=$SECONDS
+    timeout 100 $TSX bench/attention-sparse-cuda.ts cogvideox-2b --batch 2 -o "$R/attention-cuda.json" 2> >(grep -v '^Warning' | tail -5 >> "$R/cuda.log")
+    log "attention rc=$? $((SECONDS - t0)) s"
+    runj cog-cuda-w4a8 200 run cogvideox-2b --weights seeded --quant w4a8 --backend cuda --profile --repeat 3
     python3 bench/torch_forward.py bench/configs/cogvideox-2b.json --repeat 10 > "$R/torch-bf16.json" 2> >(tail -3 >> "$R/cuda.log")
-    log "torch rc=$?" ;;
+    log "torch rc=$?"
+    runj cog-cuda-w4a8-online0.5 200 run cogvideox-2b --weights seeded --quant w4a8 --prune keep=0.5,select=online --backend cuda --profile --repeat 3 ;;
   *) echo "usage: bash bench/gpu/cuda.sh tiny|kernels|step" >&2; exit 2 ;;
 esac
 log "$1 done"
