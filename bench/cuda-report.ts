@@ -34,6 +34,24 @@ interface CompareJson {
 
 interface TorchForward { readonly framework: string; readonly cuda: string; readonly medianMs: number; readonly repeats: number }
 
+interface QgemmJson {
+  readonly device: string;
+  readonly shapes: readonly { m: number; k: number; n: number; count: number; kernel: string; tile: string; medianMs: number; tops: number; check: { ok: boolean } }[];
+}
+
+type Rate = { medianMs: number; tflops?: number; tops?: number } | { error: string };
+
+interface TorchLinear {
+  readonly framework: string; readonly device: string;
+  readonly shapes: readonly { m: number; k: number; n: number; bf16: Rate; int8: Rate; fp8?: Rate }[];
+}
+
+interface AttentionJson {
+  readonly b: number; readonly h: number; readonly n: number; readonly hd: number; readonly tile: number;
+  readonly rows: readonly { kernel: string; variant?: string; keep: number; ms: number; tflops: number }[];
+  readonly maxAbs?: number; readonly bound?: number;
+}
+
 const METRICS = [
   ['colourAcc', 'colour'], ['shapeAcc', 'shape'], ['directionAcc', 'direction'], ['smoothness', 'smoothness'],
   ['consistency', 'consistency'], ['background', 'background'],
@@ -57,6 +75,44 @@ function byKernel(r: RunJson): string[] {
       `| ${name} | ${g.count} | ${g.ms.toFixed(1)} | ${(100 * g.ms / total).toFixed(1)} | ` +
       `${g.flops ? (g.flops / (g.ms / 1e3) / 1e12).toFixed(1) : '–'} |`),
   ];
+}
+
+const rate = (r: Rate | undefined): number | undefined => (r && 'medianMs' in r ? (r.tflops ?? r.tops) : undefined);
+const cell = (v: number | undefined): string => (v === undefined ? '–' : v.toFixed(0));
+
+/** Per cogvideox-2b linear shape: our qgemm (int8 and FP8 activations) beside PyTorch's GEMMs on the same card. */
+function qgemmSection(s8: QgemmJson, fp8: QgemmJson | undefined, torch: TorchLinear): string[] {
+  const key = (x: { m: number; k: number; n: number }): string => `${x.m}x${x.k}x${x.n}`;
+  const t = new Map(torch.shapes.map((x) => [key(x), x] as const));
+  const f = new Map((fp8?.shapes ?? []).map((x) => [key(x), x] as const));
+  const rows = s8.shapes.filter((x) => x.m > 16).map((x) => {
+    const [tx, fx] = [t.get(key(x)), f.get(key(x))];
+    const bf = rate(tx?.bf16);
+    return `| ${x.m}×${x.k}→${x.n} | ${x.count} | ${x.tile} | ${x.tops.toFixed(0)} | ${fx ? fx.tops.toFixed(0) : '–'} | ` +
+      `${cell(bf)} | ${cell(rate(tx?.int8))} | ${cell(rate(tx?.fp8))} | ${bf ? `${(x.tops / bf).toFixed(2)}×` : '–'} | ` +
+      `${x.check.ok && (!fx || fx.check.ok) ? 'exact' : 'FAIL'} |`;
+  });
+  return ['## W4A8 qgemm vs PyTorch on the cogvideox-2b linear shapes', '',
+    `One qgemm per shape through the CUDA runner (bench/qgemm-cuda.ts; ${s8.device}), CUDA-event medians; PyTorch ` +
+      `(${torch.framework}, bench/torch_linear.py) on the same card in the same call: bf16 \`F.linear\`, int8 ` +
+      '`torch._int_mm`, FP8 `torch._scaled_mm` (e4m3, row-wise scales). Check: the first and last 32 rows of the GPU ' +
+      'result against exact integer sums (FP8: within the f32 summation bound).', '',
+    '| M×K→N | per forward | tile | ours int8 TOP/s | ours FP8 TFLOP/s | torch bf16 TFLOP/s | torch int8 TOP/s | torch FP8 TFLOP/s | ours int8 vs bf16 | check |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---|', ...rows, ''];
+}
+
+function attentionSection(a: AttentionJson, title = `## cogvideox-2b self-attention on CUDA [B=${a.b}, H=${a.h}, N=${a.n}, D=${a.hd}]`): string[] {
+  const dense = a.rows.find((r) => r.kernel === 'attention_flash')?.ms;
+  // the dense mma time of the same variant, so each sparse row reads against its own dense twin
+  const mma = (r: AttentionJson['rows'][number]): number | undefined =>
+    a.rows.find((x) => x.kernel === 'attention_mma' && x.variant === r.variant)?.ms;
+  return [title, '',
+    `One launch each (bench/attention-sparse-cuda.ts), tiles of ${a.tile} keys for the sparse rows. The f32 kernel is the ` +
+      'old CUDA-core one; the mma kernels round q, k, v and P to f16 and accumulate in f32 ' +
+      `(largest difference to the f32 kernel ${a.maxAbs?.toExponential(1) ?? '–'}, bound ${a.bound?.toExponential(1) ?? '–'}).`, '',
+    '| kernel | variant | kept K/V | ms | TFLOP/s | vs f32 | vs dense mma |', '|---|---|---:|---:|---:|---:|---:|',
+    ...a.rows.map((r) => `| ${r.kernel} | ${r.variant ?? '–'} | ${r.keep.toFixed(2)} | ${r.ms.toFixed(2)} | ${r.tflops.toFixed(0)} | ` +
+      `${dense ? `${(dense / r.ms).toFixed(2)}×` : '–'} | ${mma(r) && !r.kernel.endsWith('_flash') ? `${(mma(r)! / r.ms).toFixed(2)}×` : '–'} |`), ''];
 }
 
 function qualityRow(label: string, r: EvalResult): string {
@@ -123,18 +179,32 @@ export function renderCudaReport(dir: string): string {
       `| ${q.length} qgemm (W4A8) | ${sum(q, (r) => r.ms!).toFixed(3)} | ${sum(q, (r) => r.cuda.ms!).toFixed(3)} | ` +
         `${(sum(q, (r) => r.ms!) / sum(q, (r) => r.cuda.ms!)).toFixed(2)}× |`, '');
   }
+  const [s8, fp8, tl] = [read<QgemmJson>(dir, 'qgemm-cuda.json'), read<QgemmJson>(dir, 'qgemm-cuda-fp8.json'), read<TorchLinear>(dir, 'torch-linear.json')];
+  if (s8 && tl) lines.push(...qgemmSection(s8, fp8, tl));
+  const attn = read<AttentionJson>(dir, 'attention-cuda.json');
+  if (attn) lines.push(...attentionSection(attn));
+  const variants = read<AttentionJson>(dir, 'attention-variants.json');
+  if (variants) {
+    lines.push(...attentionSection(variants, '### The tensor-core kernel\'s variants (warps per block; -pipe: the register double buffer), one call'),
+      'The default is 8 warps (128 queries a block: half the K/V re-reads of 4) without the double buffer, whose ' +
+      'registers (174 a thread at 8 warps) cost more than the overlap gains.', '');
+  }
   const cog = read<RunJson>(dir, 'cog-cuda-w4a8.json');
+  const online = read<RunJson & { pruning?: readonly { keptFraction: number }[] }>(dir, 'cog-cuda-w4a8-online0.5.json');
   const cogF32 = read<RunJson & { buffers?: { totalBytes: number } }>(dir, 'cog-cuda-f32.json');
   const torch = read<TorchForward>(dir, 'torch-bf16.json');
   if (cog && torch) {
     lines.push('## cogvideox-2b: one denoiser forward (batch 1, 17776 tokens, seeded weights)', '',
       '| build | ms per forward | vs PyTorch bf16 |', '|---|---:|---:|',
       `| PyTorch bf16 (${torch.framework}, CUDA ${torch.cuda}, eager, SDPA; median of ${torch.repeats}) | ${torch.medianMs.toFixed(1)} | 1.00× |`,
-      `| vdit CUDA W4A8 (f32 storage, int8 mma.sync qgemm, f32 flash attention) | ${cog.timeMs.toFixed(1)} | ` +
+      `| vdit CUDA W4A8 (f32 storage, pipelined int8 mma.sync qgemm, f16 tensor-core flash attention) | ${cog.timeMs.toFixed(1)} | ` +
         `${(torch.medianMs / cog.timeMs).toFixed(3)}× |`,
+      ...(online ? [`| vdit CUDA W4A8 + online tile selection, keep 0.5 (\`--prune keep=0.5,select=online\`: tile_select + sparse mma attention) | ` +
+        `${online.timeMs.toFixed(1)} | ${(torch.medianMs / online.timeMs).toFixed(3)}× |`] : []),
       ...(cogF32 ? [`| vdit CUDA f32 (f32 gemm, f32 flash attention; ${cogF32.buffers ? `${(cogF32.buffers.totalBytes / 2 ** 20).toFixed(0)} MiB of device buffers; ` : ''}it shared the card with evaluations, so its time is an upper bound) | ` +
         `${cogF32.timeMs.toFixed(1)} | ${(torch.medianMs / cogF32.timeMs).toFixed(3)}× |`] : []), '',
-      'CUDA W4A8, time per kernel (one profiled forward):', '', ...byKernel(cog), '');
+      'CUDA W4A8, time per kernel (one profiled forward):', '', ...byKernel(cog), '',
+      ...(online ? ['CUDA W4A8 + online keep 0.5, time per kernel:', '', ...byKernel(online), ''] : []));
   }
   return lines.join('\n');
 }
