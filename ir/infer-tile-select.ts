@@ -19,12 +19,14 @@ export interface TileSelectAttrs {
   readonly scale: number;
   /** present in the scheduled form (operand t) */
   readonly schedule?: TileSchedule;
+  /** present in the pooled form: the original key count Nk, the second operand being k̄ [B, H, ceil(Nk/tile), D] */
+  readonly keys?: number;
 }
 
 const isKeep = (x: unknown): x is number => typeof x === 'number' && x > 0 && x <= 1;
 
 export function tileSelectAttrs(attrs: Attrs): TileSelectAttrs {
-  const { tile, keep, keeps, keepFirst = 0, scale } = attrs as Record<string, unknown>;
+  const { tile, keep, keeps, keepFirst = 0, scale, keys } = attrs as Record<string, unknown>;
   if (typeof tile !== 'number' || !Number.isInteger(tile) || tile < 1) {
     throw new IRError(`tile_select: attribute tile must be an integer ≥ 1, got ${JSON.stringify(tile)}`);
   }
@@ -45,9 +47,13 @@ export function tileSelectAttrs(attrs: Attrs): TileSelectAttrs {
     throw new IRError(`tile_select: attribute keepFirst must be an integer ≥ 0, got ${JSON.stringify(keepFirst)}`);
   }
   if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new IRError('tile_select: attribute scale must be a number');
-  if (keeps === undefined) return { tile, keep: keep as number, keepFirst, scale };
+  if (keys !== undefined && (typeof keys !== 'number' || !Number.isInteger(keys) || keys < 1)) {
+    throw new IRError(`tile_select: attribute keys must be an integer ≥ 1, got ${JSON.stringify(keys)}`);
+  }
+  const pooled = keys === undefined ? {} : { keys: keys as number };
+  if (keeps === undefined) return { tile, keep: keep as number, keepFirst, scale, ...pooled };
   const schedule = { keeps: keeps as number[], bounds: scheduleBounds(attrs, keeps.length, 'tile_select', 'keeps') };
-  return { tile, keep: Math.max(...schedule.keeps), keepFirst, scale, schedule };
+  return { tile, keep: Math.max(...schedule.keeps), keepFirst, scale, schedule, ...pooled };
 }
 
 // keep·KT is rounded to 9 digits first, so that 0.3 · 10 = 3.0000000000000004 keeps 3 tiles, not 4
@@ -79,9 +85,14 @@ export function rangeTiles(nk: number, a: TileSelectAttrs): number[] {
   return (a.schedule?.keeps ?? [a.keep]).map((keep) => selectedTiles(nk, { ...a, keep }));
 }
 
+/** Nk, the keys the tiles cover: the keys attribute in the pooled form, else k's token count. */
+export const tileSelectKeys = (k: TensorType, a: TileSelectAttrs): number => a.keys ?? k.shape[2]!;
+
 /**
  * tile_select{tile, keep, keepFirst, scale}(q[B,H,Nq,D], k[B,H,Nk,D]) → i32[B, H, ceil(Nq/tile), T'], or the
  * scheduled form tile_select{tile, keeps, bounds, keepFirst, scale}(q, k, t: f[B]) with T' its largest range count.
+ * The pooled form (attribute keys = Nk) reads k̄[B, H, ceil(Nk/tile), D] instead of k; KT, T' and the forced tiles
+ * come from keys.
  */
 export function tileSelectType(src: readonly TensorType[], attrs: Attrs): TensorType {
   const fail = (msg: string): never => {
@@ -97,7 +108,10 @@ export function tileSelectType(src: readonly TensorType[], attrs: Attrs): Tensor
   const [b, h, nq, d] = q.shape as [number, number, number, number];
   if (k.shape[0] !== b || k.shape[1] !== h || k.shape[3] !== d) fail('q and k must agree in batch, heads and head dim');
   if (t && (!isFloat(t.dtype) || t.shape.length !== 1 || t.shape[0] !== b)) fail(`t must be a float [${b}]`);
-  const nk = k.shape[2]!;
-  if (nq < 1 || nk < 1) fail('q and k need at least one token');
+  const nk = tileSelectKeys(k, a);
+  if (nq < 1 || k.shape[2]! < 1) fail('q and k need at least one token');
+  if (a.keys !== undefined && k.shape[2] !== keyTiles(nk, a.tile)) {
+    fail(`pooled k̄ must hold ceil(keys/tile) = ceil(${nk}/${a.tile}) = ${keyTiles(nk, a.tile)} tile means, got ${k.shape[2]}`);
+  }
   return { dtype: 'i32', shape: [b, h, keyTiles(nq, a.tile), selectedTiles(nk, a)] };
 }

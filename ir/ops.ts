@@ -41,6 +41,8 @@
  *                                                    sparse_attention is; batch b keeps T'_r tiles, r = #{i : t[b] <
  *                                                    bounds[i]} and T'_r as T' above for keeps[r], then pads with −1
  *                                                    to T' = max_r T'_r
+ *           tile_select{..., keys: Nk}(q, k̄[B,H,ceil(Nk/tile),D][, t]): pooled, either form above; k̄ holds the key
+ *                                                    tiles' means (k̄_j is used as given); KT, T' from keys
  * SHAPE     reshape{shape}  permute{perm}  transpose{dim0, dim1}  concat{axis}(x...)
  *           slice{axis, start, end, step}  gather{axis}(x, idx: i32)  → x.shape[:axis] ++ idx.shape ++ x.shape[axis+1:]
  * VDIT      timestep_embedding{dim, max_period, flip, shift, scale}(t[B]) → [B, dim]:

@@ -29,6 +29,8 @@ import { edgeBounds, rangeSteps, scheduleEdges } from './prune-schedule.ts';
  *
  * since which keys matter moves with the sample, the head and the query region, which one calibrated list misses.
  * With a schedule (keeps + bounds) tile_select also reads the graph input t and keeps its range's budget per sample.
+ * tile_select takes its pooled form, k̄ = the tile means of k computed once per head by existing ops (poolKeyTiles),
+ * so that each query tile reads KT rows of k̄ instead of all Nk keys (QT× the bytes of K per head otherwise).
  */
 
 /** One budget: the fraction of key tiles kept per block and the importance that ranks them. */
@@ -273,9 +275,27 @@ function rewriteBlocks(g: Graph, planned: ReadonlySet<number>, build: (n: Node, 
 }
 
 /**
+ * k̄[B, H, ceil(Nk/tile), D], the means of k's key tiles, in existing ops: reshape [B, H, KT, tile, D] and
+ * reduce_mean over axis 3 for the whole tiles (sliced off first when the last is partial), the partial last tile by
+ * slice + reduce_mean{keepdims}, then concat on the token axis.
+ */
+export function poolKeyTiles(k: Node, tile: number): Node {
+  const [b, h, nk, d] = k.type.shape as [number, number, number, number];
+  const whole = Math.floor(nk / tile);
+  const means = (x: Node, tiles: number): Node =>
+    node('reduce_mean', [node('reshape', [x], { shape: [b, h, tiles, tile, d] })], { axes: [3], keepdims: false });
+  if (whole * tile === nk) return means(k, whole);
+  const rest = node('slice', [k], { axis: 2, start: whole * tile, end: nk, step: 1 });
+  const last = node('reduce_mean', [rest], { axes: [2], keepdims: true });
+  if (whole === 0) return last;
+  const head = node('slice', [k], { axis: 2, start: 0, end: whole * tile, step: 1 });
+  return node('concat', [means(head, whole), last], { axis: 2 });
+}
+
+/**
  * Online form: attention(q, k, v) → sparse_attention{scale, tile}(q, k, v, tile_select{tile, keep, keepFirst,
- * scale}(q, k)) per block, or with a schedule tile_select{tile, keeps, bounds, keepFirst, scale}(q, k, t); no tensors.
- * A block whose budget keeps every tile in every range stays dense.
+ * scale, keys: Nk}(q, k̄)) per block with k̄ = poolKeyTiles(k), or with a schedule tile_select{tile, keeps, bounds,
+ * keepFirst, scale, keys}(q, k̄, t); no tensors. A block whose budget keeps every tile in every range stays dense.
  */
 export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneTokensResult {
   const { tile = DEFAULT_PRUNE_TILE, keepFirst = 0 } = opts;
@@ -295,10 +315,10 @@ export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneToke
   });
   const t = keeps.length > 1 && planned.size ? timestepInput(g, [...found.values()][0]!.type.shape[0]!) : undefined;
   const graph = rewriteBlocks(g, planned, (n, q, k, v) => {
-    const scale = n.attrs['scale']!;
+    const [scale, keys, kbar] = [n.attrs['scale']!, k.type.shape[2]!, poolKeyTiles(k, tile)];
     const select = t
-      ? node('tile_select', [q, k, t], { tile, keeps: [...keeps], bounds: [...bounds], keepFirst, scale })
-      : node('tile_select', [q, k], { tile, keep: keeps[0]!, keepFirst, scale });
+      ? node('tile_select', [q, kbar, t], { tile, keeps: [...keeps], bounds: [...bounds], keepFirst, scale, keys })
+      : node('tile_select', [q, kbar], { tile, keep: keeps[0]!, keepFirst, scale, keys });
     return node('sparse_attention', [q, k, v, select], { scale, tile });
   });
   return { graph, tensors: new Map(), report };

@@ -1,5 +1,5 @@
 import { keyTiles, scheduleRow } from '../ir/infer-sparse-attention.ts';
-import { forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs } from '../ir/infer-tile-select.ts';
+import { forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, tileSelectKeys } from '../ir/infer-tile-select.ts';
 import type { Node } from '../ir/node.ts';
 import { alloc, type Buf, type Ctx, type Val } from './reference-values.ts';
 
@@ -28,13 +28,14 @@ export function pickTiles(score: ArrayLike<number>, forced: number, count: numbe
 /**
  * tile_select{tile, keep, keepFirst, scale}(q, k) → i32[B, H, QT, T']: per (batch, head) the key tiles' means once,
  * then per query tile its mean, the scores s_j = scale·q̄·k̄_j and their T' best (ir/ops.ts), all in f64. The
- * scheduled form (operand t) keeps its batch's range count instead and pads the row with −1 to T'.
+ * scheduled form (operand t) keeps its batch's range count instead and pads the row with −1 to T'. The pooled form
+ * (attribute keys) reads the tile means k̄ as given.
  */
 export function evalTileSelect(n: Node, src: readonly Val[], ctx: Ctx): Val {
   const [q, k, t] = [src[0]!, src[1]!, src[2]];
   const [B, H, Nq, D] = q.type.shape as [number, number, number, number];
-  const Nk = k.type.shape[2]!;
   const a = tileSelectAttrs(n.attrs);
+  const Nk = tileSelectKeys(k.type, a);
   const [QT, KT, T] = [keyTiles(Nq, a.tile), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
   const forced = forcedTiles(Nk, a.tile, a.keepFirst);
   const counts = rangeTiles(Nk, a);
@@ -44,7 +45,8 @@ export function evalTileSelect(n: Node, src: readonly Val[], ctx: Ctx): Val {
   const score = new Float64Array(KT);
   for (let bh = 0; bh < B * H; bh++) {
     const count = countOf(Math.floor(bh / H));
-    const kbar = poolRows(k.data, bh * Nk * D, Nk, D, a.tile);
+    const kbar = a.keys === undefined ? poolRows(k.data, bh * Nk * D, Nk, D, a.tile)
+      : Float64Array.from(k.data.subarray(bh * KT * D, (bh + 1) * KT * D));
     const qbar = poolRows(q.data, bh * Nq * D, Nq, D, a.tile);
     for (let qt = 0; qt < QT; qt++) {
       for (let j = 0; j < KT; j++) {

@@ -104,3 +104,38 @@ describe('scheduled tile_select type rule (operand t)', () => {
     expect(Math.fround(0.7) < f32Bound(0.7)).toBe(true);
   });
 });
+
+describe('pooled tile_select type rule (attribute keys, operand k̄)', () => {
+  // keys 20 in tiles of 4 → k̄ holds 5 tile means; keys 18 → 5 too (a partial last tile)
+  const kbar = inp('kbar', 'f32', 2, 3, 5, 8);
+  const pooled = { tile: 4, keep: 0.5, keepFirst: 0, scale: 0.3, keys: 20 };
+
+  it('takes KT, forced tiles and T\' from keys, as the unpooled form does from k', () => {
+    const { keys: _keys, ...plain } = pooled;
+    expect(node('tile_select', [q, kbar], pooled).type).toEqual(node('tile_select', [q, k], plain).type);
+    expect(node('tile_select', [q, kbar], { ...pooled, keys: 18, keepFirst: 13 }).type.shape).toEqual([2, 3, 3, 4]);
+    const sched = { tile: 4, keeps: [1, 0.5, 0.2], bounds: [0.7, 0.3], keepFirst: 0, scale: 1, keys: 20 };
+    expect(node('tile_select', [q, kbar, t], sched).type).toEqual({ dtype: 'i32', shape: [2, 3, 3, 5] });
+    expect(tileSelectAttrs(sched).keys).toBe(20);
+    expect(tileSelectAttrs({ tile: 4, keep: 0.5, scale: 1 })).not.toHaveProperty('keys');
+  });
+
+  it.each([
+    ['k̄ holding keys, not tile means', [q, k], pooled, /pooled k̄ must hold ceil\(keys\/tile\) = ceil\(20\/4\) = 5 tile means, got 20/],
+    ['one tile mean too many', [q, inp('kbar', 'f32', 2, 3, 6, 8)], pooled, /= 5 tile means, got 6/],
+    ['keys 0', [q, kbar], { ...pooled, keys: 0 }, /keys must be an integer ≥ 1, got 0/],
+    ['fractional keys', [q, kbar], { ...pooled, keys: 19.5 }, /keys must be an integer ≥ 1, got 19.5/],
+    ['head dims differ', [q, inp('kbar', 'f32', 2, 3, 5, 4)], pooled, /agree in batch, heads and head dim/],
+  ] as const)('rejects %s', (_name, src, attrs, msg) => {
+    expect(() => node('tile_select', src, attrs)).toThrow(IRError);
+    expect(() => node('tile_select', src, attrs)).toThrow(msg);
+  });
+
+  it('round-trips through print/parse', () => {
+    const g = graph('s', [q, kbar], [node('tile_select', [q, kbar], pooled)]);
+    verify(g);
+    const text = print(g);
+    expect(text).toContain('tile_select{keep=0.5, keepFirst=0, keys=20, scale=0.3, tile=4}(%q, %kbar)');
+    expect(print(parse(text))).toBe(text);
+  });
+});

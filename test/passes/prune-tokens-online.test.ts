@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { seededInputs } from '../../compiler/inputs.ts';
 import { buildDiT } from '../../compiler/model/dit.ts';
 import { seededWeights } from '../../compiler/weights/init.ts';
-import { graph, stats, substitute, tensorType, toposort, verify, node, type Node } from '../../ir/index.ts';
+import { graph, stats, substitute, tensorType, toposort, verify, node, type Graph, type Node } from '../../ir/index.ts';
 import { samplerBounds } from '../../passes/prune-schedule.ts';
 import { blockSelfAttentions, pruneTokens, withTensors } from '../../passes/prune-tokens.ts';
 import { runReference } from '../../runtime/reference.ts';
 import { tensor, type Tensor } from '../../runtime/tensor.ts';
-import { narrowTinySmallClip } from '../compiler/model/narrow-tiny.ts';
+import { narrowTiny, narrowTinySmallClip } from '../compiler/model/narrow-tiny.ts';
 import { expectClose } from '../runtime/reference-helpers.ts';
 
 describe('online pruneTokens on a small DiT', () => {
@@ -128,4 +128,62 @@ describe('online pruneTokens with a per-timestep budget (keeps + bounds)', () =>
     const noT = graph(dense.name, dense.inputs.filter((n) => n.attrs['name'] !== 't'), dense.outputs);
     expect(() => pruneTokens(noT, { keeps: [1, 0.5], bounds: [0.5], tile: 4, online: true })).toThrow(/needs the graph input t/);
   });
+});
+
+/** `g` with each pooled tile_select{keys}(q, k̄[, t]) put back to the unpooled tile_select(q, k[, t]) it replaced. */
+function unpooled(g: Graph): Graph {
+  // one at a time: swapping block i rebuilds block i + 1's nodes over it
+  const next = toposort(g).find((n) => n.op === 'sparse_attention' && n.src[3]?.attrs['keys'] !== undefined);
+  if (!next) return g;
+  const sel = next.src[3]!;
+  const { keys: _keys, ...attrs } = sel.attrs;
+  return unpooled(substitute(g, new Map([[sel, node('tile_select', [sel.src[0]!, next.src[1]!, ...sel.src.slice(2)], attrs)]])));
+}
+
+describe('online pruneTokens pools K once per head (tile_select\'s pooled form)', () => {
+  // tile 64 over 8×8×8 = 512 keys (whole tiles) and 8×7×7 = 392 keys (a last tile of 8)
+  const models = [['whole tiles', narrowTiny({ batch: 2 })], ['a ragged last tile', narrowTiny({ batch: 2, video: [16, 28, 28, 3] })]] as const;
+
+  it.each(models)('emits reshape + reduce_mean (+ slice, concat) into tile_select{keys}: %s', (_name, config) => {
+    const dense = buildDiT(config);
+    const attns = blockSelfAttentions(dense);
+    const out = pruneTokens(dense, { keep: 0.5, tile: 64, online: true });
+    verify(out.graph);
+    const selects = toposort(out.graph).filter((n) => n.op === 'tile_select');
+    expect(selects).toHaveLength(attns.size);
+    for (const sel of selects) {
+      const k = toposort(out.graph).find((n) => n.op === 'sparse_attention' && n.src[3] === sel)!.src[1]!;
+      const [Nk, KT] = [k.type.shape[2]!, Math.ceil(k.type.shape[2]! / 64)];
+      expect(sel.attrs['keys']).toBe(Nk);
+      expect(sel.src[1]!.type.shape).toEqual([...k.type.shape.slice(0, 2), KT, k.type.shape[3]]);
+      const pool = toposort(graph('p', [], [sel.src[1]!])).filter((n) => !toposort(graph('k', [], [k])).includes(n));
+      const ops = pool.map((n) => n.op).sort();
+      expect(ops).toEqual(Nk % 64 === 0 ? ['reduce_mean', 'reshape']
+        : ['concat', 'reduce_mean', 'reduce_mean', 'reshape', 'slice', 'slice']);
+      const means = pool.filter((n) => n.op === 'reduce_mean').map((n) => n.attrs);
+      expect(means).toContainEqual({ axes: [3], keepdims: false });
+      if (Nk % 64) expect(means).toContainEqual({ axes: [2], keepdims: true });
+    }
+  });
+
+  it.each(models)('forwards as the unpooled tile_select did, online keep 0.5 and schedule 1/0.5: %s', (_name, config) => {
+    const dense = buildDiT(config);
+    const weights = seededWeights(dense, 5);
+    const base = seededInputs(dense, 6);
+    const inputs = { ...base, t: tensor(base['t']!.type, Float32Array.of(0.9, 0.1)) };
+    const withLists = (g: Graph): Graph =>
+      graph(g.name, g.inputs, [...g.outputs, ...toposort(g).filter((n) => n.op === 'tile_select')]);
+    for (const opts of [{ keep: 0.5 }, { keeps: [1, 0.5], bounds: samplerBounds(2) }]) {
+      const pooled = withLists(pruneTokens(dense, { ...opts, tile: 64, online: true }).graph);
+      const got = runReference(pooled, inputs, weights);
+      const want = runReference(withLists(unpooled(pooled)), inputs, weights);
+      expect(toposort(unpooled(pooled)).some((n) => n.op === 'tile_select' && n.attrs['keys'] !== undefined)).toBe(false);
+      expect(got.length).toBeGreaterThan(1);
+      // the same lists (scores differ only by k̄'s f32 rounding), so the same forward, exactly
+      got.forEach((r, i) => expect(Array.from(r.data)).toEqual(Array.from(want[i]!.data)));
+      // not vacuous: pruning moved the output off the dense model's
+      const full = runReference(dense, inputs, weights)[0]!.data;
+      expect(Array.from(got[0]!.data).some((x, i) => x !== full[i])).toBe(true);
+    }
+  }, 120_000);
 });

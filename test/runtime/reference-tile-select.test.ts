@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { node, tensorType } from '../../ir/index.ts';
+import { poolKeyTiles } from '../../passes/prune-tokens.ts';
 import { pickTiles } from '../../runtime/reference-tile-select.ts';
 import { tensor, type Tensor } from '../../runtime/tensor.ts';
 import { expectClose, inp, rand, run1 } from './reference-helpers.ts';
@@ -189,5 +190,46 @@ describe('sparse_attention(q, k, v, tile_select(q, k))', () => {
     expectClose(got.data, want.data, 0, 1e-6);
     const dense = run1(node('attention', [qn, kn, vn], { scale: 1.5 }), ins);
     expect(Math.max(...Array.from(got.data, (x, i) => Math.abs(x - dense.data[i]!)))).toBeGreaterThan(1e-3);
+  });
+});
+
+describe('pooled tile_select reference (attribute keys, operand k̄)', () => {
+  /** Unpooled tile_select(q, k) and pooled tile_select{keys}(q, poolKeyTiles(k)) of one case, both on the reference. */
+  function both(dims: readonly number[], a: Sel, seed: number, t?: number[]): [Tensor, Tensor] {
+    const [B, H, Nq, Nk, D] = dims as [number, number, number, number, number];
+    const ins = { q: rand('f32', [B, H, Nq, D], seed), k: rand('f32', [B, H, Nk, D], seed + 1),
+      ...(t ? { t: tensor(tensorType('f32', [B]), Float32Array.from(t)) } : {}) };
+    const [q, k] = [inp('q', 'f32', [B, H, Nq, D]), inp('k', 'f32', [B, H, Nk, D])];
+    const tn = t ? [inp('t', 'f32', [B])] : [];
+    const { keep, ...rest } = a;
+    const attrs = t ? { ...rest, keeps: [keep, 1], bounds: [0.5] } : { ...a };
+    const plain = node('tile_select', [q, k, ...tn], attrs);
+    const pooled = node('tile_select', [q, poolKeyTiles(k, a.tile), ...tn], { ...attrs, keys: Nk });
+    return [run1(pooled, ins), run1(plain, ins)];
+  }
+
+  it.each([
+    ['whole tiles only (Nk 64, tile 8)', [2, 2, 20, 64, 8], { tile: 8, keep: 0.4, keepFirst: 0, scale: 0.5 }],
+    ['a ragged last tile (Nk 200, tile 64)', [1, 2, 130, 200, 16], { tile: 64, keep: 0.5, keepFirst: 0, scale: 0.25 }],
+    ['ragged, keepFirst 6, negative scale', [1, 3, 16, 41, 5], { tile: 4, keep: 0.3, keepFirst: 6, scale: -1 }],
+    ['one partial tile (Nk < tile)', [1, 1, 9, 3, 4], { tile: 4, keep: 1, keepFirst: 0, scale: 1 }],
+  ] as const)('lists the unpooled form\'s tiles: %s', (_name, dims, a) => {
+    for (const seed of [1, 2, 3]) {
+      const [got, want] = both(dims, a, 50 * seed);
+      expect(got.type).toEqual(want.type);
+      expect(Array.from(got.data)).toEqual(Array.from(want.data));
+    }
+    // the scheduled form: sample 0 in the pruned range (t < 0.5 keeps `keep`), sample 1 in the dense one
+    const [got, want] = both([2, ...dims.slice(1)], a, 7, [0.2, 0.8]);
+    expect(Array.from(got.data)).toEqual(Array.from(want.data));
+  });
+
+  it('reads k̄ as the tile means: hand-made k̄ picks the tiles it favours', () => {
+    // Nk 10 in tiles of 4 (KT 3); q̄ = 1 in every column; k̄ rows score 1, 3, 2 → keep 0.5 keeps tiles 1 and 2
+    const q = tensor(tensorType('f32', [1, 1, 4, 2]), new Float32Array(8).fill(1));
+    const kbar = tensor(tensorType('f32', [1, 1, 3, 2]), Float32Array.of(0.5, 0.5, 1, 2, 1.5, 0.5));
+    const n = node('tile_select', [inp('q', 'f32', [1, 1, 4, 2]), inp('kbar', 'f32', [1, 1, 3, 2])],
+      { tile: 4, keep: 0.5, keepFirst: 0, scale: 1, keys: 10 });
+    expect(Array.from(run1(n, { q, kbar }).data)).toEqual([1, 2]);
   });
 });

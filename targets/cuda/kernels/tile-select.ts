@@ -1,5 +1,7 @@
 import { keyTiles } from '../../../ir/infer-sparse-attention.ts';
-import { f32Bound, forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs } from '../../../ir/infer-tile-select.ts';
+import {
+  f32Bound, forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, tileSelectKeys,
+} from '../../../ir/infer-tile-select.ts';
 import type { Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
@@ -15,12 +17,14 @@ const LANES = 8;
  * tile-select.ts: one block per (batch, head, query tile); q̄ in shared memory, s_j = scale·(Σ_r q̄·k_r)/|tile j|
  * with LANES threads per key tile, then a rank count keeps the forced tiles and the best others (ties → lower index)
  * and writes them ascending. Shared memory is static: 4·(D + BLOCK + 2·KT) bytes ≤ 48 KiB. The scheduled form
- * (t: f[B]) keeps the count of its batch's range (uniform per block) and pads the rest of its row with −1.
+ * (t: f[B]) keeps the count of its batch's range (uniform per block) and pads the rest of its row with −1. The
+ * pooled form (attribute keys, operand k̄[B, H, KT, D]) scores s_j = scale·q̄·k̄_j from one row of k̄ per tile, its
+ * LANES threads splitting the columns: QT·KT rows of k̄ read per head instead of QT·Nk rows of k.
  */
 export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
   const [B, H, Nq, D] = n.src[0]!.type.shape as [number, number, number, number];
-  const Nk = n.src[1]!.type.shape[2]!;
   const a = tileSelectAttrs(n.attrs);
+  const Nk = tileSelectKeys(n.src[1]!.type, a);
   const [QT, KT, KEEP] = [keyTiles(Nq, a.tile), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
   const FORCED = forcedTiles(Nk, a.tile, a.keepFirst);
   if (4 * (D + BLOCK + 2 * KT) > 48 * 1024) {
@@ -42,6 +46,19 @@ export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
   ];
   const kept = t ? `rank + ${FORCED}u < keep` : KEEP > FORCED ? `rank < ${KEEP - FORCED}u` : 'false';
   const kn = (j: string): string => `(${Nk}u - ${j} * ${T}u < ${T}u ? ${Nk}u - ${j} * ${T}u : ${T}u)`;
+  // lane's share of tile j's score: Σ over its keys of q̄·k_r, or (pooled) over its columns of q̄·k̄_j
+  const partial = a.keys === undefined ? [
+    `    for (unsigned r = lane; r < ${kn('j')}; r += ${LANES}u) {`,
+    `      const unsigned base = (bh * ${Nk}u + j * ${T}u + r) * ${D}u;`,
+    '      float dot = 0.0f;',
+    `      for (unsigned d = 0; d < ${D}u; ++d) dot = fmaf(qbar[d], ${k.load('base + d')}, dot);`,
+    '      acc += dot;',
+    '    }',
+  ] : [
+    `    const unsigned base = (bh * ${KT}u + j) * ${D}u;`,
+    `    for (unsigned d = lane; d < ${D}u; d += ${LANES}u) acc = fmaf(qbar[d], ${k.load('base + d')}, acc);`,
+  ];
+  const mean = a.keys === undefined ? `(sum / float(${kn('j')}))` : 'sum';
   return buildCudaKernel({
     name: 'tile_select', vars: [q, k, ...(t ? [t] : []), y], block: BLOCK, blocks: B * H * QT,
     body: [
@@ -63,19 +80,14 @@ export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
       '  const unsigned j = j0 + slot;',
       '  float acc = 0.0f;',
       `  if (j < ${KT}u) {`,
-      `    for (unsigned r = lane; r < ${kn('j')}; r += ${LANES}u) {`,
-      `      const unsigned base = (bh * ${Nk}u + j * ${T}u + r) * ${D}u;`,
-      '      float dot = 0.0f;',
-      `      for (unsigned d = 0; d < ${D}u; ++d) dot = fmaf(qbar[d], ${k.load('base + d')}, dot);`,
-      '      acc += dot;',
-      '    }',
+      ...partial,
       '  }',
       '  part[threadIdx.x] = acc;',
       '  __syncthreads();',
       `  if (lane == 0u && j < ${KT}u) {`,
       '    float sum = 0.0f;',
       `    for (unsigned l = 0; l < ${LANES}u; ++l) sum += part[threadIdx.x + l];`,
-      `    const float sc = ${cudaLiteral(a.scale, 'float')} * (sum / float(${kn('j')}));`,
+      `    const float sc = ${cudaLiteral(a.scale, 'float')} * ${mean};`,
       // a NaN score ranks lowest (the reference's rule), so the rank count still keeps exactly KEEP tiles
       '    score[j] = isnan(sc) ? -3.4028235e38f : sc;',
       '  }',
@@ -105,6 +117,6 @@ export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
       ...(t ? [`for (unsigned p = keep + threadIdx.x; p < ${KEEP}u; p += ${BLOCK}u) ` +
         `${y.store(`(bh * ${QT}u + qt) * ${KEEP}u + p`, '-1')}`] : []),
     ],
-    flops: 2 * B * H * (QT * Nk * D + Nq * D),
+    flops: 2 * B * H * (QT * (a.keys === undefined ? Nk : KT) * D + Nq * D),
   });
 }

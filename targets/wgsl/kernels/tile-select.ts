@@ -1,6 +1,6 @@
 import { keyTiles } from '../../../ir/infer-sparse-attention.ts';
 import {
-  f32Bound, forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, type TileSelectAttrs,
+  f32Bound, forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, tileSelectKeys, type TileSelectAttrs,
 } from '../../../ir/infer-tile-select.ts';
 import type { Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
@@ -49,6 +49,31 @@ function scoreTiles(k: TensorVar, scale: number): string[] {
     `    let sc = ${literal(scale, 'f32')} * (sum / f32(min(TILE, NK - j * TILE)));`,
     // a NaN score ranks lowest (the reference's rule), so the rank count still keeps exactly KEEP tiles; tested by
     // bits, as WGSL lets a compiler assume x == x
+    '    score[j] = select(sc, bitcast<f32>(0xff7fffffu), (bitcast<u32>(sc) & 0x7fffffffu) > 0x7f800000u);',
+    '  }',
+    '  workgroupBarrier();',
+    '}',
+  ];
+}
+
+// the pooled form, s_j = scale · q̄·k̄_j: LANES invocations split tile j's one row of k̄ by columns, then sum in a
+// fixed order; the NaN rule as in scoreTiles
+function scorePooled(kbar: TensorVar, scale: number): string[] {
+  return [
+    'let lane = lidx % LANES; let slot = lidx / LANES;',
+    'for (var j0 = 0u; j0 < KT; j0 += GROUPS) {',
+    '  let j = j0 + slot;',
+    '  var dot = 0.0;',
+    '  if (j < KT) {',
+    '    let base = (bh * KT + j) * D;',
+    `    for (var d = lane; d < D; d += LANES) { dot = fma(qbar[d], ${kbar.load('base + d')}, dot); }`,
+    '  }',
+    '  part[lidx] = dot;',
+    '  workgroupBarrier();',
+    '  if (lane == 0u && j < KT) {',
+    '    var sum = 0.0;',
+    '    for (var l = 0u; l < LANES; l++) { sum += part[lidx + l]; }',
+    `    let sc = ${literal(scale, 'f32')} * sum;`,
     '    score[j] = select(sc, bitcast<f32>(0xff7fffffu), (bitcast<u32>(sc) & 0x7fffffffu) > 0x7f800000u);',
     '  }',
     '  workgroupBarrier();',
@@ -105,15 +130,16 @@ function padRow(y: TensorVar): string[] {
  * tile_select{tile, keep, keepFirst, scale}(q[B,H,Nq,D], k[B,H,Nk,D]) → i32[B, H, QT, T']: one workgroup per
  * (batch, head, query tile). It pools its queries into q̄ (workgroup memory), scores every key tile by the mean of
  * q̄·k over its keys (= q̄·k̄_j) in f32, then keeps the forced tiles and the best others by a rank count (O(KT²/WG),
- * fine for KT ≤ a few hundred) and writes them ascending. Every workgroup reads all of K (L2-resident); pooling K
- * once per head in its own pass would cut that by QT. The scheduled form (t: f[B]) keeps its range's count of tiles
- * and pads the rest of its row with −1.
+ * fine for KT ≤ a few hundred) and writes them ascending. Every workgroup reads all of K (L2-resident), QT× the
+ * bytes of K per head; the pooled form (attribute keys, operand k̄ pooled once per head by reshape + reduce_mean
+ * upstream) reads one row per tile instead. The scheduled form (t: f[B]) keeps its range's count of tiles and pads
+ * the rest of its row with −1.
  */
 export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
   const [qt, kt] = [n.src[0]!.type, n.src[1]!.type];
   const [B, H, Nq, D] = qt.shape as [number, number, number, number];
-  const Nk = kt.shape[2]!;
   const a = tileSelectAttrs(n.attrs);
+  const Nk = tileSelectKeys(kt, a);
   const [QT, KT, KEEP] = [keyTiles(Nq, a.tile), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
   const counts = rangeTiles(Nk, a);
   const shared = 4 * (D + WG + 2 * KT);
@@ -141,11 +167,14 @@ export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
     'let q0 = qt * TILE; let qn = min(TILE, NQ - q0);',
     ...(tv ? rangeKeep(tv, a, counts, H) : []),
     ...poolQuery(q),
-    ...scoreTiles(k, a.scale),
+    ...(a.keys === undefined ? scoreTiles(k, a.scale) : scorePooled(k, a.scale)),
     ...selectTiles(y, tv ? 'keep' : 'KEEP'),
     ...(tv ? padRow(y) : []),
   ];
-  const sched = tv ? `;counts=${counts.join('/')};bounds=${a.schedule!.bounds.join('/')}` : '';
+  const sched = (tv ? `;counts=${counts.join('/')};bounds=${a.schedule!.bounds.join('/')}` : '') +
+    (a.keys === undefined ? '' : `;keys=${Nk}`);
+  // per workgroup: its q̄ rows, then all of k (Nk rows) or of k̄ (KT rows)
+  const kRows = a.keys === undefined ? Nk : KT;
   return buildKernel({
     name: 'tile_select',
     hint: `${ctx.elem};tile=${a.tile};keep=${KEEP};first=${a.keepFirst};scale=${a.scale}${sched}`,
@@ -154,7 +183,7 @@ export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
     workgroups: B * H * QT,
     prelude,
     body,
-    flops: 2 * B * H * (QT * Nk * D + Nq * D),
-    bytes: q.numel * bytesOf(q.storage) + B * H * QT * Nk * D * bytesOf(k.storage) + y.numel * 4,
+    flops: 2 * B * H * (QT * kRows * D + Nq * D),
+    bytes: q.numel * bytesOf(q.storage) + B * H * QT * kRows * D * bytesOf(k.storage) + y.numel * 4,
   });
 }

@@ -6,8 +6,11 @@ import { emitCuda } from '../../../compiler/compile/emit-cuda.ts';
 import { lowerQuantized } from '../../../compiler/compile/quant-build.ts';
 import { buildDiT } from '../../../compiler/model/dit.ts';
 import { seededWeights } from '../../../compiler/weights/init.ts';
+import { graph as irGraph } from '../../../ir/graph.ts';
 import { node, type Node } from '../../../ir/node.ts';
+import { runReference } from '../../../runtime/reference.ts';
 import { samplerBounds } from '../../../passes/prune-schedule.ts';
+import { poolKeyTiles } from '../../../passes/prune-tokens.ts';
 import { tensor, type Tensor } from '../../../runtime/tensor.ts';
 import { lowerCudaNode } from '../../../targets/cuda/select.ts';
 import { emulateKernel, GXX } from './emulate/emulate.ts';
@@ -71,6 +74,28 @@ const SCHEDULED: Record<string, Case> = {
   'one range (no bounds)': scheduledCase([2, 1, 9, 20, 6], { tile: 5, keeps: [0.5], bounds: [], keepFirst: 0, scale: 1 }, [0.3, 0.9], 8),
 };
 
+/** The pooled form: q and k̄ = the reference's poolKeyTiles of a random k of Nk keys (attribute keys = Nk). */
+function pooledCase(dims: readonly number[], attrs: Record<string, number | number[]>, seed: number, t?: number[]): Case {
+  const [B, H, Nq, Nk, D] = dims as [number, number, number, number, number];
+  const tile = attrs['tile'] as number;
+  const r = rng(seed);
+  const [q, k] = [f32(r, [B, H, Nq, D]), f32(r, [B, H, Nk, D])];
+  const kIn = input('k', 'f32', [B, H, Nk, D]);
+  const kbar = runReference(irGraph('pool', [kIn], [poolKeyTiles(kIn, tile)]), { k }, { get: () => undefined, names: () => [] })[0]!;
+  const tn = input('t', 'f32', [B]);
+  const leaves = [input('q', 'f32', [B, H, Nq, D]), input('kbar', 'f32', kbar.type.shape), ...(t ? [tn] : [])];
+  const inputs = { q, kbar, ...(t ? { t: tensor(tn.type, Float32Array.from(t)) } : {}) };
+  return { n: node('tile_select', leaves, { ...attrs, keys: Nk }), inputs };
+}
+
+const POOLED: Record<string, Case> = {
+  'a ragged last tile (N 200, tile 64), D 64': pooledCase([1, 2, 200, 200, 64], { tile: 64, keep: 0.5, keepFirst: 0, scale: 0.125 }, 11),
+  'tile 4, keepFirst 5, negative scale, D 5': pooledCase([2, 2, 11, 29, 5], { tile: 4, keep: 0.3, keepFirst: 5, scale: -0.7 }, 12),
+  'KT 150 over a 128-thread block': pooledCase([1, 1, 6, 300, 4], { tile: 2, keep: 0.2, keepFirst: 0, scale: 1 }, 13),
+  'scheduled, three ranges over 4 samples': pooledCase([4, 2, 70, 200, 16],
+    { tile: 64, keeps: [1, 0.5, 0.25], bounds: [0.7, 0.3], keepFirst: 5, scale: 0.5 }, 14, [0.9, 0.7, 0.5, 0.1]),
+};
+
 const SPARSE: Record<string, Case> = {
   'tile 16: one 16-query block per query tile': perQueryTileCase([1, 2, 37, 45, 8], 16, 4),
   'tile 5, Nq 23: 5-thread blocks': perQueryTileCase([2, 1, 23, 31, 8], 5, 5),
@@ -88,10 +113,14 @@ describe('CUDA tile_select', () => {
     expect(sched.params).toEqual(['const float*', 'const float*', 'const float*', 'int*']);
     // bounds rounded up to f32, so t = f32(0.7) lands where the reference puts it
     expect(sched.source).toContain('(tb < 0.7000000476837158f ? 1u : 0u)');
+    // pooled: one k̄ row per tile, its lanes splitting the head dim (no per-key loop, no division by the tile size)
+    const pooled = lowerCudaNode(POOLED['a ragged last tile (N 200, tile 64), D 64']!.n, CTX);
+    expect(pooled.source).toContain('const unsigned base = (bh * 4u + j) * 64u;');
+    expect(pooled.source).not.toContain('r += 8u');
   });
 
   it.skipIf(!NVCC)('compiles with nvcc -arch=sm_90a (needs nvcc: skipped without it)', () => {
-    const cases = [...Object.values(SELECT), ...Object.values(SCHEDULED), ...Object.values(SPARSE)];
+    const cases = [...Object.values(SELECT), ...Object.values(SCHEDULED), ...Object.values(POOLED), ...Object.values(SPARSE)];
     expect(() => nvccCompile(cases.map((c) => lowerCudaNode(c.n, CTX)))).not.toThrow();
   }, 300_000);
 });
@@ -105,6 +134,8 @@ describe('the tiny model pruned online with a schedule (--prune schedule=1/0.5,s
   it('emits the scheduled tile_select, reading t, for each block', () => {
     expect(selects.length).toBeGreaterThan(0);
     for (const k of selects) expect(k.params).toEqual(['const float*', 'const float*', 'const float*', 'int*']);
+    // the pooled form: k̄ is read one row per tile
+    for (const k of selects) expect(k.source).not.toContain('r += 8u');
   });
 
   it.skipIf(!NVCC)('compiles with nvcc -arch=sm_90a (needs nvcc: skipped without it)', () => {
@@ -126,6 +157,15 @@ describe.skipIf(!GXX)('CUDA tile_select and per-query-tile sparse_attention emul
     const want = Array.from(reference(c.n, c.inputs).data);
     expect(Array.from(got.data)).toEqual(want);
     if ((c.n.attrs['keeps'] as number[]).length > 1) expect(want).toContain(-1);
+  }, 120_000);
+
+  it.each(Object.keys(POOLED))('pooled tile_select (keys, k̄) exact: %s', (name) => {
+    const c = POOLED[name]!;
+    const operands = [c.inputs['q']!, c.inputs['kbar']!, ...(c.inputs['t'] ? [c.inputs['t']] : [])];
+    const got = emulateKernel(lowerCudaNode(c.n, CTX), c.n, operands, join(dir, `pooled_${name.length}`));
+    const want = Array.from(reference(c.n, c.inputs).data);
+    expect(Array.from(got.data)).toEqual(want);
+    if (c.inputs['t']) expect(want).toContain(-1);
   }, 120_000);
 
   it.each(Object.keys(SPARSE))('sparse_attention per query tile: %s', (name) => {

@@ -96,3 +96,68 @@ describe('tile_select kernel description', () => {
     expect(() => lowerNode(big, ctx)).toThrow(/tile_select over 4000 key tiles .* workgroup memory/);
   });
 });
+
+/** The pooled form: random q and k̄ (the tile means of a random k, as poolKeyTiles gives them) of Nk keys. */
+function pooledCase(c: Case & { keeps?: number[]; bounds?: number[] }, seed: number, t?: number[]) {
+  const [B, H, , D] = c.q as [number, number, number, number];
+  const KT = Math.ceil(c.nk / c.tile);
+  const r = rng(seed);
+  const [qd, kd] = [randomTensor(r, 'f32', c.q), randomTensor(r, 'f32', [B, H, c.nk, D])];
+  const kbar = new Float32Array(B * H * KT * D);
+  for (let bh = 0; bh < B * H; bh++) {
+    for (let j = 0; j < KT; j++) {
+      const rows = Math.min(c.tile, c.nk - j * c.tile);
+      for (let d = 0; d < D; d++) {
+        let s = 0;
+        for (let i = 0; i < rows; i++) s += kd.data[(bh * c.nk + j * c.tile + i) * D + d]!;
+        kbar[(bh * KT + j) * D + d] = s / rows;
+      }
+    }
+  }
+  const [q, kb, tn] = [input('q', 'f32', c.q), input('kbar', 'f32', [B, H, KT, D]), input('t', 'f32', [B])];
+  const budget = c.keeps ? { keeps: c.keeps, bounds: c.bounds ?? [] } : { keep: c.keep };
+  const attrs = { tile: c.tile, ...budget, keepFirst: c.keepFirst ?? 0, scale: c.scale ?? 1 / Math.sqrt(D), keys: c.nk };
+  const inputs: Record<string, Tensor> = { q: qd, kbar: tensor(kb.type, kbar),
+    ...(t ? { t: tensor(tn.type, Float32Array.from(t)) } : {}) };
+  return { n: node('tile_select', t ? [q, kb, tn] : [q, kb], attrs), inputs };
+}
+
+const POOLED: [string, Case][] = [
+  ['a ragged last tile (N 200, tile 64), D 64', { q: [1, 2, 200, 64], nk: 200, tile: 64, keep: 0.5 }],
+  ['tile 4, keepFirst 6, negative scale, odd head dim', { q: [2, 2, 11, 5], nk: 29, tile: 4, keep: 0.3, keepFirst: 6, scale: -0.5 }],
+  ['more key tiles than a workgroup (KT 150 > 128), tile 2', { q: [1, 1, 6, 4], nk: 300, tile: 2, keep: 0.2 }],
+];
+
+describe.skipIf(!hasGpu)('wgsl pooled tile_select (keys, k̄) vs the reference (exact)', () => {
+  POOLED.forEach(([name, c], i) => {
+    it(name, async () => {
+      const { n, inputs } = pooledCase(c, 760 + i);
+      const [got, want, spec] = await runBoth(n, inputs, 'f32');
+      expect(spec.key).toContain(`keys=${c.nk}`);
+      expect(Array.from(got.data)).toEqual(Array.from(want.data));
+    });
+  });
+
+  it('scheduled: three ranges over 4 samples, −1 padding included', async () => {
+    const c = { q: [4, 2, 70, 16], nk: 200, tile: 64, keep: 1, keeps: [1, 0.5, 0.25], bounds: [0.7, 0.3], keepFirst: 5 };
+    const { n, inputs } = pooledCase(c, 770, [0.9, 0.7, 0.5, 0.1]);
+    const [got, want] = await runBoth(n, inputs, 'f32');
+    expect(Array.from(got.data)).toEqual(Array.from(want.data));
+    expect(Array.from(want.data)).toContain(-1);
+  });
+});
+
+describe('pooled tile_select kernel description', () => {
+  it('reads one k̄ row per key tile: its bytes drop by the tile size (cogvideox-2b: 278 × 278 tiles of 64, D 64)', () => {
+    const ctx = { elem: 'f32', caps: { ...DEFAULT_CAPS, limits: { ...DEFAULT_CAPS.limits, maxComputeWorkgroupStorageSize: 1 << 15 } } } as const;
+    const [B, H, N, D, tile] = [1, 30, 17776, 64, 64];
+    const [q, k, kbar] = [input('q', 'f32', [B, H, N, D]), input('k', 'f32', [B, H, N, D]), input('kbar', 'f32', [B, H, 278, D])];
+    const attrs = { tile, keep: 0.5, keepFirst: 0, scale: 0.125 };
+    const plain = lowerNode(node('tile_select', [q, k], attrs), ctx);
+    const pooled = lowerNode(node('tile_select', [q, kbar], { ...attrs, keys: N }), ctx);
+    const [qBytes, yBytes] = [B * H * N * D * 4, B * H * 278 * 139 * 4];
+    expect(plain.bytes).toBe(qBytes + B * H * 278 * N * D * 4 + yBytes);
+    expect(pooled.bytes).toBe(qBytes + B * H * 278 * 278 * D * 4 + yBytes);
+    expect(pooled.source).not.toContain('NK - j * TILE');
+  });
+});
