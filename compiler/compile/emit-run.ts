@@ -24,7 +24,7 @@ export const RUN_JS_SOURCES: readonly Inlined[] = [
   { file: 'compiler/weights/init.ts', names: ['lowbias32'] },
   { file: 'compiler/weights/f16.ts', names: ['f16BitsToF32'] },
   { file: 'runtime/noise.ts', names: ['gaussianNoise'] },
-  { file: 'runtime/sampler.ts', names: ['sampleFlow', 'eulerStep', 'clipUnit', 'checkSampleArgs'] },
+  { file: 'runtime/sampler.ts', names: ['flowTimestep', 'sampleFlow', 'eulerStep', 'clipUnit', 'checkSampleArgs'] },
   { file: 'compiler/data/moving-shapes.ts', names: ['floatToClip'] },
   { file: 'compiler/video/frames.ts', names: ['checkClip', 'checkScale', 'frameAt', 'upscaleNearest'] },
   { file: 'compiler/video/gif.ts', names: ['gifenc', 'QUANTIZE_FORMAT', 'GIF_DEFAULTS', 'encodeGif'] },
