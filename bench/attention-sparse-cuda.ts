@@ -10,8 +10,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { f16AttentionTolerance } from '../compiler/compare/tolerance.ts';
 import { mulberry32 } from '../compiler/data/prng.ts';
-import { modelDims } from '../compiler/model/config.ts';
-import { PRESETS } from '../compiler/model/presets.ts';
+import { attentionArgs } from './attention-args.ts';
 import type { Weights } from '../compiler/weights/weights.ts';
 import { graph } from '../ir/graph.ts';
 import { node, type Node } from '../ir/node.ts';
@@ -19,17 +18,8 @@ import { tensorType } from '../ir/types.ts';
 import { CudaRunner } from '../runtime/cuda-runner.ts';
 import { tensor, type Tensor } from '../runtime/tensor.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
-const preset = args[0] && !args[0].startsWith('-') ? args[0] : 'cogvideox-2b';
-const cfg = PRESETS[preset];
-if (!cfg) throw new Error(`unknown preset '${preset}'`);
-const d = modelDims(cfg);
+const { preset, h, n, hd, opt } = attentionArgs(process.argv.slice(2));
 const b = Number(opt('--batch', '1'));
-const [h, n, hd] = [cfg.heads, (cfg.block === 'joint' ? d.textTokens : 0) + d.videoTokens, cfg.hidden / cfg.heads];
 const [tile, repeats, out, emulate] = [Number(opt('--tile', '64')), Number(opt('--repeats', '5')), opt('-o', ''),
   opt('--emulate', '')];
 const variants = opt('--variants', '').split(',').filter((x) => x);

@@ -7,24 +7,15 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { timeKernel } from '../compiler/bench/time-kernel.ts';
 import { mulberry32 } from '../compiler/data/prng.ts';
-import { modelDims } from '../compiler/model/config.ts';
-import { PRESETS } from '../compiler/model/presets.ts';
+import { attentionArgs } from './attention-args.ts';
 import { node } from '../ir/node.ts';
 import { tensorType } from '../ir/types.ts';
 import { closeDevice, openDevice } from '../runtime/device.ts';
 import { tensor, type Tensor } from '../runtime/tensor.ts';
 import { lowerNode } from '../targets/wgsl/select.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
-const preset = args[0] && !args[0].startsWith('-') ? args[0] : 'cogvideox-2b';
-const cfg = PRESETS[preset];
-if (!cfg) throw new Error(`unknown preset '${preset}'`);
-const d = modelDims(cfg);
-const [b, h, n, hd] = [2, cfg.heads, (cfg.block === 'joint' ? d.textTokens : 0) + d.videoTokens, cfg.hidden / cfg.heads];
+const { preset, h, n, hd, opt } = attentionArgs(process.argv.slice(2));
+const b = 2;
 const tile = Number(opt('--tile', '64'));
 const repeats = Number(opt('--repeats', '3'));
 const out = opt('-o', '');

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DType } from '../../../ir/dtype.ts';
+import { isE4m3Nan } from '../../../ir/fp8.ts';
 import { mulberry32 } from '../../../compiler/data/prng.ts';
 import type { Weights } from '../../../compiler/weights/weights.ts';
 import { graph } from '../../../ir/graph.ts';
@@ -23,6 +24,15 @@ export const CTX: LowerContext = { elem: 'f32', caps: DEFAULT_CAPS };
 
 /** A seeded stream of uniform values in [0, 1). */
 export const rng = (seed: number): (() => number) => mulberry32(seed >>> 0).next;
+
+/** n e4m3 codes drawn uniformly from the 254 that are not NaN, as signed bytes. */
+export function randomCodes(r: () => number, n: number): Int8Array {
+  return Int8Array.from({ length: n }, () => {
+    let c = Math.floor(r() * 256);
+    while (isE4m3Nan(c)) c = Math.floor(r() * 256);
+    return (c << 24) >> 24;
+  });
+}
 
 /** An f32 tensor of uniform values in [lo, hi) drawn from r. */
 export const f32 = (r: () => number, shape: Shape, lo = -2, hi = 2): Tensor =>

@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeE4m3, isE4m3Nan } from '../../../ir/fp8.ts';
+import { decodeE4m3 } from '../../../ir/fp8.ts';
 import { node, type Node } from '../../../ir/node.ts';
 import { packNibbles } from '../../../runtime/reference-pack.ts';
 import { tensor, type Tensor } from '../../../runtime/tensor.ts';
 import { lowerCudaNode } from '../../../targets/cuda/select.ts';
 import { emulateKernel, GXX } from './emulate/emulate.ts';
-import { CTX, f32, golden, input, NVCC, nvccCompile, reference, rng } from './harness.ts';
+import { CTX, f32, golden, input, NVCC, nvccCompile, reference, randomCodes, rng } from './harness.ts';
 
 /*
  * W4A8-FP8 on CUDA: qgemm{aformat=e4m3} on FP8 tensor cores (targets/cuda/kernels/qgemm-fp8.ts) and the e4m3
@@ -24,14 +24,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const leaves = (inputs: Record<string, Tensor>): Node[] =>
   Object.keys(inputs).map((k) => input(k, inputs[k]!.type.dtype, inputs[k]!.type.shape));
-
-function randomCodes(r: () => number, n: number): Int8Array {
-  return Int8Array.from({ length: n }, () => {
-    let c = Math.floor(r() * 256);
-    while (isE4m3Nan(c)) c = Math.floor(r() * 256);
-    return (c << 24) >> 24;
-  });
-}
 
 interface Epi { bias?: boolean; act?: string; gate?: boolean; residual?: boolean }
 

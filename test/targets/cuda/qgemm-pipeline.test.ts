@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeE4m3, isE4m3Nan } from '../../../ir/fp8.ts';
+import { decodeE4m3 } from '../../../ir/fp8.ts';
 import { node, type Node } from '../../../ir/node.ts';
 import { packNibbles } from '../../../runtime/reference-pack.ts';
 import { tensor, type Tensor } from '../../../runtime/tensor.ts';
@@ -11,7 +11,7 @@ import { lowerCudaQgemmMma } from '../../../targets/cuda/kernels/qgemm-mma.ts';
 import { CUDA_SMS, QGEMM_TILES, qgemmTile, tileLayout, type QgemmTile } from '../../../targets/cuda/kernels/qgemm-pipeline.ts';
 import { lowerCudaNode } from '../../../targets/cuda/select.ts';
 import { emulateKernel, GXX } from './emulate/emulate.ts';
-import { CTX, f32, input, NVCC, nvccCompile, reference, rng } from './harness.ts';
+import { CTX, f32, input, NVCC, nvccCompile, reference, randomCodes, rng } from './harness.ts';
 
 /*
  * The pipelined tensor-core qgemm (targets/cuda/kernels/qgemm-pipeline.ts) with both block tiles forced on small
@@ -27,14 +27,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const ints = (r: () => number, n: number, bits: number): number[] =>
   Array.from({ length: n }, () => -(2 ** (bits - 1)) + Math.floor(r() * 2 ** bits));
-
-function randomCodes(r: () => number, n: number): Int8Array {
-  return Int8Array.from({ length: n }, () => {
-    let c = Math.floor(r() * 256);
-    while (isE4m3Nan(c)) c = Math.floor(r() * 256);
-    return (c << 24) >> 24;
-  });
-}
 
 interface Epi { bias?: boolean; act?: string; gate?: boolean; residual?: boolean }
 interface Case {

@@ -92,10 +92,14 @@ inline VditWarpFragments vdit_fragments[32];
 
 inline int vdit_s8(unsigned word, unsigned k) { return int(static_cast<signed char>((word >> (8 * (k % 4))) & 0xffu)); }
 
-// one m16n8k32 MMA of the warp: each lane posts its fragments, then computes its four accumulators from the
-// warp's a and b (value(word, k) reads element k's byte as Acc), summing the products over k ascending
-template <typename Acc, typename Value>
-inline void vdit_host_mma_16832(Acc* c, const unsigned* a, const unsigned* b, Value value) {
+// one m16n8kK MMA of the warp (K = 32: .s8/.e4m3 bytes, K = 16: .f16 halves; E = K/8 elements a register): each
+// lane posts its fragments, then computes its four accumulators from the warp's a and b (value(word, k) reads
+// element k of a register as Acc), summing the products over k ascending. Layouts, g = lane/4, t = lane%4:
+// A reg r = (row g + 8(r&1), k (K/2)(r>>1) + E·t..), B reg r = (n g, k (K/2)r + E·t..), C reg r = (row g + 8(r>>1),
+// n 2t + (r&1))
+template <unsigned K, typename Acc, typename Value>
+inline void vdit_host_mma_warp(Acc* c, const unsigned* a, const unsigned* b, Value value) {
+  constexpr unsigned E = K / 8;
   const unsigned lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   VditWarpFragments& f = vdit_fragments[threadIdx.x / 32];
   for (int r = 0; r < 4; ++r) f.a[lane][r] = a[r];
@@ -104,15 +108,20 @@ inline void vdit_host_mma_16832(Acc* c, const unsigned* a, const unsigned* b, Va
   for (unsigned r = 0; r < 4; ++r) {
     const unsigned row = g + 8 * (r >> 1), col = 2 * t + (r & 1);
     Acc acc = 0;
-    for (unsigned k = 0; k < 32; ++k) {
-      const unsigned kl = (k % 16) / 4;
-      const Acc av = value(f.a[(row % 8) * 4 + kl][(row >= 8 ? 1 : 0) + (k >= 16 ? 2 : 0)], k);
-      const Acc bv = value(f.b[col * 4 + kl][k >= 16 ? 1 : 0], k);
+    for (unsigned k = 0; k < K; ++k) {
+      const unsigned kl = (k % (K / 2)) / E, hi = k >= K / 2 ? 1 : 0;
+      const Acc av = value(f.a[(row % 8) * 4 + kl][(row >= 8 ? 1 : 0) + 2 * hi], k);
+      const Acc bv = value(f.b[col * 4 + kl][hi], k);
       acc += av * bv;
     }
     c[r] += acc;
   }
   vdit_block_barrier->arrive_and_wait();
+}
+
+template <typename Acc, typename Value>
+inline void vdit_host_mma_16832(Acc* c, const unsigned* a, const unsigned* b, Value value) {
+  vdit_host_mma_warp<32>(c, a, b, value);
 }
 
 inline void vdit_host_mma_s8_16832(int* c, const unsigned* a, const unsigned* b) { vdit_host_mma_16832(c, a, b, vdit_s8); }
@@ -135,23 +144,7 @@ inline unsigned vdit_host_f16x2(float lo, float hi) {
 
 // one m16n8k16 f16 MMA of the warp: exact products (11 × 11 bits) summed in f32 over k ascending, then added to c
 inline void vdit_host_mma_f16_16816(float* c, const unsigned* a, const unsigned* b) {
-  const unsigned lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  VditWarpFragments& f = vdit_fragments[threadIdx.x / 32];
-  for (int r = 0; r < 4; ++r) f.a[lane][r] = a[r];
-  for (int r = 0; r < 2; ++r) f.b[lane][r] = b[r];
-  vdit_block_barrier->arrive_and_wait();
-  for (unsigned r = 0; r < 4; ++r) {
-    const unsigned row = g + 8 * (r >> 1), col = 2 * t + (r & 1);
-    float acc = 0.0f;
-    for (unsigned k = 0; k < 16; ++k) {
-      const unsigned kl = (k % 8) / 2;
-      const float av = vdit_host_f16(f.a[(row % 8) * 4 + kl][(row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0)], k);
-      const float bv = vdit_host_f16(f.b[col * 4 + kl][k >= 8 ? 1 : 0], k);
-      acc += av * bv;
-    }
-    c[r] += acc;
-  }
-  vdit_block_barrier->arrive_and_wait();
+  vdit_host_mma_warp<16>(c, a, b, vdit_host_f16);
 }
 
 // ldmatrix .x4 (.trans): lanes post their row addresses, then each reads its fragment of the four 8×8 b16
