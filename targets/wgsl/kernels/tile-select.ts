@@ -25,14 +25,12 @@ function poolQuery(q: TensorVar): string[] {
   ];
 }
 
-// s_j = scale · (Σ_r q̄·k_r) / |tile j|: LANES invocations per tile, GROUPS tiles per pass; the loop is uniform
-function scoreTiles(k: TensorVar, scale: number): string[] {
-  return [
-    'let lane = lidx % LANES; let slot = lidx / LANES;',
-    'for (var j0 = 0u; j0 < KT; j0 += GROUPS) {',
-    '  let j = j0 + slot;',
-    '  var acc = 0.0;',
-    '  if (j < KT) {',
+// a lane's share of tile j's score into acc: Σ over its keys r of q̄·k_r, or (pooled) over its columns of q̄·k̄_j
+function lanePartial(k: TensorVar, pooled: boolean): string[] {
+  return pooled ? [
+    '    let base = (bh * KT + j) * D;',
+    `    for (var d = lane; d < D; d += LANES) { acc = fma(qbar[d], ${k.load('base + d')}, acc); }`,
+  ] : [
     '    let kn = min(TILE, NK - j * TILE);',
     '    for (var r = lane; r < kn; r += LANES) {',
     '      let base = (bh * NK + j * TILE + r) * D;',
@@ -40,40 +38,29 @@ function scoreTiles(k: TensorVar, scale: number): string[] {
     `      for (var d = 0u; d < D; d++) { dot = fma(qbar[d], ${k.load('base + d')}, dot); }`,
     '      acc += dot;',
     '    }',
+  ];
+}
+
+// s_j = scale · (Σ_r q̄·k_r) / |tile j|, or (pooled form) scale · q̄·k̄_j: LANES invocations per tile, GROUPS tiles
+// per pass, their partial sums added in a fixed order; the loop is uniform
+function scoreTiles(k: TensorVar, scale: number, pooled: boolean): string[] {
+  const sum = pooled ? 'sum' : '(sum / f32(min(TILE, NK - j * TILE)))';
+  return [
+    'let lane = lidx % LANES; let slot = lidx / LANES;',
+    'for (var j0 = 0u; j0 < KT; j0 += GROUPS) {',
+    '  let j = j0 + slot;',
+    '  var acc = 0.0;',
+    '  if (j < KT) {',
+    ...lanePartial(k, pooled),
     '  }',
     '  part[lidx] = acc;',
     '  workgroupBarrier();',
     '  if (lane == 0u && j < KT) {',
     '    var sum = 0.0;',
     '    for (var l = 0u; l < LANES; l++) { sum += part[lidx + l]; }',
-    `    let sc = ${literal(scale, 'f32')} * (sum / f32(min(TILE, NK - j * TILE)));`,
+    `    let sc = ${literal(scale, 'f32')} * ${sum};`,
     // a NaN score ranks lowest (the reference's rule), so the rank count still keeps exactly KEEP tiles; tested by
     // bits, as WGSL lets a compiler assume x == x
-    '    score[j] = select(sc, bitcast<f32>(0xff7fffffu), (bitcast<u32>(sc) & 0x7fffffffu) > 0x7f800000u);',
-    '  }',
-    '  workgroupBarrier();',
-    '}',
-  ];
-}
-
-// the pooled form, s_j = scale · q̄·k̄_j: LANES invocations split tile j's one row of k̄ by columns, then sum in a
-// fixed order; the NaN rule as in scoreTiles
-function scorePooled(kbar: TensorVar, scale: number): string[] {
-  return [
-    'let lane = lidx % LANES; let slot = lidx / LANES;',
-    'for (var j0 = 0u; j0 < KT; j0 += GROUPS) {',
-    '  let j = j0 + slot;',
-    '  var dot = 0.0;',
-    '  if (j < KT) {',
-    '    let base = (bh * KT + j) * D;',
-    `    for (var d = lane; d < D; d += LANES) { dot = fma(qbar[d], ${kbar.load('base + d')}, dot); }`,
-    '  }',
-    '  part[lidx] = dot;',
-    '  workgroupBarrier();',
-    '  if (lane == 0u && j < KT) {',
-    '    var sum = 0.0;',
-    '    for (var l = 0u; l < LANES; l++) { sum += part[lidx + l]; }',
-    `    let sc = ${literal(scale, 'f32')} * sum;`,
     '    score[j] = select(sc, bitcast<f32>(0xff7fffffu), (bitcast<u32>(sc) & 0x7fffffffu) > 0x7f800000u);',
     '  }',
     '  workgroupBarrier();',
@@ -167,7 +154,7 @@ export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
     'let q0 = qt * TILE; let qn = min(TILE, NQ - q0);',
     ...(tv ? rangeKeep(tv, a, counts, H) : []),
     ...poolQuery(q),
-    ...(a.keys === undefined ? scoreTiles(k, a.scale) : scorePooled(k, a.scale)),
+    ...scoreTiles(k, a.scale, a.keys !== undefined),
     ...selectTiles(y, tv ? 'keep' : 'KEEP'),
     ...(tv ? padRow(y) : []),
   ];
