@@ -22,9 +22,23 @@ export interface PruneRequest {
   readonly tile: number;
   /** select=online: tiles chosen per sample at run time (tile_select), no calibration store */
   readonly online?: boolean;
+  /** online: queries per selection (default tile) */
+  readonly qtile?: number;
+  /** blocks left dense at every step */
+  readonly dense?: readonly number[];
 }
 
-const PRUNE_USAGE = 'expected keep=F or schedule=F1/F2/…[,tile=N][,select=store|online]';
+const PRUNE_USAGE = 'expected keep=F or schedule=F1/F2/…[,tile=N][,select=store|online][,qtile=N][,dense=B1/B2/…]';
+const PRUNE_KEYS = ['keep', 'schedule', 'tile', 'select', 'qtile', 'dense'];
+
+/** A positive (or, with min 0, non-negative) integer option's value. */
+function intOption(name: string, text: string, min = 1): number {
+  const x = Number(text);
+  if (!(text.trim() !== '' && Number.isInteger(x) && x >= min)) {
+    throw new Error(`--prune: ${name} must be ${min ? 'a positive' : 'a non-negative'} integer, got '${text}'`);
+  }
+  return x;
+}
 
 /** `--prune keep=0.5,tile=64`, `--prune schedule=1/0.5/0.25`, `--prune keep=0.5,select=online` → its request. */
 export function parsePrune(text: string): PruneRequest {
@@ -34,9 +48,7 @@ export function parsePrune(text: string): PruneRequest {
     return [k.trim(), v.trim()] as const;
   }));
   for (const k of opts.keys()) {
-    if (!['keep', 'schedule', 'tile', 'select'].includes(k)) {
-      throw new Error(`--prune: unknown option '${k}' (keep, schedule, tile, select)`);
-    }
+    if (!PRUNE_KEYS.includes(k)) throw new Error(`--prune: unknown option '${k}' (${PRUNE_KEYS.join(', ')})`);
   }
   const select = opts.get('select') ?? 'store';
   if (select !== 'store' && select !== 'online') throw new Error(`--prune: select must be store or online, got '${select}'`);
@@ -44,10 +56,17 @@ export function parsePrune(text: string): PruneRequest {
   if ((keep === undefined) === (schedule === undefined)) throw new Error(`--prune '${text}': ${PRUNE_USAGE} (one of keep, schedule)`);
   const keeps = keep !== undefined ? [Number(keep)] : schedule!.split('/').map(Number);
   for (const f of keeps) if (!(f > 0 && f <= 1)) throw new Error(`--prune: keep must be in (0, 1], got '${keep ?? schedule}'`);
-  const tile = Number(opts.get('tile') ?? DEFAULT_PRUNE_TILE);
-  if (!(Number.isInteger(tile) && tile >= 1)) throw new Error(`--prune: tile must be a positive integer, got ${opts.get('tile')}`);
-  return { keeps, tile, ...(select === 'online' ? { online: true } : {}) };
+  const tile = intOption('tile', opts.get('tile') ?? String(DEFAULT_PRUNE_TILE));
+  const qtile = opts.get('qtile');
+  if (qtile !== undefined && select !== 'online') throw new Error('--prune: qtile needs select=online (per query tile lists)');
+  const dense = opts.get('dense')?.split('/').map((b) => intOption('dense', b, 0));
+  return {
+    keeps, tile, ...(select === 'online' ? { online: true } : {}),
+    ...(qtile !== undefined ? { qtile: intOption('qtile', qtile) } : {}), ...(dense ? { dense } : {}),
+  };
 }
+
+const denseOf = (o: PruneRequest): { dense?: readonly number[] } => (o.dense ? { dense: o.dense } : {});
 
 /**
  * The pass options of a request: online (no store; the text tokens that lead a joint block's keys always kept, as the
@@ -58,13 +77,13 @@ export function pruneFromStore(o: PruneRequest, dir: string | undefined, model?:
   if (o.online) {
     const cfg = model?.config;
     const keepFirst = cfg?.block === 'joint' ? modelDims(cfg).textTokens : 0;
-    const common = { tile: o.tile, keepFirst, online: true } as const;
+    const common = { tile: o.tile, keepFirst, online: true, ...denseOf(o), ...(o.qtile ? { qtile: o.qtile } : {}) } as const;
     if (o.keeps.length === 1) return { ...common, keep: o.keeps[0]! };
     return { ...common, keeps: o.keeps, bounds: samplerBounds(o.keeps.length) };
   }
   if (dir === undefined) throw new Error('--prune needs --calib-store <dir> (its attention importance) or select=online');
   const store = StoreReader.open(dir);
-  const common = { tile: o.tile, keepFirst: store.manifest.textTokens };
+  const common = { tile: o.tile, keepFirst: store.manifest.textTokens, ...denseOf(o) };
   if (o.keeps.length === 1) return { ...common, keep: o.keeps[0]!, importance: importanceFromStore(store) };
   return { ...common, ...scheduleFromStore(store, o.keeps) };
 }

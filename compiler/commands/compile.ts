@@ -75,7 +75,8 @@ export const compileCommand = {
           'with the highest attention importance of --calib-store (passes/prune-tokens.ts); schedule=F1/F2/… instead ' +
           'gives one fraction per equal range of sampling steps, noisiest first, each ranked by its own steps; ' +
           'select=online picks the tiles per sample, head and query tile at run time instead (no --calib-store; ' +
-          'a schedule then splits the 30 steps of vdit generate/eval)',
+          'a schedule then splits the 30 steps of vdit generate/eval; qtile=N: queries per selection, default tile, ' +
+          '128 lets CUDA run 8-warp blocks); dense=B1/B2/…: blocks whose attention stays dense',
       })
       .option('keep-fp', KEEP_FP_OPTION)
       .option('weights', WEIGHTS_OPTION)

@@ -47,6 +47,17 @@ describe('--prune schedule=…,select=online', () => {
     // one entry is the plain budget
     expect(pruneFromStore(parsePrune('schedule=0.5,select=online'), undefined)).toEqual({ keep: 0.5, tile: 64, keepFirst: 0, online: true });
   });
+
+  it('parses qtile (online only) and the dense blocks, and refuses bad values', () => {
+    expect(parsePrune('schedule=1/0.5,select=online,qtile=128,dense=0/7'))
+      .toEqual({ keeps: [1, 0.5], tile: 64, online: true, qtile: 128, dense: [0, 7] });
+    expect(pruneFromStore(parsePrune('keep=0.5,select=online,qtile=128,dense=0'), undefined))
+      .toEqual({ keep: 0.5, tile: 64, keepFirst: 0, online: true, qtile: 128, dense: [0] });
+    expect(() => parsePrune('keep=0.5,qtile=128')).toThrow(/qtile needs select=online/);
+    expect(() => parsePrune('keep=0.5,select=online,qtile=0')).toThrow(/qtile must be a positive integer, got '0'/);
+    expect(() => parsePrune('keep=0.5,select=online,dense=0/x')).toThrow(/dense must be a non-negative integer, got 'x'/);
+    expect(() => parsePrune('keep=0.5,tile=')).toThrow(/tile must be a positive integer, got ''/);
+  });
 });
 
 const gpu = await openDevice().catch(() => undefined);

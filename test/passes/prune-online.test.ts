@@ -128,6 +128,17 @@ describe('online pruneTokens with a per-timestep budget (keeps + bounds)', () =>
     const noT = graph(dense.name, dense.inputs.filter((n) => n.attrs['name'] !== 't'), dense.outputs);
     expect(() => pruneTokens(noT, { keeps: [1, 0.5], bounds: [0.5], tile: 4, online: true })).toThrow(/needs the graph input t/);
   });
+
+  it('leaves the dense blocks\' attention as it was and reports them whole', () => {
+    const blocks = [...attns.keys()].sort((a, b) => a - b);
+    const out = pruneTokens(dense, { keep: 0.5, tile: 4, online: true, dense: [blocks[0]!] });
+    expect(stats(out.graph)['sparse_attention']).toBe(attns.size - 1);
+    expect(blockSelfAttentions(out.graph).get(blocks[0]!)!.op).toBe('attention');
+    expect(out.report.map((r) => r.keptFraction)).toEqual(blocks.map((b) => (b === blocks[0] ? 1 : 0.5)));
+    // every block dense: nothing left to prune
+    expect(pruneTokens(dense, { keep: 0.5, tile: 4, online: true, dense: blocks }).graph).toBe(dense);
+    expect(() => pruneTokens(dense, { keep: 0.5, online: true, dense: [99] })).toThrow(/dense block\(s\) 99 have no self-attention/);
+  });
 });
 
 /** `g` with each pooled tile_select{keys}(q, k̄[, t]) put back to the unpooled tile_select(q, k[, t]) it replaced. */

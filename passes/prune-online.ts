@@ -1,0 +1,110 @@
+import { keyTiles } from '../ir/infer-sparse-attention.ts';
+import { selectedTiles } from '../ir/infer-tile-select.ts';
+import { node, type Graph, type Node } from '../ir/index.ts';
+import {
+  blockSelfAttentions, checkOptions, checkSchedule, DEFAULT_PRUNE_TILE, denseBlocks, rewriteBlocks, timestepInput,
+  type PruneCommon, type PrunedBlock, type PruneTokensResult,
+} from './prune-blocks.ts';
+import { rangeSteps } from './prune-schedule.ts';
+
+/*
+ * Online token pruning: the tiles are chosen per sample at run time instead of from a calibration store
+ * (prune-tokens.ts), per (batch, head, query tile):
+ *
+ *   attention{scale}(q, k, v)  →  sparse_attention{scale, tile}(q, k, v, tile_select{tile, keep, keepFirst, scale}(q, k))
+ *
+ * since which keys matter moves with the sample, the head and the query region, which one calibrated list misses.
+ * With a schedule (keeps + bounds) tile_select also reads the graph input t and keeps its range's budget per sample.
+ * tile_select takes its pooled form, k̄ = the tile means of k computed once per head by existing ops (poolKeyTiles),
+ * so that each query tile reads KT rows of k̄ instead of all Nk keys (QT× the bytes of K per head otherwise).
+ */
+
+/**
+ * An online budget per timestep range: keeps in sampling order (noisiest first, the largest t) and the R − 1
+ * descending bounds between the ranges (passes/prune-schedule.ts: samplerBounds).
+ */
+export interface OnlineSchedule {
+  readonly keeps: readonly number[];
+  readonly bounds: readonly number[];
+}
+
+/**
+ * Online selection (SpargeAttn / Sparse VideoGen): no importance; each block's self-attention picks its own tiles
+ * per (batch, head, query tile) at run time by tile_select, from the pooled q and k of that very forward. `keep`
+ * (in (0, 1]) is the fraction of key tiles each query tile keeps, at every step or per range of a schedule.
+ */
+export type OnlinePruneOptions = PruneCommon & {
+  readonly online: true;
+  /** queries per selection (default tile): 128 lets the CUDA tensor-core kernel run 8-warp blocks on a list */
+  readonly qtile?: number;
+} & ({ readonly keep: number } | OnlineSchedule);
+
+/**
+ * k̄[B, H, ceil(Nk/tile), D], the means of k's key tiles, in existing ops: reshape [B, H, KT, tile, D] and
+ * reduce_mean over axis 3 for the whole tiles (sliced off first when the last is partial), the partial last tile by
+ * slice + reduce_mean{keepdims}, then concat on the token axis.
+ */
+export function poolKeyTiles(k: Node, tile: number): Node {
+  const [b, h, nk, d] = k.type.shape as [number, number, number, number];
+  const whole = Math.floor(nk / tile);
+  const means = (x: Node, tiles: number): Node =>
+    node('reduce_mean', [node('reshape', [x], { shape: [b, h, tiles, tile, d] })], { axes: [3], keepdims: false });
+  if (whole * tile === nk) return means(k, whole);
+  const rest = node('slice', [k], { axis: 2, start: whole * tile, end: nk, step: 1 });
+  const last = node('reduce_mean', [rest], { axes: [2], keepdims: true });
+  if (whole === 0) return last;
+  const head = node('slice', [k], { axis: 2, start: 0, end: whole * tile, step: 1 });
+  return node('concat', [means(head, whole), last], { axis: 2 });
+}
+
+/**
+ * Online form: attention(q, k, v) → sparse_attention{scale, tile}(q, k, v, tile_select{tile, keep, keepFirst,
+ * scale, keys: Nk}(q, k̄)) per block with k̄ = poolKeyTiles(k), or with a schedule tile_select{tile, keeps, bounds,
+ * keepFirst, scale, keys}(q, k̄, t); no tensors. A block whose budget keeps every tile in every range stays dense.
+ */
+export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneTokensResult {
+  const { tile = DEFAULT_PRUNE_TILE, keepFirst = 0, qtile = tile } = opts;
+  const { keeps, bounds } = 'keeps' in opts ? opts : { keeps: [opts.keep], bounds: [] };
+  checkSchedule(keeps.length, bounds);
+  checkOptions(keeps.map((keep) => ({ keep })), tile, keepFirst);
+  if (!(Number.isInteger(qtile) && qtile >= 1)) throw new Error(`prune-tokens: qtile must be an integer ≥ 1, got ${qtile}`);
+  const steps = rangeSteps(bounds);
+  const found = blockSelfAttentions(g);
+  const dense = denseBlocks(opts.dense, found);
+  const planned = new Set<number>();
+  const report = [...found.keys()].sort((a, b) => a - b).map((block) => {
+    const a = found.get(block)!;
+    const nk = a.src[1]!.type.shape[2]!;
+    const counts = keeps.map((keep) => selectedTiles(nk, { tile, keep: dense.has(block) ? 1 : keep, keepFirst, scale: 1 }));
+    if (a.src.length > 3 && counts.some((c) => c < keyTiles(nk, tile))) {
+      throw new Error(`prune-tokens: block ${block} self-attention has a mask; sparse_attention takes none`);
+    }
+    if (counts.some((c) => c < keyTiles(nk, tile))) planned.add(block);
+    return onlineReport(block, nk, tile, counts, steps);
+  });
+  const t = keeps.length > 1 && planned.size ? timestepInput(g, [...found.values()][0]!.type.shape[0]!) : undefined;
+  // qtile = tile is the attribute's default: left out, so such graphs print as before
+  const q2 = qtile === tile ? {} : { qtile };
+  const graph = rewriteBlocks(g, planned, (n, q, k, v) => {
+    const [scale, keys, kbar] = [n.attrs['scale']!, k.type.shape[2]!, poolKeyTiles(k, tile)];
+    const select = t
+      ? node('tile_select', [q, kbar, t], { tile, ...q2, keeps: [...keeps], bounds: [...bounds], keepFirst, scale, keys })
+      : node('tile_select', [q, kbar], { tile, ...q2, keep: keeps[0]!, keepFirst, scale, keys });
+    return node('sparse_attention', [q, k, v, select], { scale, tile, ...q2 });
+  });
+  return { graph, tensors: new Map(), report };
+}
+
+/** An online block's report: per range the keys its query tiles may read; their mean weighted by sampler steps. */
+function onlineReport(
+  block: number, nk: number, tile: number, counts: readonly number[], steps: readonly number[],
+): PrunedBlock {
+  const ranges = counts.map((c) => {
+    const keptKeys = Math.min(c * tile, nk);
+    return { keptTiles: [], keptKeys, keptFraction: keptKeys / nk };
+  });
+  const total = steps.reduce((x, y) => x + y, 0);
+  const keptFraction = ranges.reduce((acc, r, i) => acc + r.keptFraction * steps[i]!, 0) / total;
+  return { block, totalTiles: keyTiles(nk, tile), totalKeys: nk, ranges, keptFraction,
+    online: { tilesPerQueryTile: Math.max(...counts), tilesPerRange: counts, stepsPerRange: steps } };
+}
