@@ -21,7 +21,7 @@ interface Variant {
   readonly name: string;
   readonly label: string;
   readonly dense: 'fp' | 'w4a6';
-  readonly series: 'static' | 'schedule' | 'online' | 'online schedule';
+  readonly series: 'static' | 'schedule' | 'online' | 'online schedule' | 'online, block 0 dense';
   /** off the plot (a second point at the same kept fraction, e.g. another tile size) */
   readonly plot?: false;
 }
@@ -33,6 +33,13 @@ const SCHEDULES: readonly (readonly [string, string])[] = [
   ['sch1-.5x3', '1 / 0.5 ×3'], ['sch1x2-.5x4', '1 ×2 / 0.5 ×4'],
 ];
 
+/** Online with block 0's attention dense at every step (`dense=0`): the block the pruning error concentrates in. */
+const BLOCK0_DENSE: readonly (readonly [string, string])[] = [
+  ['d0-online0.5', 'keep 0.5'], ['d0-online0.375', 'keep 0.375'], ['d0-sch.5-.25', 'schedule 0.5 / 0.25'],
+  ['d0-sch1-.25x9', 'schedule 1 / 0.25 ×9'], ['d0-sch1-.25x3', 'schedule 1 / 0.25 ×3'], ['d0-sch1-.5x9', 'schedule 1 / 0.5 ×9'],
+  ['d0-sch1-.5x3', 'schedule 1 / 0.5 ×3'],
+];
+
 const VARIANTS: readonly Variant[] = [
   ...[0.75, 0.5, 0.25].map((k): Variant => ({ name: `keep${k}`, label: `static, keep ${k}`, dense: 'fp', series: 'static' })),
   { name: 'schedule', label: 'static, schedule 1 / 0.5 / 0.25 over the steps', dense: 'fp', series: 'schedule' },
@@ -40,6 +47,8 @@ const VARIANTS: readonly Variant[] = [
   { name: 'online0.5-t32', label: 'online, keep 0.5, tiles of 32 keys', dense: 'fp', series: 'online', plot: false },
   { name: 'online0.5-t16', label: 'online, keep 0.5, tiles of 16 keys', dense: 'fp', series: 'online', plot: false },
   ...SCHEDULES.map(([name, s]): Variant => ({ name, label: `online, schedule ${s}`, dense: 'fp', series: 'online schedule' })),
+  ...BLOCK0_DENSE.map(([name, s]): Variant =>
+    ({ name, label: `online, ${s}, block 0 dense`, dense: 'fp', series: 'online, block 0 dense' })),
   { name: 'w4a6-keep0.5', label: 'W4A6 (RTN) + static keep 0.5', dense: 'w4a6', series: 'static' },
   { name: 'w4a6-online0.5', label: 'W4A6 (RTN) + online keep 0.5', dense: 'w4a6', series: 'online' },
   { name: 'w4a6-sch1-.5x3', label: 'W4A6 (RTN) + online, schedule 1 / 0.5 ×3', dense: 'w4a6', series: 'online schedule' },
@@ -143,9 +152,11 @@ function stepTable(s: BenchReport, what: string): string[] {
 /** PSNR vs dense against the kept fraction, one polyline per series. */
 function plot(points: readonly { series: string; kept: number; psnr: number }[]): string {
   const [w, h, left, top, bottom, right] = [640, 340, 55, 30, 50, 150];
-  const colours: Record<string, string> = { static: '#9e9e9e', schedule: '#ffb74d', online: '#d32f2f', 'online schedule': '#7b1fa2' };
+  const colours: Record<string, string> = {
+    static: '#9e9e9e', schedule: '#ffb74d', online: '#d32f2f', 'online schedule': '#7b1fa2', 'online, block 0 dense': '#388e3c',
+  };
   // a series whose points share kept fractions (several schedules per budget) is drawn as points only
-  const scatter = new Set(['online schedule']);
+  const scatter = new Set(['online schedule', 'online, block 0 dense']);
   const x = (k: number): number => left + (w - left - right) * k;
   const y = (p: number): number => top + (h - top - bottom) * (1 - Math.min(p, 50) / 50);
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`];
