@@ -5,6 +5,9 @@
 // --variants mma-w4,mma-w8-pipe,... instead times each named tensor-core variant (attention-mma.ts's
 // parseMmaVariant) on the dense shape and on sparse keep 0.5, plus the f32 kernels once, in one process; every
 // variant's outputs are checked against the f32 kernels' (dense and sparse).
+// --online times online selection as `--prune …,select=online` builds it, one runner each beside dense: the key tiles
+// pooled (poolKeyTiles), tile_select per query tile, and the per-query-tile sparse kernel, at keep 0.5 with query
+// tiles of 64 and 128 (qtile: 8-warp blocks) and keep 0.25 with 128; the last is checked against its f32 twin.
 // --emulate test/targets/cuda/emulate/cuda-host.h runs it on the CPU emulation instead (a smoke test: small presets).
 // Inputs are seeded uniform values in [-1, 1), never zeros; kept tiles are spread evenly.
 import { renameSync, writeFileSync } from 'node:fs';
@@ -13,6 +16,7 @@ import { mulberry32 } from '../compiler/data/prng.ts';
 import { attentionArgs } from './attention-args.ts';
 import type { Weights } from '../compiler/weights/weights.ts';
 import { graph } from '../ir/graph.ts';
+import { poolKeyTiles } from '../passes/prune-online.ts';
 import { node, type Node } from '../ir/node.ts';
 import { tensorType } from '../ir/types.ts';
 import { CudaRunner } from '../runtime/cuda-runner.ts';
@@ -23,6 +27,7 @@ const b = Number(opt('--batch', '1'));
 const [tile, repeats, out, emulate] = [Number(opt('--tile', '64')), Number(opt('--repeats', '5')), opt('-o', ''),
   opt('--emulate', '')];
 const variants = opt('--variants', '').split(',').filter((x) => x);
+const online = process.argv.includes('--online');
 
 const r = mulberry32(7);
 const rand = (shape: number[]): Tensor => tensor(tensorType('f32', shape),
@@ -40,6 +45,12 @@ const [q, k, v] = [leaf('q'), leaf('k'), leaf('v')];
 const scale = 1 / Math.sqrt(hd);
 const dense = node('attention', [q, k, v], { scale });
 const sparse = (t: string): Node => node('sparse_attention', [q, k, v, leaf(t)], { scale, tile });
+/** The online form the pass emits: sparse_attention over tile_select's lists from pooled keys. */
+const onlineSparse = (keep: number, qtile: number): Node => {
+  const qt = qtile === tile ? {} : { qtile };
+  const select = node('tile_select', [q, poolKeyTiles(k, tile)], { tile, ...qt, keep, keepFirst: 0, scale, keys: n });
+  return node('sparse_attention', [q, k, v, select], { scale, tile, ...qt });
+};
 const NO_WEIGHTS: Weights = { get: () => undefined, names: () => [] };
 const build = emulate ? { emulate } : {};
 
@@ -81,7 +92,27 @@ let rows: Row[];
 let f32Rows: Row[];
 let maxAbs = 0;
 const checks: string[] = [];
-if (variants.length === 0) {
+if (online) {
+  const [denseRows] = await timeRunner([dense], ['q', 'k', 'v']);
+  [f32Rows, rows] = [denseRows, [...denseRows]];
+  const configs = [[0.5, tile], [0.5, 128], [0.25, 128]] as const;
+  let last: [Tensor | undefined, Node] | undefined;
+  for (const [keep, qtile] of configs) {
+    const out = onlineSparse(keep, qtile);
+    const [parts, [o]] = await timeRunner([out], ['q', 'k', 'v']);
+    const ms = parts.reduce((a, x) => a + x.ms, 0);
+    const flops = parts.reduce((a, x) => a + x.tflops * x.ms * 1e9, 0);
+    rows.push({ kernel: `online (${parts.map((x) => `${x.kernel} ${x.ms.toFixed(2)}`).join(' + ')})`,
+      variant: `qtile ${qtile}`, keep, ms, tflops: flops / ms / 1e9 });
+    last = [o, out];
+  }
+  const [, [ref]] = await timeRunner([last![1]], ['q', 'k', 'v'], 'f32');
+  maxAbs = maxDiff(ref!, last![0]!);
+  const bound = f16AttentionTolerance(last![1]).atol;
+  if (maxAbs > bound) process.exitCode = 1;
+  checks.push(`online keep 0.25, qtile 128, tensor-core vs f32: max abs difference ${maxAbs.toExponential(2)} ` +
+    `(bound ${bound.toExponential(2)})`);
+} else if (variants.length === 0) {
   const [f32, [f32Out]] = await timeRunner([dense], ['q', 'k', 'v'], 'f32');
   const [mmaRows, [mmaOut]] = await timeRunner([dense, sparse('t50'), sparse('t25')], ['q', 'k', 'v', 't50', 't25']);
   [f32Rows, rows, maxAbs] = [f32, [...f32, ...mmaRows], maxDiff(f32Out!, mmaOut!)];
@@ -105,13 +136,13 @@ if (variants.length === 0) {
 const md = [
   `${preset} self-attention [B=${b}, H=${h}, N=${n}, D=${hd}] on CUDA${emulate ? ' (CPU emulation)' : ''}, ` +
     `tile ${tile}; median of ${repeats} after 1 warm-up, CUDA events`,
-  '', '| kernel | variant | keep | ms | TFLOP/s | vs f32 dense |', '|---|---|---:|---:|---:|---:|',
+  '', `| kernel | variant | keep | ms | TFLOP/s | vs ${online ? 'dense mma' : 'f32 dense'} |`, '|---|---|---:|---:|---:|---:|',
   ...rows.map((x) => `| ${x.kernel} | ${x.variant} | ${x.keep.toFixed(2)} | ${x.ms.toFixed(2)} | ` +
     `${x.tflops.toFixed(1)} | ${(f32Rows[0]!.ms / x.ms).toFixed(2)}× |`),
   '', ...checks,
 ].join('\n');
 console.log(md);
 if (out) {
-  writeFileSync(`${out}.tmp`, JSON.stringify({ preset, b, h, n, hd, tile, variants, rows, maxAbs, bound: tol.atol }, null, 1));
+  writeFileSync(`${out}.tmp`, JSON.stringify({ preset, b, h, n, hd, tile, variants, online, rows, maxAbs, bound: tol.atol }, null, 1));
   renameSync(`${out}.tmp`, out);
 }

@@ -13,6 +13,19 @@ export function keyTiles(nk: number, tile: number): number {
 }
 
 /**
+ * Query rows per query tile of the per-query-tile lists (tile_select's output, sparse_attention's i32[B, H, QT, T]):
+ * attribute qtile, else the key tile. It may differ from the key tile so that a GPU block of many queries (the
+ * 8-warp tensor-core block wants 128) shares one list while the key tiles stay small. Call after checking tile.
+ */
+export function queryTile(attrs: Attrs, op: string): number {
+  const qtile = attrs['qtile'] ?? attrs['tile'];
+  if (typeof qtile !== 'number' || !Number.isInteger(qtile) || qtile < 1) {
+    throw new IRError(`${op}: attribute qtile must be an integer ≥ 1, got ${JSON.stringify(qtile)}`);
+  }
+  return qtile;
+}
+
+/**
  * The `bounds` attribute of a scheduled op: R − 1 strictly descending finite timesteps between its R `rows` (tile
  * rows of sparse_attention, keeps of tile_select, which reads the same schedule).
  */
@@ -41,9 +54,10 @@ export function scheduleRow(t: number, bounds: readonly number[]): number {
 
 /**
  * sparse_attention{scale, tile}(q, k, v, tiles: i32[T]) → [B,H,Nq,Dv], the per-query-tile form (tiles
- * i32[B, H, QT, T]), or the scheduled form sparse_attention{scale, tile, bounds}(q, k, v, tiles: i32[R, T], t: f[B])
- * whose batch b reads row scheduleRow(t[b], bounds). The tile lists' values are data, so only their type is checked here: 1 ≤ T ≤ the number
- * of key tiles (the reference checks order, range and padding at run time).
+ * i32[B, H, QT, T], QT = ceil(Nq / qtile), attribute qtile defaulting to tile and allowed in this form only), or
+ * the scheduled form sparse_attention{scale, tile, bounds}(q, k, v, tiles: i32[R, T], t: f[B]) whose batch b reads
+ * row scheduleRow(t[b], bounds). The tile lists' values are data, so only their type is checked here: 1 ≤ T ≤ the
+ * number of key tiles (the reference checks order, range and padding at run time).
  */
 export function sparseAttentionType(src: readonly TensorType[], attrs: Attrs): TensorType {
   if (src.length !== 4 && src.length !== 5) fail(`expects 4 operands (q, k, v, tiles) or 5 (…, t), got ${src.length}`, src);
@@ -64,14 +78,21 @@ export function sparseAttentionType(src: readonly TensorType[], attrs: Attrs): T
   if (kd !== d) fail('q and k head dims differ', src);
   if (vn !== nk) fail('k and v token counts differ', src);
   if (!isFloat(q.dtype) || k.dtype !== q.dtype || v.dtype !== q.dtype) fail('q, k, v must share one float dtype', src);
+  const perQueryTile = t === undefined && tiles.shape.length === 4;
+  if (attrs['qtile'] !== undefined && !perQueryTile) {
+    const why = 'the 1-D and scheduled lists have no query tiles';
+    fail(`qtile needs the per-query-tile form (tiles i32[B, H, QT, T]): ${why}`, src);
+  }
+  const qtile = queryTile(attrs, 'sparse_attention');
   if (t === undefined) {
-    const perQueryTile = tiles.shape.length === 4;
+    const qt = keyTiles(nq, qtile);
     if (tiles.dtype !== 'i32' || (tiles.shape.length !== 1 && !perQueryTile)) {
-      fail(`tiles must be i32[T] or, per query tile, i32[${b}, ${h}, ${keyTiles(nq, tile)}, T]`, src);
+      fail(`tiles must be i32[T] or, per query tile, i32[${b}, ${h}, ${qt}, T]`, src);
     }
     const [tb, th, tq] = tiles.shape;
-    if (perQueryTile && (tb !== b || th !== h || tq !== keyTiles(nq, tile))) {
-      fail(`per-query-tile tiles must be i32[${b}, ${h}, ${keyTiles(nq, tile)}, T] (QT = ceil(${nq} / ${tile}))`, src);
+    if (perQueryTile && (tb !== b || th !== h || tq !== qt)) {
+      const why = `QT = ceil(${nq} / ${qtile})${attrs['qtile'] === undefined ? '' : ' (qtile)'}`;
+      fail(`per-query-tile tiles must be i32[${b}, ${h}, ${qt}, T] (${why})`, src);
     }
     if (attrs['bounds'] !== undefined) fail('bounds needs the scheduled form (tiles i32[R, T] and t)', src);
   } else {

@@ -1,6 +1,6 @@
 import { isFloat } from './dtype.ts';
 import { IRError } from './errors.ts';
-import { keyTiles, scheduleBounds } from './infer-sparse-attention.ts';
+import { keyTiles, queryTile, scheduleBounds } from './infer-sparse-attention.ts';
 import type { Attrs } from './ops.ts';
 import { formatType, type TensorType } from './types.ts';
 
@@ -21,6 +21,8 @@ export interface TileSelectAttrs {
   readonly schedule?: TileSchedule;
   /** present in the pooled form: the original key count Nk, the second operand being k̄ [B, H, ceil(Nk/tile), D] */
   readonly keys?: number;
+  /** query rows per query tile when the attribute is given (else tile): QT = ceil(Nq / qtile) */
+  readonly qtile?: number;
 }
 
 const isKeep = (x: unknown): x is number => typeof x === 'number' && x > 0 && x <= 1;
@@ -50,10 +52,13 @@ export function tileSelectAttrs(attrs: Attrs): TileSelectAttrs {
   if (keys !== undefined && (typeof keys !== 'number' || !Number.isInteger(keys) || keys < 1)) {
     throw new IRError(`tile_select: attribute keys must be an integer ≥ 1, got ${JSON.stringify(keys)}`);
   }
-  const pooled = keys === undefined ? {} : { keys: keys as number };
-  if (keeps === undefined) return { tile, keep: keep as number, keepFirst, scale, ...pooled };
+  const optional = {
+    ...(keys === undefined ? {} : { keys: keys as number }),
+    ...(attrs['qtile'] === undefined ? {} : { qtile: queryTile(attrs, 'tile_select') }),
+  };
+  if (keeps === undefined) return { tile, keep: keep as number, keepFirst, scale, ...optional };
   const schedule = { keeps: keeps as number[], bounds: scheduleBounds(attrs, keeps.length, 'tile_select', 'keeps') };
-  return { tile, keep: Math.max(...schedule.keeps), keepFirst, scale, schedule, ...pooled };
+  return { tile, keep: Math.max(...schedule.keeps), keepFirst, scale, schedule, ...optional };
 }
 
 // keep·KT is rounded to 9 digits first, so that 0.3 · 10 = 3.0000000000000004 keeps 3 tiles, not 4
@@ -85,14 +90,17 @@ export function rangeTiles(nk: number, a: TileSelectAttrs): number[] {
   return (a.schedule?.keeps ?? [a.keep]).map((keep) => selectedTiles(nk, { ...a, keep }));
 }
 
+/** Query rows per query tile: qtile, else tile (the last query tile may be partial). */
+export const tileSelectQueryTile = (a: TileSelectAttrs): number => a.qtile ?? a.tile;
+
 /** Nk, the keys the tiles cover: the keys attribute in the pooled form, else k's token count. */
 export const tileSelectKeys = (k: TensorType, a: TileSelectAttrs): number => a.keys ?? k.shape[2]!;
 
 /**
- * tile_select{tile, keep, keepFirst, scale}(q[B,H,Nq,D], k[B,H,Nk,D]) → i32[B, H, ceil(Nq/tile), T'], or the
+ * tile_select{tile, keep, keepFirst, scale}(q[B,H,Nq,D], k[B,H,Nk,D]) → i32[B, H, ceil(Nq/qtile), T'], or the
  * scheduled form tile_select{tile, keeps, bounds, keepFirst, scale}(q, k, t: f[B]) with T' its largest range count.
  * The pooled form (attribute keys = Nk) reads k̄[B, H, ceil(Nk/tile), D] instead of k; KT, T' and the forced tiles
- * come from keys.
+ * come from keys. Any form may take qtile (default tile): the query rows pooled per list; key tiles stay `tile`.
  */
 export function tileSelectType(src: readonly TensorType[], attrs: Attrs): TensorType {
   const fail = (msg: string): never => {
@@ -113,5 +121,5 @@ export function tileSelectType(src: readonly TensorType[], attrs: Attrs): Tensor
   if (a.keys !== undefined && k.shape[2] !== keyTiles(nk, a.tile)) {
     fail(`pooled k̄ must hold ceil(keys/tile) = ceil(${nk}/${a.tile}) = ${keyTiles(nk, a.tile)} tile means, got ${k.shape[2]}`);
   }
-  return { dtype: 'i32', shape: [b, h, keyTiles(nq, a.tile), selectedTiles(nk, a)] };
+  return { dtype: 'i32', shape: [b, h, keyTiles(nq, tileSelectQueryTile(a)), selectedTiles(nk, a)] };
 }

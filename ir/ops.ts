@@ -28,9 +28,11 @@
  *           sparse_attention{scale, tile, bounds}(q, k, v, tiles: i32[R, T], t: f[B]): scheduled by timestep; batch
  *                                                    b uses row r = #{i : t[b] < bounds[i]} (bounds descending,
  *                                                    R − 1 of them); a row is a list as above padded with −1 to T
- *           sparse_attention{scale, tile}(q, k, v, tiles: i32[B, H, QT, T]): per query tile, QT = ceil(Nq/tile); query
- *                                                    row i of (b, h) attends over row tiles[b, h, floor(i/tile)], a
- *                                                    list as in the scheduled form (what tile_select writes)
+ *           sparse_attention{scale, tile[, qtile]}(q, k, v, tiles: i32[B, H, QT, T]): per query tile of qtile
+ *                                                    rows (default qtile = tile), QT = ceil(Nq/qtile); query row i of
+ *                                                    (b, h) attends over row tiles[b, h, floor(i/qtile)], a list as in
+ *                                                    the scheduled form (what tile_select writes); key tiles stay
+ *                                                    `tile`. qtile is an error on the other two forms
  *           tile_select{tile, keep, keepFirst, scale}(q[B,H,Nq,D], k[B,H,Nk,D]) → i32[B, H, QT, T']: online key-tile
  *                                                    choice (SpargeAttn): per query tile, q̄ and each key tile's k̄
  *                                                    are the means of its rows, s_j = scale·q̄·k̄_j; the tiles holding
@@ -43,6 +45,9 @@
  *                                                    to T' = max_r T'_r
  *           tile_select{..., keys: Nk}(q, k̄[B,H,ceil(Nk/tile),D][, t]): pooled, either form above; k̄ holds the key
  *                                                    tiles' means (k̄_j is used as given); KT, T' from keys
+ *           tile_select{..., qtile}(…): any form above with query tiles of qtile rows (default tile): q̄ of
+ *                                                    query tile i is the mean of rows [i·qtile, min((i+1)·qtile, Nq)),
+ *                                                    QT = ceil(Nq/qtile); key tiles, KT and T' stay by `tile`
  * SHAPE     reshape{shape}  permute{perm}  transpose{dim0, dim1}  concat{axis}(x...)
  *           slice{axis, start, end, step}  gather{axis}(x, idx: i32)  → x.shape[:axis] ++ idx.shape ++ x.shape[axis+1:]
  * VDIT      timestep_embedding{dim, max_period, flip, shift, scale}(t[B]) → [B, dim]:

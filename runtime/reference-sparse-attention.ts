@@ -1,4 +1,4 @@
-import { keyTiles, scheduleBounds, scheduleRow } from '../ir/infer-sparse-attention.ts';
+import { keyTiles, queryTile, scheduleBounds, scheduleRow } from '../ir/infer-sparse-attention.ts';
 import type { Node } from '../ir/node.ts';
 import { gemmNT } from './reference-gemm.ts';
 import { alloc, type Buf, type Ctx, type Val } from './reference-values.ts';
@@ -67,8 +67,8 @@ interface Online {
 
 /**
  * sparse_attention{scale, tile}(q, k, v, tiles[, t]): per (batch, head) and block of query rows, an online softmax
- * over the kept key tiles only (the batch's schedule row in the scheduled form, the query tile's row in the
- * per-query-tile form), in list order; keys outside them are never read, as in the GPU kernels.
+ * over the kept key tiles only (the batch's schedule row in the scheduled form, the row of the query tile of qtile
+ * rows in the per-query-tile form), in list order; keys outside them are never read, as in the GPU kernels.
  */
 export function evalSparseAttention(n: Node, src: readonly Val[], ctx: Ctx): Val {
   const [q, k, v] = [src[0]!, src[1]!, src[2]!];
@@ -76,8 +76,8 @@ export function evalSparseAttention(n: Node, src: readonly Val[], ctx: Ctx): Val
   const [Nk, Dv] = [k.type.shape[2]!, v.type.shape[3]!];
   const [scale, tile] = [n.attrs['scale'] as number, n.attrs['tile'] as number];
   const lists = tileLists(n, src, H, Nk, tile);
-  // per query tile, a block of rows never crosses a query tile's end: it shares one list
-  const qtile = n.src[3]!.type.shape.length === 4 ? tile : Nq;
+  // per query tile (qtile rows), a block of rows never crosses a query tile's end: it shares one list
+  const qtile = n.src[3]!.type.shape.length === 4 ? queryTile(n.attrs, 'sparse_attention') : Nq;
   const out = alloc(n.type, ctx);
   const s = new Float64Array(ROWS * tile);
   const st: Online = { m: new Float64Array(ROWS), l: new Float64Array(ROWS), acc: new Float64Array(ROWS * Dv) };

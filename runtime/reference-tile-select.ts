@@ -1,5 +1,7 @@
 import { keyTiles, scheduleRow } from '../ir/infer-sparse-attention.ts';
-import { forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, tileSelectKeys } from '../ir/infer-tile-select.ts';
+import {
+  forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, tileSelectKeys, tileSelectQueryTile,
+} from '../ir/infer-tile-select.ts';
 import type { Node } from '../ir/node.ts';
 import { alloc, type Buf, type Ctx, type Val } from './reference-values.ts';
 
@@ -27,16 +29,17 @@ export function pickTiles(score: ArrayLike<number>, forced: number, count: numbe
 
 /**
  * tile_select{tile, keep, keepFirst, scale}(q, k) → i32[B, H, QT, T']: per (batch, head) the key tiles' means once,
- * then per query tile its mean, the scores s_j = scale·q̄·k̄_j and their T' best (ir/ops.ts), all in f64. The
- * scheduled form (operand t) keeps its batch's range count instead and pads the row with −1 to T'. The pooled form
- * (attribute keys) reads the tile means k̄ as given.
+ * then per query tile (qtile rows, default tile) its mean, the scores s_j = scale·q̄·k̄_j and their T' best
+ * (ir/ops.ts), all in f64. The scheduled form (operand t) keeps its batch's range count instead and pads the row
+ * with −1 to T'. The pooled form (attribute keys) reads the tile means k̄ as given.
  */
 export function evalTileSelect(n: Node, src: readonly Val[], ctx: Ctx): Val {
   const [q, k, t] = [src[0]!, src[1]!, src[2]];
   const [B, H, Nq, D] = q.type.shape as [number, number, number, number];
   const a = tileSelectAttrs(n.attrs);
   const Nk = tileSelectKeys(k.type, a);
-  const [QT, KT, T] = [keyTiles(Nq, a.tile), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
+  const qtile = tileSelectQueryTile(a);
+  const [QT, KT, T] = [keyTiles(Nq, qtile), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
   const forced = forcedTiles(Nk, a.tile, a.keepFirst);
   const counts = rangeTiles(Nk, a);
   const countOf = (b: number): number => (t && a.schedule ? counts[scheduleRow(t.data[b]!, a.schedule.bounds)]! : T);
@@ -47,7 +50,7 @@ export function evalTileSelect(n: Node, src: readonly Val[], ctx: Ctx): Val {
     const count = countOf(Math.floor(bh / H));
     const kbar = a.keys === undefined ? poolRows(k.data, bh * Nk * D, Nk, D, a.tile)
       : Float64Array.from(k.data.subarray(bh * KT * D, (bh + 1) * KT * D));
-    const qbar = poolRows(q.data, bh * Nq * D, Nq, D, a.tile);
+    const qbar = poolRows(q.data, bh * Nq * D, Nq, D, qtile);
     for (let qt = 0; qt < QT; qt++) {
       for (let j = 0; j < KT; j++) {
         let dot = 0;

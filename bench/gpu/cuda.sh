@@ -11,6 +11,9 @@
 #       bench/attention-sparse-cuda.ts), then one denoiser forward, seeded weights: CUDA W4A8 dense and with online
 #       tile selection at keep 0.5 (per-kernel CUDA-event tables), and PyTorch bf16 (eager, SDPA;
 #       bench/torch_forward.py) on the same card.
+#   bash bench/gpu/cuda.sh online  (~8 min) online selection on CUDA: bench/attention-sparse-cuda.ts --online (pooling +
+#       tile_select + per-query-tile sparse kernel at query tiles of 64 and 128, beside dense), then cogvideox-2b W4A8
+#       forwards: dense and online keep 0.5 with query tiles of 128 (8-warp blocks).
 # Results: $OUT/results.tgz.
 set -uo pipefail
 R=/tmp/cres
@@ -61,6 +64,12 @@ case "${1:-}" in
     python3 bench/torch_forward.py bench/configs/cogvideox-2b.json --repeat 10 > "$R/torch-bf16.json" 2> >(tail -3 >> "$R/cuda.log")
     log "torch rc=$?"
     runj cog-cuda-w4a8-online0.5 200 run cogvideox-2b --weights seeded --quant w4a8 --prune keep=0.5,select=online --backend cuda --profile --repeat 3 ;;
-  *) echo "usage: bash bench/gpu/cuda.sh tiny|kernels|step" >&2; exit 2 ;;
+  online)
+    t0=$SECONDS
+    timeout 200 $TSX bench/attention-sparse-cuda.ts cogvideox-2b --online -o "$R/attention-online-cuda.json" 2> >(grep -v '^Warning' | tail -8 >> "$R/cuda.log")
+    log "attention online rc=$? $((SECONDS - t0)) s"
+    runj cog-cuda-w4a8 200 run cogvideox-2b --weights seeded --quant w4a8 --backend cuda --profile --repeat 3
+    runj cog-cuda-w4a8-online0.5-q128 200 run cogvideox-2b --weights seeded --quant w4a8 --prune keep=0.5,select=online,qtile=128 --backend cuda --profile --repeat 3 ;;
+  *) echo "usage: bash bench/gpu/cuda.sh tiny|kernels|step|online" >&2; exit 2 ;;
 esac
 log "$1 done"

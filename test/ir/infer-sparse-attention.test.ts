@@ -89,3 +89,43 @@ describe('sparse_attention per query tile', () => {
     expect(() => node('sparse_attention', [q, k, v, list], { scale: 0.3, tile: 8 })).toThrow(msg);
   });
 });
+
+describe('sparse_attention per query tile of qtile rows', () => {
+  it('takes tiles i32[B, H, ceil(Nq/qtile), T]: qtile = 2·tile, and one that does not divide Nq', () => {
+    // Nq 10: qtile 8 → 2 query tiles (key tiles of 4), qtile 3 → 4
+    expect(node('sparse_attention', [q, k, v, tiles('i32', 2, 3, 2, 5)], { scale: 0.3, tile: 4, qtile: 8 }).type)
+      .toEqual({ dtype: 'f32', shape: [2, 3, 10, 6] });
+    expect(node('sparse_attention', [q, k, v, tiles('i32', 2, 3, 4, 2)], { scale: 0.3, tile: 8, qtile: 3 }).type.shape)
+      .toEqual([2, 3, 10, 6]);
+    // qtile = tile is the default
+    const same = node('sparse_attention', [q, k, v, tiles('i32', 2, 3, 2, 2)], { scale: 0.3, tile: 8, qtile: 8 });
+    const plain = node('sparse_attention', [q, k, v, tiles('i32', 2, 3, 2, 2)], { scale: 0.3, tile: 8 });
+    expect(same.type).toEqual(plain.type);
+  });
+
+  it.each([
+    ['QT by tile, not qtile', [q, k, v, tiles('i32', 2, 3, 3, 2)], { scale: 1, tile: 4, qtile: 8 },
+      /per-query-tile tiles must be i32\[2, 3, 2, T\] \(QT = ceil\(10 \/ 8\) \(qtile\)\)/],
+    ['qtile 0', [q, k, v, tiles('i32', 2, 3, 2, 2)], { scale: 1, tile: 8, qtile: 0 },
+      /attribute qtile must be an integer ≥ 1, got 0/],
+    ['a fractional qtile', [q, k, v, tiles('i32', 2, 3, 2, 2)], { scale: 1, tile: 8, qtile: 5.5 },
+      /attribute qtile must be an integer ≥ 1, got 5.5/],
+    ['qtile on the 1-D list', [q, k, v, tiles('i32', 2)], { scale: 1, tile: 8, qtile: 16 },
+      /qtile needs the per-query-tile form \(tiles i32\[B, H, QT, T\]\): the 1-D and scheduled lists have no query/],
+    ['qtile on the scheduled list', [q, k, v, tiles('i32', 2, 2), inp('t', 'f32', 2)],
+      { scale: 1, tile: 8, bounds: [0.5], qtile: 16 }, /qtile needs the per-query-tile form/],
+  ] as const)('rejects %s', (_name, src, attrs, msg) => {
+    expect(() => node('sparse_attention', src, attrs)).toThrow(IRError);
+    expect(() => node('sparse_attention', src, attrs)).toThrow(msg);
+  });
+
+  it('round-trips through print/parse with qtile', () => {
+    const list = tiles('i32', 2, 3, 2, 3);
+    const n = node('sparse_attention', [q, k, v, list], { scale: 0.25, tile: 4, qtile: 8 });
+    const g = graph('s', [q, k, v, list], [n]);
+    verify(g);
+    const text = print(g);
+    expect(text).toContain('= sparse_attention{qtile=8, scale=0.25, tile=4}(%q, %k, %v, %tiles)');
+    expect(print(parse(text))).toBe(text);
+  });
+});

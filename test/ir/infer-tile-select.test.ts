@@ -139,3 +139,41 @@ describe('pooled tile_select type rule (attribute keys, operand k̄)', () => {
     expect(print(parse(text))).toBe(text);
   });
 });
+
+describe('tile_select with query tiles of qtile rows', () => {
+  it('gives QT = ceil(Nq/qtile) in every form; key tiles, KT and T\' stay by tile', () => {
+    // Nq 10, Nk 20 in key tiles of 4 (KT 5, T' 3): qtile 8 → QT 2, qtile 3 → QT 4
+    expect(node('tile_select', [q, k], { tile: 4, qtile: 8, keep: 0.5, scale: 0.3 }).type)
+      .toEqual({ dtype: 'i32', shape: [2, 3, 2, 3] });
+    expect(node('tile_select', [q, k], { tile: 4, qtile: 3, keep: 0.5, scale: 0.3 }).type.shape).toEqual([2, 3, 4, 3]);
+    const sched = { tile: 4, qtile: 8, keeps: [1, 0.5], bounds: [0.5], keepFirst: 0, scale: 1 };
+    expect(node('tile_select', [q, k, t], sched).type.shape).toEqual([2, 3, 2, 5]);
+    const kbar = inp('kbar', 'f32', 2, 3, 5, 8);
+    expect(node('tile_select', [q, kbar], { tile: 4, qtile: 8, keep: 0.5, scale: 1, keys: 20 }).type.shape)
+      .toEqual([2, 3, 2, 3]);
+    expect(tileSelectAttrs({ tile: 4, qtile: 8, keep: 0.5, scale: 1 }).qtile).toBe(8);
+    expect(tileSelectAttrs({ tile: 4, keep: 0.5, scale: 1 })).not.toHaveProperty('qtile');
+  });
+
+  it.each([
+    ['qtile 0', { tile: 4, qtile: 0, keep: 0.5, scale: 1 }, /tile_select: attribute qtile must be an integer ≥ 1, got 0$/],
+    ['a fractional qtile', { tile: 4, qtile: 2.5, keep: 0.5, scale: 1 }, /qtile must be an integer ≥ 1, got 2.5/],
+    ['a string qtile', { tile: 4, qtile: '8', keep: 0.5, scale: 1 }, /qtile must be an integer ≥ 1, got "8"/],
+  ] as const)('rejects %s', (_name, attrs, msg) => {
+    expect(() => node('tile_select', [q, k], attrs)).toThrow(IRError);
+    expect(() => node('tile_select', [q, k], attrs)).toThrow(msg);
+  });
+
+  it('feeds the per-query-tile sparse_attention of the same qtile and round-trips through print/parse', () => {
+    const sel = node('tile_select', [q, k], { tile: 4, qtile: 8, keep: 0.5, keepFirst: 2, scale: 0.25 });
+    const g = graph('s', [q, k, v], [node('sparse_attention', [q, k, v, sel], { scale: 0.25, tile: 4, qtile: 8 })]);
+    verify(g);
+    const text = print(g);
+    expect(text).toContain('i32[2,3,2,3] = tile_select{keep=0.5, keepFirst=2, qtile=8, scale=0.25, tile=4}(%q, %k)');
+    expect(text).toContain('sparse_attention{qtile=8, scale=0.25, tile=4}');
+    expect(print(parse(text))).toBe(text);
+    // without qtile the consumer expects ceil(10/4) = 3 query tiles, not the 2 listed
+    expect(() => node('sparse_attention', [q, k, v, sel], { scale: 0.25, tile: 4 }))
+      .toThrow(/per-query-tile tiles must be i32\[2, 3, 3, T\]/);
+  });
+});

@@ -34,8 +34,11 @@ describe('online pruneTokens on a small DiT', () => {
     expect(() => pruneTokens(dense, { keep: 0, online: true })).toThrow(/keep must be in \(0, 1\]/);
   });
 
-  it('equals dense attention masked per query tile by the lists tile_select chose, on the reference', () => {
-    const out = pruneTokens(dense, { keep: 0.5, tile: 4, keepFirst: 3, online: true });
+  it.each([4, 8])('equals dense attention masked per query tile (qtile %i) by the lists tile_select chose, on the reference', (qtile) => {
+    const out = pruneTokens(dense, { keep: 0.5, tile: 4, qtile, keepFirst: 3, online: true });
+    // the default qtile (= tile) is left out, so such graphs print as before
+    expect(toposort(out.graph).filter((n) => n.op === 'sparse_attention').map((n) => n.attrs['qtile']))
+      .toEqual([...attns.keys()].map(() => (qtile === 4 ? undefined : qtile)));
     const selects = toposort(out.graph).filter((n) => n.op === 'tile_select');
     const withLists = graph(out.graph.name, out.graph.inputs, [...out.graph.outputs, ...selects]);
     const res = runReference(withLists, inputs, weights);
@@ -50,7 +53,8 @@ describe('online pruneTokens on a small DiT', () => {
       const m = new Float32Array(B * H * Nq * Nk).fill(-Infinity);
       for (let bh = 0; bh < B * H; bh++) {
         for (let q = 0; q < Nq; q++) {
-          const row = l.data.subarray((bh * QT + Math.floor(q / 4)) * T, (bh * QT + Math.floor(q / 4) + 1) * T);
+          const r = bh * QT + Math.floor(q / qtile);
+          const row = l.data.subarray(r * T, (r + 1) * T);
           expect(Array.from(row.subarray(0, 1))).toEqual([0]); // keepFirst 3: tile 0 always
           for (const t of row) m.fill(0, (bh * Nq + q) * Nk + t * 4, (bh * Nq + q) * Nk + Math.min(t * 4 + 4, Nk));
         }

@@ -141,3 +141,40 @@ describe('sparse_attention reference', () => {
     expect(() => rowTiles([-1, -1], 29, 4)).toThrow(/tiles is empty/);
   });
 });
+
+describe('sparse_attention reference per query tile of qtile rows', () => {
+  /** Random −1-padded lists per (b, h, query tile of qtile rows) and the dense attention masked to them. */
+  function perQueryTile(dims: readonly number[], tile: number, qtile: number, seed: number): [Tensor, Tensor] {
+    const [B, H, Nq, Nk, D] = dims as [number, number, number, number, number];
+    const [QT, KT] = [Math.ceil(Nq / qtile), Math.ceil(Nk / tile)];
+    const lists = Array.from({ length: B * H * QT }, (_, r) => randomSubset(seed + r, KT));
+    const T = Math.max(...lists.map((l) => l.length));
+    const [q, k, v] = [inp('q', 'f32', [B, H, Nq, D]), inp('k', 'f32', [B, H, Nk, D]), inp('v', 'f32', [B, H, Nk, D])];
+    const ins = { q: rand('f32', [B, H, Nq, D], seed), k: rand('f32', [B, H, Nk, D], seed + 1),
+      v: rand('f32', [B, H, Nk, D], seed + 2),
+      tiles: tensor(tensorType('i32', [B, H, QT, T]),
+        Int32Array.from(lists.flatMap((l) => [...l, ...new Array<number>(T - l.length).fill(-1)]))) };
+    const n = node('sparse_attention', [q, k, v, inp('tiles', 'i32', [B, H, QT, T])], { scale: 1.7, tile, qtile });
+    const mask = new Float32Array(B * H * Nq * Nk).fill(-Infinity);
+    for (let bh = 0; bh < B * H; bh++) {
+      for (let i = 0; i < Nq; i++) {
+        const row = (bh * Nq + i) * Nk;
+        const list = lists[bh * QT + Math.floor(i / qtile)]!;
+        for (const t of list) mask.fill(0, row + t * tile, row + Math.min((t + 1) * tile, Nk));
+      }
+    }
+    const dense = node('attention', [q, k, v, inp('m', 'f32', [B, H, Nq, Nk])], { scale: 1.7 });
+    const { tiles: _tiles, ...qkv } = ins;
+    return [run1(n, ins), run1(dense, { ...qkv, m: tensor(tensorType('f32', [B, H, Nq, Nk]), mask) })];
+  }
+
+  it.each([
+    ['qtile = 2·tile', [2, 2, 19, 29, 8], 4, 8],
+    ['tile 16, qtile 40, Nq 100', [1, 2, 100, 90, 8], 16, 40],
+    ['qtile 13 < tile (row blocks clipped at query-tile ends)', [1, 2, 30, 40, 4], 16, 13],
+  ] as const)('equals dense attention with a −∞ mask off each query tile\'s list: %s', (_name, dims, tile, qtile) => {
+    const [got, want] = perQueryTile(dims, tile, qtile, 90);
+    expect(Array.from(got.data).some((x) => Math.abs(x) > 1e-2)).toBe(true);
+    expectClose(got.data, want.data, 0, TOL);
+  });
+});

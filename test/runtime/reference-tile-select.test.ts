@@ -10,24 +10,28 @@ interface Sel {
   readonly keep: number;
   readonly keepFirst: number;
   readonly scale: number;
+  /** query rows per query tile (default tile) */
+  readonly qtile?: number;
 }
 
 /** Brute force: means by definition, then the count − forced best by repeated argmax (first index wins ties). */
 export function bruteSelect(q: Tensor, k: Tensor, a: Sel): number[][] {
   const [B, H, Nq, D] = q.type.shape as [number, number, number, number];
   const Nk = k.type.shape[2]!;
+  const qtile = a.qtile ?? a.tile;
   const KT = Math.ceil(Nk / a.tile);
   const forced = Math.ceil(Math.min(a.keepFirst, Nk) / a.tile);
   const count = Math.max(Math.ceil(Math.round(a.keep * KT * 1e9) / 1e9), forced);
-  const mean = (x: Tensor, n: number, bh: number, t: number): number[] => {
-    const rows = Array.from({ length: Math.min(a.tile, n - t * a.tile) }, (_, r) => t * a.tile + r);
+  const mean = (x: Tensor, n: number, bh: number, t: number, size: number): number[] => {
+    const rows = Array.from({ length: Math.min(size, n - t * size) }, (_, r) => t * size + r);
     return Array.from({ length: D }, (_, c) => rows.reduce((s, r) => s + x.data[(bh * n + r) * D + c]!, 0) / rows.length);
   };
   const out: number[][] = [];
   for (let bh = 0; bh < B * H; bh++) {
-    for (let qt = 0; qt < Math.ceil(Nq / a.tile); qt++) {
-      const qbar = mean(q, Nq, bh, qt);
-      const score = Array.from({ length: KT }, (_, j) => a.scale * mean(k, Nk, bh, j).reduce((s, x, c) => s + x * qbar[c]!, 0));
+    for (let qt = 0; qt < Math.ceil(Nq / qtile); qt++) {
+      const qbar = mean(q, Nq, bh, qt, qtile);
+      const score = Array.from({ length: KT },
+        (_, j) => a.scale * mean(k, Nk, bh, j, a.tile).reduce((s, x, c) => s + x * qbar[c]!, 0));
       const kept = Array.from({ length: forced }, (_, i) => i);
       while (kept.length < count) {
         let best = -1;
@@ -59,6 +63,11 @@ describe('tile_select reference', () => {
     ['negative scale prefers the lowest q̄·k̄', [1, 2, 9, 30, 4], { tile: 3, keep: 0.4, keepFirst: 0, scale: -0.5 }],
     ['keep 1 lists every tile', [1, 1, 7, 13, 6], { tile: 5, keep: 1, keepFirst: 0, scale: 1 }],
     ['one tile of many', [2, 1, 20, 64, 16], { tile: 8, keep: 0.1, keepFirst: 0, scale: 0.25 }],
+    ['qtile = 2·tile, partial last query tile', [2, 2, 19, 29, 8],
+      { tile: 4, qtile: 8, keep: 0.5, keepFirst: 5, scale: 0.7 }],
+    ['qtile 40 over Nq 100 (not dividing, not a multiple of 16)', [1, 2, 100, 90, 8],
+      { tile: 16, qtile: 40, keep: 0.4, keepFirst: 0, scale: 0.5 }],
+    ['qtile < tile', [1, 1, 13, 40, 6], { tile: 8, qtile: 3, keep: 0.5, keepFirst: 0, scale: 1 }],
   ] as const)('equals the brute-force selection: %s', (_name, dims, a) => {
     for (const seed of [1, 2, 3]) {
       const [got, want] = selectCase(dims, a, 100 * seed);
@@ -89,6 +98,16 @@ describe('tile_select reference', () => {
       expect(row).toHaveLength(3);
       expect(row).not.toContain(1);
     }
+  });
+
+  it('qtile pools the query tiles it names: QT = ceil(Nq/qtile), and qtile = tile changes nothing', () => {
+    const a = { tile: 16, keep: 0.4, keepFirst: 0, scale: 0.5 };
+    const [wide] = selectCase([1, 2, 100, 90, 8], { ...a, qtile: 40 }, 61);
+    expect(wide).toHaveLength(2 * 3);
+    const [plain] = selectCase([1, 2, 100, 90, 8], a, 61);
+    const [same] = selectCase([1, 2, 100, 90, 8], { ...a, qtile: 16 }, 61);
+    expect(same).toEqual(plain);
+    expect(plain).toHaveLength(2 * 7);
   });
 
   it('selects per head and per query tile (the lists differ)', () => {
@@ -181,6 +200,36 @@ describe('sparse_attention(q, k, v, tile_select(q, k))', () => {
     for (let bh = 0; bh < B * H; bh++) {
       for (let i = 0; i < Nq; i++) {
         for (const t of rows[bh * QT + Math.floor(i / tile)]!) {
+          mask.fill(0, (bh * Nq + i) * Nk + t * tile, (bh * Nq + i) * Nk + Math.min((t + 1) * tile, Nk));
+        }
+      }
+    }
+    const m = tensor(tensorType('f32', [B, H, Nq, Nk]), mask);
+    const want = run1(node('attention', [qn, kn, vn, inp('m', 'f32', [B, H, Nq, Nk])], { scale: 1.5 }), { ...ins, m });
+    expectClose(got.data, want.data, 0, 1e-6);
+    const dense = run1(node('attention', [qn, kn, vn], { scale: 1.5 }), ins);
+    expect(Math.max(...Array.from(got.data, (x, i) => Math.abs(x - dense.data[i]!)))).toBeGreaterThan(1e-3);
+  });
+});
+
+describe('sparse_attention{qtile}(q, k, v, tile_select{qtile}(q, k))', () => {
+  it.each([
+    ['qtile = 2·tile', [1, 2, 21, 27, 8, 4, 8]],
+    ['tile 16, qtile 40, Nq 100', [1, 2, 100, 90, 8, 16, 40]],
+  ] as const)('equals dense attention with a −∞ mask off each query tile\'s selected tiles: %s', (_name, dims) => {
+    const [B, H, Nq, Nk, D, tile, qtile] = dims;
+    const [qn, kn, vn] = [inp('q', 'f32', [B, H, Nq, D]), inp('k', 'f32', [B, H, Nk, D]), inp('v', 'f32', [B, H, Nk, D])];
+    const ins = { q: rand('f32', [B, H, Nq, D], 71), k: rand('f32', [B, H, Nk, D], 72), v: rand('f32', [B, H, Nk, D], 73) };
+    const a = { tile, qtile, keep: 0.4, keepFirst: 3, scale: 1.5 };
+    const sel = node('tile_select', [qn, kn], a);
+    const got = run1(node('sparse_attention', [qn, kn, vn, sel], { scale: 1.5, tile, qtile }), ins);
+    const rows = bruteSelect(ins.q, ins.k, a);
+    const QT = Math.ceil(Nq / qtile);
+    expect(rows).toHaveLength(B * H * QT);
+    const mask = new Float32Array(B * H * Nq * Nk).fill(-Infinity);
+    for (let bh = 0; bh < B * H; bh++) {
+      for (let i = 0; i < Nq; i++) {
+        for (const t of rows[bh * QT + Math.floor(i / qtile)]!) {
           mask.fill(0, (bh * Nq + i) * Nk + t * tile, (bh * Nq + i) * Nk + Math.min((t + 1) * tile, Nk));
         }
       }

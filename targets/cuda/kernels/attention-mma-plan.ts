@@ -1,4 +1,4 @@
-import { keyTiles, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
+import { keyTiles, queryTile, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import { cudaLiteral } from '../render.ts';
 
@@ -76,29 +76,33 @@ function densePlan(n: Node, v: MmaVariant, warps = v.warps ?? defaultWarps(n.src
 
 /**
  * Chunks divide the tile where a multiple of 16 up to the largest fitting chunk does, else one chunk of
- * ceil16(tile) keys covers it with its tail masked. Per query tile a block never spans two tiles' rows (they read
- * other lists): its warps are capped by the tile's rows, and default to 4 (short tiles leave little to share).
+ * ceil16(tile) keys covers it with its tail masked. Per query tile (qtile rows) a block never spans two query tiles'
+ * rows (they read other lists): its warps are capped by ceil(qtile / 16). They default to 4 when qtile = tile (short
+ * tiles leave little to share, and such graphs lower as before qtile existed), else to the query count's default:
+ * qtile 128 over Nq ≥ 128 takes 8 warps, 128 queries sharing each staged chunk (1.7× faster than 4 on an H100).
  */
 function sparsePlan(n: Node, v: MmaVariant): Plan {
   const { rows } = MMA_ATTENTION;
   const tile = attr<number>(n, 'tile');
   const list = n.src[3]!.type.shape;
   const perQueryTile = list.length === 4;
-  const warps = perQueryTile ? Math.min(v.warps ?? MMA_ATTENTION.warps, Math.ceil(tile / rows))
-    : v.warps ?? defaultWarps(n.src[0]!.type.shape[2]!);
+  const Nq = n.src[0]!.type.shape[2]!;
+  const qtile = perQueryTile ? queryTile(n.attrs, 'sparse_attention') : tile;
+  const wide = qtile === tile ? MMA_ATTENTION.warps : defaultWarps(Nq);
+  const warps = perQueryTile ? Math.min(v.warps ?? wide, Math.ceil(qtile / rows)) : v.warps ?? defaultWarps(Nq);
   const d = densePlan(n, v, warps);
   const kept = list.at(-1)!;
   const most = maxKeys(d.D, d.Dv, v.pipe);
   const KC = [64, 48, 32, 16].find((c) => c <= most && tile % c === 0) ?? Math.min(most, ceil16(tile));
   const per = Math.ceil(tile / KC);
   const nt = keyTiles(d.Nk, tile);
-  const QT = keyTiles(d.Nq, tile);
-  const SUB = Math.ceil(tile / (rows * warps));
+  const QT = keyTiles(d.Nq, qtile);
+  const SUB = Math.ceil(qtile / (rows * warps));
   const QB = perQueryTile ? QT * SUB : Math.ceil(d.Nq / (rows * warps));
   const head = perQueryTile
     ? [`const unsigned bh = blk / ${QB}u, qt = (blk % ${QB}u) / ${SUB}u;`,
-      `const unsigned q0 = qt * ${tile}u + (blk % ${SUB}u) * ${rows * warps}u;`,
-      `const unsigned qend = qt * ${tile}u + ${tile}u < ${d.Nq}u ? qt * ${tile}u + ${tile}u : ${d.Nq}u;`,
+      `const unsigned q0 = qt * ${qtile}u + (blk % ${SUB}u) * ${rows * warps}u;`,
+      `const unsigned qend = qt * ${qtile}u + ${qtile}u < ${d.Nq}u ? qt * ${qtile}u + ${qtile}u : ${d.Nq}u;`,
       `const unsigned srow = bh * ${QT}u + qt;`]
     : [...d.head, ...scheduleRow(n, d.H)];
   return {

@@ -27,11 +27,12 @@ export function mmaAttentionUnfit(n: Node, ctx: LowerContext): string | undefine
 
 /**
  * A ctx.variant name of the tensor-core kernel, `mma[-w4|-w8][-pipe|-nopipe]`: 'mma' is the default choice (8 warps
- * where Nq ≥ 128 outside per-query-tile lists, else 4; each chunk staged between two barriers), -w4 / -w8 force the
- * warps per block (per-query-tile lists still cap them by the tile's rows), -pipe double-buffers the K/V staging
- * through registers (the next chunk's loads issued before this chunk's MMAs). Not the default: on an H100
- * (cogvideox-2b, B=2, D=64) its 174 registers cost more than the overlap gains: dense 25.4 ms vs 20.5 ms unpipelined
- * at 8 warps (bench/results/cuda.md). Undefined for any other name.
+ * where Nq ≥ 128 outside per-query-tile lists and for those with a qtile other than the tile, else 4; each chunk
+ * staged between two barriers), -w4 / -w8 force the warps per block (per-query-tile lists still cap them by the
+ * query tile's rows), -pipe double-buffers the K/V staging through registers (the next chunk's loads issued before
+ * this chunk's MMAs). Not the default: on an H100 (cogvideox-2b, B=2, D=64) its 174 registers cost more than the
+ * overlap gains: dense 25.4 ms vs 20.5 ms unpipelined at 8 warps (bench/results/cuda.md). Undefined for any other
+ * name.
  */
 export function parseMmaVariant(name: string): MmaVariant | undefined {
   const m = /^mma(?:-w([48]))?(-pipe|-nopipe)?$/.exec(name);

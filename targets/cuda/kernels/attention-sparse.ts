@@ -1,4 +1,4 @@
-import { keyTiles, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
+import { keyTiles, queryTile, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
@@ -56,8 +56,9 @@ function largestDivisor(n: number, max: number): number {
  * kept tiles read from the i32 list, so time scales with the kept fraction; Q stays dense. Every chunk holds at
  * least one kept key, so the running max is finite after the first chunk. An out-of-range entry (the reference
  * rejects it) or −1 padding is clamped to an empty tile and skipped. The scheduled form (tiles i32[R, T], t) reads the
- * row of the block's timestep, the per-query-tile form (tiles i32[B, H, QT, T]) the row of its query tile. Measured on an H200 (B=1, H=8, N=4096, D=64, tile 64): all
- * tiles kept ran within 2% of dense attention, bit-identical; 1/2, 1/4, 1/8 of them ran 2.0×, 3.8×, 7.2× faster.
+ * row of the block's timestep, the per-query-tile form (tiles i32[B, H, QT, T]) the row of its query tile (qtile
+ * rows). Measured on an H200 (B=1, H=8, N=4096, D=64, tile 64): all tiles kept ran within 2% of dense attention,
+ * bit-identical; 1/2, 1/4, 1/8 of them ran 2.0×, 3.8×, 7.2× faster.
  */
 export function lowerCudaSparseAttention(n: Node, ctx: LowerContext): CudaKernel {
   const [B, H, Nq, D] = n.src[0]!.type.shape as [number, number, number, number];
@@ -73,16 +74,17 @@ export function lowerCudaSparseAttention(n: Node, ctx: LowerContext): CudaKernel
   }
   const vars = n.src.map((s, i) => cudaTensor(['q', 'k', 'v', 'tiles', 't'][i]!, s.type.dtype, s.type.shape, ctx.elem));
   const perQueryTile = n.src[3]!.type.shape.length === 4;
+  const qtile = perQueryTile ? queryTile(n.attrs, 'sparse_attention') : tile;
   // tiles smaller than the chunk get chunks of one tile, so no chunk is mostly masked; per query tile, a block's
-  // queries share one list: TQ is then the largest divisor of the tile up to ATTENTION_TILE.q
-  const TQ = perQueryTile ? largestDivisor(tile, ATTENTION_TILE.q) : ATTENTION_TILE.q;
+  // queries share one list: TQ is then the largest divisor of the query tile (qtile rows) up to ATTENTION_TILE.q
+  const TQ = perQueryTile ? largestDivisor(qtile, ATTENTION_TILE.q) : ATTENTION_TILE.q;
   const TK = Math.min(ATTENTION_TILE.k, tile);
   const QT = Math.ceil(Nq / TQ);
   // the scheduled form: the block's batch (bh / H) reads the row of its timestep; per query tile, its tile's row
   const row = sched
     ? [`const float tb = t[bh / ${H}u];`,
       `const unsigned srow = ${bounds.map((b) => `(tb < ${cudaLiteral(b, 'float')} ? 1u : 0u)`).join(' + ') || '0u'};`]
-    : perQueryTile ? [`const unsigned srow = bh * ${Math.ceil(Nq / tile)}u + (blk % ${QT}u) * ${TQ}u / ${tile}u;`]
+    : perQueryTile ? [`const unsigned srow = bh * ${Math.ceil(Nq / qtile)}u + (blk % ${QT}u) * ${TQ}u / ${qtile}u;`]
       : ['const unsigned srow = 0u;'];
   const y = cudaTensor('y', n.type.dtype, n.type.shape, ctx.elem);
   const keys = Math.min(kept * tile, Nk);

@@ -1,6 +1,6 @@
 import { keyTiles } from '../../../ir/infer-sparse-attention.ts';
 import {
-  f32Bound, forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, tileSelectKeys,
+  f32Bound, forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, tileSelectKeys, tileSelectQueryTile,
 } from '../../../ir/infer-tile-select.ts';
 import type { Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
@@ -14,18 +14,20 @@ const LANES = 8;
 
 /**
  * tile_select{tile, keep, keepFirst, scale}(q, k) → i32[B, H, QT, T'], the CUDA twin of targets/wgsl/kernels/
- * tile-select.ts: one block per (batch, head, query tile); q̄ in shared memory, s_j = scale·(Σ_r q̄·k_r)/|tile j|
- * with LANES threads per key tile, then a rank count keeps the forced tiles and the best others (ties → lower index)
- * and writes them ascending. Shared memory is static: 4·(D + BLOCK + 2·KT) bytes ≤ 48 KiB. The scheduled form
- * (t: f[B]) keeps the count of its batch's range (uniform per block) and pads the rest of its row with −1. The
- * pooled form (attribute keys, operand k̄[B, H, KT, D]) scores s_j = scale·q̄·k̄_j from one row of k̄ per tile, its
- * LANES threads splitting the columns: QT·KT rows of k̄ read per head instead of QT·Nk rows of k.
+ * tile-select.ts: one block per (batch, head, query tile of qtile rows, default tile); q̄ in shared memory,
+ * s_j = scale·(Σ_r q̄·k_r)/|tile j| with LANES threads per key tile, then a rank count keeps the forced tiles and the
+ * best others (ties → lower index) and writes them ascending. Shared memory is static: 4·(D + BLOCK + 2·KT) bytes
+ * ≤ 48 KiB. The scheduled form (t: f[B]) keeps the count of its batch's range (uniform per block) and pads the rest
+ * of its row with −1. The pooled form (attribute keys, operand k̄[B, H, KT, D]) scores s_j = scale·q̄·k̄_j from one
+ * row of k̄ per tile, its LANES threads splitting the columns: QT·KT rows of k̄ read per head instead of QT·Nk of k.
  */
 export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
   const [B, H, Nq, D] = n.src[0]!.type.shape as [number, number, number, number];
   const a = tileSelectAttrs(n.attrs);
   const Nk = tileSelectKeys(n.src[1]!.type, a);
-  const [QT, KT, KEEP] = [keyTiles(Nq, a.tile), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
+  // query tiles of QR rows (qtile, default tile); key tiles of T = tile keys
+  const QR = tileSelectQueryTile(a);
+  const [QT, KT, KEEP] = [keyTiles(Nq, QR), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
   const FORCED = forcedTiles(Nk, a.tile, a.keepFirst);
   if (4 * (D + BLOCK + 2 * KT) > 48 * 1024) {
     throw new Error(`cuda: tile_select over ${KT} key tiles (head dim ${D}) exceeds 48 KiB of shared memory: use a larger tile`);
@@ -62,9 +64,9 @@ export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
   return buildCudaKernel({
     name: 'tile_select', vars: [q, k, ...(t ? [t] : []), y], block: BLOCK, blocks: B * H * QT,
     body: [
-      `const unsigned bh = blk / ${QT}u, qt = blk % ${QT}u, q0 = qt * ${T}u;`,
+      `const unsigned bh = blk / ${QT}u, qt = blk % ${QT}u, q0 = qt * ${QR}u;`,
       ...keep,
-      `const unsigned qn = ${Nq}u - q0 < ${T}u ? ${Nq}u - q0 : ${T}u;`,
+      `const unsigned qn = ${Nq}u - q0 < ${QR}u ? ${Nq}u - q0 : ${QR}u;`,
       `__shared__ float qbar[${D}];`,
       `__shared__ float part[${BLOCK}];`,
       `__shared__ float score[${KT}];`,

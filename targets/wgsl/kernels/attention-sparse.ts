@@ -1,4 +1,4 @@
-import { keyTiles, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
+import { keyTiles, queryTile, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
@@ -11,18 +11,18 @@ import { attentionShape, type AttnShape } from './attention-shape.ts';
 import { bytesOf } from './elementwise.ts';
 
 /**
- * Block candidates: attention.ts's, or per query tile (one list per Q_BLOCK queries) Q_BLOCK = the largest divisor
- * of the tile up to 16, so that no workgroup straddles two query tiles.
+ * Block candidates: attention.ts's, or per query tile (one list per qtile queries) Q_BLOCK = the largest divisor
+ * of the query tile up to 16, so that no workgroup straddles two query tiles. qtile is 0 outside that form.
  */
-function blockCandidates(tile: number, perQueryTile: boolean): readonly (readonly [number, number])[] {
-  if (!perQueryTile) return ATTENTION_BLOCKS;
-  const q = [16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1].find((d) => tile % d === 0)!;
+function blockCandidates(qtile: number): readonly (readonly [number, number])[] {
+  if (!qtile) return ATTENTION_BLOCKS;
+  const q = [16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1].find((d) => qtile % d === 0)!;
   return [32, 16, 8].map((k) => [q, k] as const);
 }
 
 // the largest block that fits, preferring KV_BLOCK ≤ tile so that small tiles do not load mostly-masked chunks
-function pickBlocks(s: AttnShape, tile: number, budget: number, perQueryTile: boolean): readonly [number, number] {
-  const fits = blockCandidates(tile, perQueryTile).filter(([q, k]) => attentionSharedBytes(s, q, k) <= budget);
+function pickBlocks(s: AttnShape, tile: number, budget: number, qtile: number): readonly [number, number] {
+  const fits = blockCandidates(qtile).filter(([q, k]) => attentionSharedBytes(s, q, k) <= budget);
   const fit = fits.find(([, k]) => k <= tile) ?? fits.reduce<readonly [number, number] | undefined>(
     (best, b) => (best && best[1] <= b[1] ? best : b), undefined);
   if (!fit) {
@@ -67,11 +67,13 @@ function chunkScores(s: AttnShape, scale: number): string[] {
 
 /**
  * The list row the workgroup reads: its batch's (bh / H) schedule row in the scheduled form (how many bounds lie
- * above its timestep), its query tile's row per query tile, else 0. It depends on the workgroup only, so the row,
- * like the list, is uniform across the workgroup.
+ * above its timestep), its query tile's row per query tile (qTiles tiles of `rows` queries), else 0. It depends on
+ * the workgroup only, so the row, like the list, is uniform across the workgroup.
  */
-function scheduleRowOf(t: TensorVar | undefined, bounds: readonly number[], heads: number, qTiles: number): string[] {
-  if (qTiles) return [`let srow = bh * ${qTiles}u + q0 / TILE;`];
+function scheduleRowOf(
+  t: TensorVar | undefined, bounds: readonly number[], heads: number, qTiles: number, rows: string,
+): string[] {
+  if (qTiles) return [`let srow = bh * ${qTiles}u + q0 / ${rows};`];
   if (!t) return ['let srow = 0u;'];
   const tv = `let tb = ${t.load(`bh / ${heads}u`)};`;
   return [tv, `let srow = ${bounds.map((b) => `select(0u, 1u, tb < ${literal(b, 'f32')})`).join(' + ') || '0u'};`];
@@ -80,7 +82,8 @@ function scheduleRowOf(t: TensorVar | undefined, bounds: readonly number[], head
 /**
  * sparse_attention{scale, tile}(q[B,H,Nq,D], k[B,H,Nk,D], v[B,H,Nk,Dv], tiles: i32[T]) → [B,H,Nq,Dv], or the
  * scheduled form (tiles: i32[R, T], t: f[B]) whose workgroups read their batch's row, or the per-query-tile form
- * (tiles: i32[B, H, QT, T]) whose workgroups read their query tile's row; −1 padding is skipped.
+ * (tiles: i32[B, H, QT, T]) whose workgroups read their query tile's row (Q_BLOCK divides qtile, so a workgroup's
+ * rows lie in one query tile); −1 padding is skipped.
  * Block-sparse flash attention: attention.ts's kernel (one workgroup per (batch, head, Q_BLOCK queries), K/V staged
  * through workgroup memory in KV_BLOCK-key chunks, online softmax in f32) whose K/V loop walks only the kept key
  * tiles read from the i32 tile list, so its work scales with the kept fraction. Q stays dense. The list is uniform
@@ -97,7 +100,8 @@ export function lowerSparseAttention(n: Node, ctx: LowerContext): KernelSpec {
   const kept = tt.shape.at(-1)!;
   const bounds = ts ? scheduleBounds(n.attrs, tt.shape[0]!) : [];
   const perQueryTile = tt.shape.length === 4;
-  const [qBlock, kvBlock] = pickBlocks(s, tile, ctx.caps.limits.maxComputeWorkgroupStorageSize, perQueryTile);
+  const qtile = perQueryTile ? queryTile(n.attrs, 'sparse_attention') : 0;
+  const [qBlock, kvBlock] = pickBlocks(s, tile, ctx.caps.limits.maxComputeWorkgroupStorageSize, qtile);
   const wg = qBlock * THREADS_PER_ROW;
   const q = tensorVar('x0', qt.dtype, qt.shape, ctx.elem);
   const k = tensorVar('x1', kt.dtype, kt.shape, ctx.elem);
@@ -110,7 +114,8 @@ export function lowerSparseAttention(n: Node, ctx: LowerContext): KernelSpec {
     [`const TILE: u32 = ${tile}u;`, `const KEPT: u32 = ${kept}u;`, `const NTILES: u32 = ${keyTiles(s.nk, tile)}u;`]);
   const body = [
     ...flashStart(q, s, qBlocks),
-    ...scheduleRowOf(tv, bounds, h, perQueryTile ? tt.shape[2]! : 0),
+    // a query tile other than the key tile is inlined; equal ones emit the source as before
+    ...scheduleRowOf(tv, bounds, h, perQueryTile ? tt.shape[2]! : 0, qtile === tile ? 'TILE' : `${qtile}u`),
     // padding (−1) and out-of-range entries (the reference rejects them) map to NTILES, which covers no key: skipped
     'for (var ti = 0u; ti < KEPT; ti++) {',
     `  let ts = ${tiles.load('srow * KEPT + ti')};`,
@@ -130,7 +135,7 @@ export function lowerSparseAttention(n: Node, ctx: LowerContext): KernelSpec {
   return buildKernel({
     name: 'sparse_attention',
     hint: `${ctx.elem};scale=${scale};tile=${tile};bounds=${bounds.join('/')};${qBlock}x${kvBlock}` +
-      (perQueryTile ? ';per-query-tile' : ''),
+      (perQueryTile ? ';per-query-tile' : '') + (perQueryTile && qtile !== tile ? `;qtile=${qtile}` : ''),
     vars,
     workgroup: [wg],
     workgroups: b * h * qBlocks,

@@ -1,6 +1,7 @@
 import { keyTiles } from '../../../ir/infer-sparse-attention.ts';
 import {
-  f32Bound, forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, tileSelectKeys, type TileSelectAttrs,
+  f32Bound, forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, tileSelectKeys, tileSelectQueryTile,
+  type TileSelectAttrs,
 } from '../../../ir/infer-tile-select.ts';
 import type { Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
@@ -115,20 +116,23 @@ function padRow(y: TensorVar): string[] {
 
 /**
  * tile_select{tile, keep, keepFirst, scale}(q[B,H,Nq,D], k[B,H,Nk,D]) → i32[B, H, QT, T']: one workgroup per
- * (batch, head, query tile). It pools its queries into q̄ (workgroup memory), scores every key tile by the mean of
- * q̄·k over its keys (= q̄·k̄_j) in f32, then keeps the forced tiles and the best others by a rank count (O(KT²/WG),
- * fine for KT ≤ a few hundred) and writes them ascending. Every workgroup reads all of K (L2-resident), QT× the
- * bytes of K per head; the pooled form (attribute keys, operand k̄ pooled once per head by reshape + reduce_mean
- * upstream) reads one row per tile instead. The scheduled form (t: f[B]) keeps its range's count of tiles and pads
- * the rest of its row with −1.
+ * (batch, head, query tile of qtile rows, default tile). It pools its queries into q̄ (workgroup memory), scores
+ * every key tile by the mean of q̄·k over its keys (= q̄·k̄_j) in f32, then keeps the forced tiles and the best others
+ * by a rank count (O(KT²/WG), fine for KT ≤ a few hundred) and writes them ascending. Every workgroup reads all of
+ * K (L2-resident), QT× the bytes of K per head; the pooled form (attribute keys, operand k̄ pooled once per head by
+ * reshape + reduce_mean upstream) reads one row per tile instead. The scheduled form (t: f[B]) keeps its range's
+ * count of tiles and pads the rest of its row with −1.
  */
 export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
   const [qt, kt] = [n.src[0]!.type, n.src[1]!.type];
   const [B, H, Nq, D] = qt.shape as [number, number, number, number];
   const a = tileSelectAttrs(n.attrs);
   const Nk = tileSelectKeys(kt, a);
-  const [QT, KT, KEEP] = [keyTiles(Nq, a.tile), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
+  const qtile = tileSelectQueryTile(a);
+  const [QT, KT, KEEP] = [keyTiles(Nq, qtile), keyTiles(Nk, a.tile), selectedTiles(Nk, a)];
   const counts = rangeTiles(Nk, a);
+  // a query tile other than the key tile gets its own constant; equal ones emit the source as before
+  const qrows = qtile === a.tile ? 'TILE' : 'QTILE';
   const shared = 4 * (D + WG + 2 * KT);
   const budget = ctx.caps.limits.maxComputeWorkgroupStorageSize;
   if (shared > budget) {
@@ -141,6 +145,7 @@ export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
   const y = tensorVar('y', n.type.dtype, n.type.shape, ctx.elem);
   const prelude = [
     `const D: u32 = ${D}u;`, `const NQ: u32 = ${Nq}u;`, `const NK: u32 = ${Nk}u;`, `const TILE: u32 = ${a.tile}u;`,
+    ...(qtile === a.tile ? [] : [`const QTILE: u32 = ${qtile}u;`]),
     `const QT: u32 = ${QT}u;`, `const KT: u32 = ${KT}u;`, `const KEEP: u32 = ${KEEP}u;`,
     `const FORCED: u32 = ${forcedTiles(Nk, a.tile, a.keepFirst)}u;`,
     `const WG: u32 = ${WG}u;`, `const LANES: u32 = ${LANES}u;`, `const GROUPS: u32 = ${WG / LANES}u;`,
@@ -151,7 +156,7 @@ export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
   ];
   const body = [
     'let qt = wg % QT; let bh = wg / QT;',
-    'let q0 = qt * TILE; let qn = min(TILE, NQ - q0);',
+    `let q0 = qt * ${qrows}; let qn = min(${qrows}, NQ - q0);`,
     ...(tv ? rangeKeep(tv, a, counts, H) : []),
     ...poolQuery(q),
     ...scoreTiles(k, a.scale, a.keys !== undefined),
@@ -159,7 +164,7 @@ export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
     ...(tv ? padRow(y) : []),
   ];
   const sched = (tv ? `;counts=${counts.join('/')};bounds=${a.schedule!.bounds.join('/')}` : '') +
-    (a.keys === undefined ? '' : `;keys=${Nk}`);
+    (a.keys === undefined ? '' : `;keys=${Nk}`) + (qtile === a.tile ? '' : `;qtile=${qtile}`);
   // per workgroup: its q̄ rows, then all of k (Nk rows) or of k̄ (KT rows)
   const kRows = a.keys === undefined ? Nk : KT;
   return buildKernel({

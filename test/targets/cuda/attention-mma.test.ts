@@ -70,6 +70,12 @@ const CASES: Record<string, Case> = {
   // per query tile 128 over N=200 (a second tile of 72 rows): room for 8 warps, two 64-key chunks a kept tile
   'per query tile, tile 128, N=200, Dv=32': attnCase([1, 1, 200, 200, 16, 32], 12,
     { tiles: ints([1, 1, 2, 2], [1, -1, 0, 1]) }, { tile: 128 }),
+  // query tiles of 128 over key tiles of 64, N=200 (a second query tile of 72 rows): 8 warps by default
+  'per query tile, tile 64, qtile 128, N=200': attnCase([1, 2, 200, 200, 16, 16], 13,
+    { tiles: ints([1, 2, 2, 2], [0, 3, 1, -1, 2, 3, 0, 1]) }, { tile: 64, qtile: 128 }),
+  // qtile 40 (not a multiple of 16, not dividing N=100): 3 warps a block, its last 8 rows past the query tile
+  'per query tile, tile 16, qtile 40, N=100, Dv=32': attnCase([1, 2, 100, 100, 16, 32], 14,
+    { tiles: ints([1, 2, 3, 2], [0, 6, 1, -1, 2, 5, 3, 4, 6, -1, 0, 2]) }, { tile: 16, qtile: 40 }),
 };
 
 /** Every named variant of the tensor-core kernel ('mma' is the default, run by the CASES tests above). */
@@ -125,6 +131,28 @@ describe('CUDA tensor-core attention: selection', () => {
     expect(block('per query tile, tile 16, Dv=32', forced('mma-w8'))).toBe(32);
     expect(lowerCudaNode(CASES['dense N=130, D=64']!.n, forced('mma-w8')).source)
       .toBe(lowerCudaNode(CASES['dense N=130, D=64']!.n, CTX).source);
+  });
+
+  it('per query tile of qtile rows: qtile 128 takes 8 warps where Nq ≥ 128, capped by ceil(qtile/16)', () => {
+    const wide = CASES['per query tile, tile 64, qtile 128, N=200']!.n;
+    const plan = mmaPlan(wide, { pipe: false });
+    // 2 query tiles × 2 heads, one 128-row block each; chunks of 64 keys, one per kept key tile
+    expect(plan).toMatchObject({ warps: 8, blocks: 4, KC: 64, chunks: 2 });
+    expect(plan.head).toContain('const unsigned q0 = qt * 128u + (blk % 1u) * 128u;');
+    expect(plan.head).toContain('const unsigned qend = qt * 128u + 128u < 200u ? qt * 128u + 128u : 200u;');
+    expect(lowerCudaNode(wide, CTX).block).toEqual([256, 1, 1]);
+    expect(lowerCudaNode(wide, forced('mma-w4')).block).toEqual([128, 1, 1]);
+    // Nq < 128 keeps 4 warps even for qtile 128
+    const short = attnCase([1, 1, 100, 100, 16, 16], 1, { tiles: ints([1, 1, 1, 1], [0]) }, { tile: 64, qtile: 128 }).n;
+    expect(mmaPlan(short, { pipe: false }).warps).toBe(4);
+    // qtile 40: ceil(40/16) = 3 warps, 3 blocks a head, never two query tiles in one
+    const odd = mmaPlan(CASES['per query tile, tile 16, qtile 40, N=100, Dv=32']!.n, { pipe: false });
+    expect(odd).toMatchObject({ warps: 3, blocks: 6, KC: 16 });
+    expect(odd.head).toContain('const unsigned srow = bh * 3u + qt;');
+    // qtile = tile is the old default (4 warps per query tile), the same source as no qtile
+    const old = CASES['per query tile, tile 128, N=200, Dv=32']!;
+    const same = node('sparse_attention', old.n.src, { ...old.n.attrs, qtile: 128 });
+    expect(lowerCudaNode(same, CTX).source).toBe(lowerCudaNode(old.n, CTX).source);
   });
 
   it('parses variant names; the double buffer stays under 48 KiB (D = Dv = 128 halves the chunk)', () => {

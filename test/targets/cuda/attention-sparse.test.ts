@@ -48,6 +48,25 @@ function scheduledCase(seed: number): Case {
   return { n: node('sparse_attention', leaves, { scale: 0.3, tile: 8, bounds: [0.7, 0.3] }), inputs };
 }
 
+/** The per-query-tile form with query tiles of qtile rows: a seeded −1-padded list per (b, h, query tile). */
+function qtileCase(dims: readonly number[], tile: number, qtile: number, seed: number): Case {
+  const [B, H, Nq, Nk, D] = dims as [number, number, number, number, number];
+  const [QT, KT] = [Math.ceil(Nq / qtile), Math.ceil(Nk / tile)];
+  const r = rng(seed);
+  const width = Math.min(3, KT);
+  const lists = Array.from({ length: B * H * QT }, () => {
+    const pick = Array.from({ length: KT }, (_, t) => t).filter(() => r() < 0.4).slice(0, width);
+    const row = pick.length ? pick : [KT - 1];
+    return [...row, ...new Array<number>(width - row.length).fill(-1)];
+  });
+  const inputs: Record<string, Tensor> = {
+    q: f32(r, [B, H, Nq, D]), k: f32(r, [B, H, Nk, D]), v: f32(r, [B, H, Nk, D]),
+    tiles: tensor({ dtype: 'i32', shape: [B, H, QT, width] }, Int32Array.from(lists.flat())),
+  };
+  const leaves = Object.keys(inputs).map((k) => input(k, inputs[k]!.type.dtype, inputs[k]!.type.shape));
+  return { n: node('sparse_attention', leaves, { scale: 0.3, tile, qtile }), inputs };
+}
+
 const CASES: Record<string, Case> = {
   // tile 40 > the 32-key chunk: a full and a partial chunk per tile; tile 2 (keys 80..89) is the partial last one
   'tile 40, Nq=70 over two blocks, partial last tile': sparseCase([2, 2, 70, 90, 24, 20], 40, [0, 2], 1),
@@ -55,6 +74,9 @@ const CASES: Record<string, Case> = {
   'tile 5, scattered tiles': sparseCase([1, 2, 19, 33, 16, 16], 5, [1, 3, 6], 2),
   'only the last one-key tile': sparseCase([1, 1, 9, 33, 8, 12], 4, [8], 3),
   'scheduled by timestep: a row per batch element': scheduledCase(4),
+  // per query tile of 96 rows (key tiles of 32): 48-thread blocks, two a query tile, the last tile of 54 rows
+  'per query tile, tile 32, qtile 96, Nq 150': qtileCase([1, 2, 150, 100, 24], 32, 96, 5),
+  'per query tile, tile 16, qtile 40, Nq 100': qtileCase([2, 1, 100, 90, 8], 16, 40, 6),
 };
 
 describe('CUDA sparse attention', () => {
@@ -63,6 +85,12 @@ describe('CUDA sparse attention', () => {
     expect(k.source).toBe(golden('attention_sparse', k.source));
     expect(k.name).toBe('sparse_attention_flash');
     expect(k.params).toEqual(['const float*', 'const float*', 'const float*', 'const int*', 'float*']);
+  });
+
+  it('per query tile, a block divides qtile (qtile 96 → 48 threads) and reads its query tile\'s row', () => {
+    const k = lowerCudaNode(CASES['per query tile, tile 32, qtile 96, Nq 150']!.n, CTX);
+    expect(k.block).toEqual([48, 1, 1]);
+    expect(k.source).toContain('const unsigned srow = bh * 2u + (blk % 4u) * 48u / 96u;');
   });
 
   it('counts flops by the kept keys and refuses head dims over the shared-memory tile', () => {

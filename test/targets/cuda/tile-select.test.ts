@@ -32,28 +32,34 @@ interface Case {
 }
 
 /** tile_select over random q, k of [B, H, Nq, Nk, D]. */
-function selectCase(dims: readonly number[], attrs: { tile: number; keep: number; keepFirst: number; scale: number }, seed: number): Case {
+function selectCase(dims: readonly number[],
+  attrs: { tile: number; qtile?: number; keep: number; keepFirst: number; scale: number }, seed: number): Case {
   const [B, H, Nq, Nk, D] = dims as [number, number, number, number, number];
   const r = rng(seed);
   const inputs = { q: f32(r, [B, H, Nq, D]), k: f32(r, [B, H, Nk, D]) };
   return { n: node('tile_select', [input('q', 'f32', [B, H, Nq, D]), input('k', 'f32', [B, H, Nk, D])], attrs), inputs };
 }
 
-/** sparse_attention per query tile, its lists the reference's tile_select of the same q, k. */
-function perQueryTileCase(dims: readonly number[], tile: number, seed: number): Case {
+/** sparse_attention per query tile (qtile rows when given), its lists the reference's tile_select of the same q, k. */
+function perQueryTileCase(dims: readonly number[], tile: number, seed: number, qtile?: number): Case {
   const [B, H, Nq, Nk, D] = dims as [number, number, number, number, number];
-  const sel = selectCase(dims, { tile, keep: 0.4, keepFirst: 2, scale: 0.5 }, seed);
+  const q2 = qtile === undefined ? {} : { qtile };
+  const sel = selectCase(dims, { tile, keep: 0.4, keepFirst: 2, scale: 0.5, ...q2 }, seed);
   const r = rng(seed + 1);
   const inputs = { ...sel.inputs, v: f32(r, [B, H, Nk, D]), tiles: reference(sel.n, sel.inputs) };
   const leaves = [input('q', 'f32', [B, H, Nq, D]), input('k', 'f32', [B, H, Nk, D]), input('v', 'f32', [B, H, Nk, D]),
     input('tiles', 'i32', sel.n.type.shape)];
-  return { n: node('sparse_attention', leaves, { scale: 0.3, tile }), inputs };
+  return { n: node('sparse_attention', leaves, { scale: 0.3, tile, ...q2 }), inputs };
 }
 
 const SELECT: Record<string, Case> = {
   'tile 4, partial last tiles, keepFirst 5': selectCase([2, 2, 11, 29, 8], { tile: 4, keep: 0.5, keepFirst: 5, scale: 0.7 }, 1),
   'KT 150 over a 128-thread block, negative scale': selectCase([1, 1, 6, 300, 4], { tile: 2, keep: 0.2, keepFirst: 0, scale: -1 }, 2),
   'keep 1: every tile': selectCase([1, 2, 9, 20, 6], { tile: 5, keep: 1, keepFirst: 0, scale: 1 }, 3),
+  'qtile = 2·tile, partial last query tile': selectCase([2, 2, 19, 29, 8],
+    { tile: 4, qtile: 8, keep: 0.5, keepFirst: 5, scale: 0.7 }, 15),
+  'tile 16, qtile 40 over Nq 100': selectCase([1, 2, 100, 90, 8],
+    { tile: 16, qtile: 40, keep: 0.4, keepFirst: 0, scale: 0.5 }, 16),
 };
 
 /** The scheduled form: one timestep per sample, chosen to put the samples in different ranges. */
@@ -99,6 +105,8 @@ const POOLED: Record<string, Case> = {
 const SPARSE: Record<string, Case> = {
   'tile 16: one 16-query block per query tile': perQueryTileCase([1, 2, 37, 45, 8], 16, 4),
   'tile 5, Nq 23: 5-thread blocks': perQueryTileCase([2, 1, 23, 31, 8], 5, 5),
+  'tile 8, qtile 16: 16-thread blocks over two key tiles of queries': perQueryTileCase([1, 2, 37, 45, 8], 8, 17, 16),
+  'tile 16, qtile 40, Nq 100: 40-thread blocks': perQueryTileCase([1, 2, 100, 90, 8], 16, 18, 40),
 };
 
 describe('CUDA tile_select', () => {
@@ -117,6 +125,18 @@ describe('CUDA tile_select', () => {
     const pooled = lowerCudaNode(POOLED['a ragged last tile (N 200, tile 64), D 64']!.n, CTX);
     expect(pooled.source).toContain('const unsigned base = (bh * 4u + j) * 64u;');
     expect(pooled.source).not.toContain('r += 8u');
+  });
+
+  it('pools query tiles of qtile rows (QT = ceil(Nq/qtile) blocks); qtile = tile emits the source of no qtile', () => {
+    const wide = lowerCudaNode(SELECT['tile 16, qtile 40 over Nq 100']!.n, CTX);
+    expect(wide.source).toContain('const unsigned bh = blk / 3u, qt = blk % 3u, q0 = qt * 40u;');
+    expect(wide.source).toContain('const unsigned qn = 100u - q0 < 40u ? 100u - q0 : 40u;');
+    const a = { tile: 5, keep: 1, keepFirst: 0, scale: 1 };
+    const same = lowerCudaNode(selectCase([1, 2, 9, 20, 6], { ...a, qtile: 5 }, 3).n, CTX);
+    expect(same.source).toBe(lowerCudaNode(selectCase([1, 2, 9, 20, 6], a, 3).n, CTX).source);
+    const sparse = lowerCudaNode(SPARSE['tile 16, qtile 40, Nq 100: 40-thread blocks']!.n, CTX);
+    expect(sparse.block).toEqual([40, 1, 1]);
+    expect(sparse.source).toContain('const unsigned srow = bh * 3u + (blk % 3u) * 40u / 40u;');
   });
 
   it.skipIf(!NVCC)('compiles with nvcc -arch=sm_90a (needs nvcc: skipped without it)', () => {

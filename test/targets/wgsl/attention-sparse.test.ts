@@ -132,10 +132,10 @@ describe('sparse attention kernel description', () => {
   });
 });
 
-/** The per-query-tile form: every (b, h, query tile) its own seeded list, −1 padded. */
-function perQueryTileCase(seed: number, Nq: number, tile: number) {
+/** The per-query-tile form: every (b, h, query tile of qtile rows) its own seeded list, −1 padded. */
+function perQueryTileCase(seed: number, Nq: number, tile: number, qtile?: number) {
   const [B, H, Nk, D] = [2, 2, 45, 16];
-  const QT = Math.ceil(Nq / tile);
+  const QT = Math.ceil(Nq / (qtile ?? tile));
   const total = Math.ceil(Nk / tile);
   const r = rng(seed);
   const width = Math.min(3, total);
@@ -151,7 +151,8 @@ function perQueryTileCase(seed: number, Nq: number, tile: number) {
     v: randomTensor(r, 'f32', [B, H, Nk, D]),
     tiles: tensor({ dtype: 'i32', shape: [B, H, QT, width] }, Int32Array.from(lists.flat())),
   };
-  return { n: node('sparse_attention', leaves, { scale: 0.6, tile }), inputs };
+  const attrs = { scale: 0.6, tile, ...(qtile === undefined ? {} : { qtile }) };
+  return { n: node('sparse_attention', leaves, attrs), inputs };
 }
 
 describe.skipIf(!hasGpu)('wgsl block-sparse attention, per query tile', () => {
@@ -164,5 +165,22 @@ describe.skipIf(!hasGpu)('wgsl block-sparse attention, per query tile', () => {
   it('picks Q_BLOCK dividing the tile (tile 24 → 12 queries per workgroup)', () => {
     const spec = lowerNode(perQueryTileCase(1, 50, 24).n, CPU);
     expect(spec.source).toContain('const Q_BLOCK: u32 = 12u;');
+  });
+
+  it.each([[8, 16, 37], [16, 40, 100], [5, 12, 23]])('tile %i, qtile %i, Nq %i: each query tile attends over its row',
+    async (tile, qtile, nq) => {
+      const { n, inputs } = perQueryTileCase(560 + qtile, nq, tile, qtile);
+      const [got, want, spec] = await runBoth(n, inputs, 'f32');
+      expect(spec.source).toContain(`q0 / ${qtile}u;`);
+      expectClose(got, want, TOL_ACC);
+    });
+
+  it('picks Q_BLOCK dividing qtile (qtile 40 → 10 queries per workgroup); qtile = tile changes nothing', () => {
+    const spec = lowerNode(perQueryTileCase(1, 100, 16, 40).n, CPU);
+    expect(spec.source).toContain('const Q_BLOCK: u32 = 10u;');
+    expect(spec.key).toContain(';qtile=40');
+    const plain = lowerNode(perQueryTileCase(1, 50, 24).n, CPU);
+    const same = lowerNode(perQueryTileCase(1, 50, 24, 24).n, CPU);
+    expect([same.source, same.key]).toEqual([plain.source, plain.key]);
   });
 });

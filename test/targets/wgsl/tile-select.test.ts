@@ -13,6 +13,8 @@ interface Case {
   readonly keep: number;
   readonly keepFirst?: number;
   readonly scale?: number;
+  /** query rows per query tile (absent: the attribute is left out, i.e. tile) */
+  readonly qtile?: number;
 }
 
 function selectCase(c: Case, seed: number) {
@@ -20,7 +22,8 @@ function selectCase(c: Case, seed: number) {
   const r = rng(seed);
   const inputs: Record<string, Tensor> = { q: randomTensor(r, 'f32', c.q), k: randomTensor(r, 'f32', [B, H, c.nk, D]) };
   const [q, k] = [input('q', 'f32', c.q), input('k', 'f32', [B, H, c.nk, D])];
-  const attrs = { tile: c.tile, keep: c.keep, keepFirst: c.keepFirst ?? 0, scale: c.scale ?? 1 / Math.sqrt(D) };
+  const attrs = { tile: c.tile, keep: c.keep, keepFirst: c.keepFirst ?? 0, scale: c.scale ?? 1 / Math.sqrt(D),
+    ...(c.qtile === undefined ? {} : { qtile: c.qtile }) };
   return { q, k, attrs, inputs, n: node('tile_select', [q, k], attrs) };
 }
 
@@ -30,6 +33,9 @@ const CASES: [string, Case][] = [
   ['negative scale, odd head dim', { q: [1, 2, 9, 5], nk: 30, tile: 3, keep: 0.4, scale: -0.5 }],
   ['more key tiles than a workgroup (KT 150 > 128), tile 2', { q: [1, 1, 6, 4], nk: 300, tile: 2, keep: 0.2 }],
   ['tile 64, one whole query tile, D 64', { q: [1, 2, 64, 64], nk: 512, tile: 64, keep: 0.5 }],
+  ['qtile = 2·tile, partial last query tile, keepFirst 5',
+    { q: [2, 2, 19, 8], nk: 29, tile: 4, qtile: 8, keep: 0.5, keepFirst: 5 }],
+  ['tile 16, qtile 40 over Nq 100', { q: [1, 2, 100, 16], nk: 90, tile: 16, qtile: 40, keep: 0.4 }],
 ];
 
 describe.skipIf(!hasGpu)('wgsl tile_select vs the reference (exact: integer lists)', () => {
@@ -54,6 +60,22 @@ describe.skipIf(!hasGpu)('wgsl tile_select vs the reference (exact: integer list
     expect(spec.source).toContain('let srow = bh * 5u + q0 / TILE;');
     expectClose(got, want, TOL_ACC);
   });
+
+  it.each([[8, 16, 40], [16, 40, 100]])('tile %i, qtile %i, Nq %i: the pair matches the reference',
+    async (tile, qtile, nq) => {
+      const c = { q: [1, 2, nq, 16], nk: 77, tile, qtile, keep: 0.4, keepFirst: 3 };
+      const { q, k, attrs, inputs } = selectCase(c, 730 + tile);
+      const v = input('v', 'f32', [1, 2, 77, 12]);
+      const sel = node('tile_select', [q, k], attrs);
+      const [lists, wantLists] = await runBoth(sel, inputs, 'f32');
+      expect(Array.from(lists.data)).toEqual(Array.from(wantLists.data));
+      const tiles = input('tiles', 'i32', sel.type.shape);
+      const n = node('sparse_attention', [q, k, v, tiles], { scale: 0.5, tile, qtile });
+      const vData = randomTensor(rng(731 + tile), 'f32', [1, 2, 77, 12]);
+      const [got, want, spec] = await runBoth(n, { ...inputs, v: vData, tiles: lists }, 'f32');
+      expect(spec.source).toContain(`let srow = bh * ${Math.ceil(nq / qtile)}u + q0 / ${qtile}u;`);
+      expectClose(got, want, TOL_ACC);
+    });
 });
 
 /** The scheduled form: random q, k and one timestep per sample, chosen to put the samples in different ranges. */
@@ -92,6 +114,14 @@ describe('tile_select kernel description', () => {
     const b = lowerNode(selectCase({ q: [1, 1, 8, 8], nk: 64, tile: 8, keep: 0.25 }, 1).n, ctx);
     expect(a.key).toContain('tile=8');
     expect(a.key).not.toBe(b.key);
+    // qtile keys its own pipeline; qtile = tile emits the source and key of no qtile
+    const wide = lowerNode(selectCase({ q: [1, 1, 40, 8], nk: 64, tile: 8, qtile: 16, keep: 0.5 }, 1).n, ctx);
+    expect(wide.key).toContain('qtile=16');
+    expect(wide.source).toContain('let q0 = qt * QTILE; let qn = min(QTILE, NQ - q0);');
+    const plain = lowerNode(selectCase({ q: [1, 1, 40, 8], nk: 64, tile: 8, keep: 0.5 }, 1).n, ctx);
+    const same = lowerNode(selectCase({ q: [1, 1, 40, 8], nk: 64, tile: 8, qtile: 8, keep: 0.5 }, 1).n, ctx);
+    expect([same.source, same.key]).toEqual([plain.source, plain.key]);
+    expect(plain.source).not.toContain('QTILE');
     const big = selectCase({ q: [1, 1, 4, 8], nk: 8000, tile: 2, keep: 0.5 }, 1).n;
     expect(() => lowerNode(big, ctx)).toThrow(/tile_select over 4000 key tiles .* workgroup memory/);
   });
