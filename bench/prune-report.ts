@@ -21,7 +21,7 @@ interface Variant {
   readonly name: string;
   readonly label: string;
   readonly dense: 'fp' | 'w4a6';
-  readonly series: 'static' | 'schedule' | 'online' | 'online schedule' | 'online, block 0 dense';
+  readonly series: 'static' | 'schedule' | 'online' | 'online schedule' | 'online, block 0 dense' | 'online, qtile 128';
   /** off the plot (a second point at the same kept fraction, e.g. another tile size) */
   readonly plot?: false;
 }
@@ -40,6 +40,12 @@ const BLOCK0_DENSE: readonly (readonly [string, string])[] = [
   ['d0-sch1-.5x3', 'schedule 1 / 0.5 ×3'],
 ];
 
+/** Online with query tiles of 128 (`qtile=128`: one list per 128 queries, 8-warp blocks on CUDA). */
+const QTILE128: readonly (readonly [string, string])[] = [
+  ['q128-online0.5', 'keep 0.5'], ['q128-online0.25', 'keep 0.25'], ['q128-sch1-.25x3', 'schedule 1 / 0.25 ×3'],
+  ['q128-sch1-.5x3', 'schedule 1 / 0.5 ×3'],
+];
+
 const VARIANTS: readonly Variant[] = [
   ...[0.75, 0.5, 0.25].map((k): Variant => ({ name: `keep${k}`, label: `static, keep ${k}`, dense: 'fp', series: 'static' })),
   { name: 'schedule', label: 'static, schedule 1 / 0.5 / 0.25 over the steps', dense: 'fp', series: 'schedule' },
@@ -49,6 +55,8 @@ const VARIANTS: readonly Variant[] = [
   ...SCHEDULES.map(([name, s]): Variant => ({ name, label: `online, schedule ${s}`, dense: 'fp', series: 'online schedule' })),
   ...BLOCK0_DENSE.map(([name, s]): Variant =>
     ({ name, label: `online, ${s}, block 0 dense`, dense: 'fp', series: 'online, block 0 dense' })),
+  ...QTILE128.map(([name, s]): Variant =>
+    ({ name, label: `online, ${s}, query tiles of 128`, dense: 'fp', series: 'online, qtile 128' })),
   { name: 'w4a6-keep0.5', label: 'W4A6 (RTN) + static keep 0.5', dense: 'w4a6', series: 'static' },
   { name: 'w4a6-online0.5', label: 'W4A6 (RTN) + online keep 0.5', dense: 'w4a6', series: 'online' },
   { name: 'w4a6-sch1-.5x3', label: 'W4A6 (RTN) + online, schedule 1 / 0.5 ×3', dense: 'w4a6', series: 'online schedule' },
@@ -122,6 +130,50 @@ function mmaAttentionTable(a: MmaAttentionBench): string[] {
   ];
 }
 
+/** bench/attention-sparse-cuda.ts --online: dense, then each online configuration's launches summed (first row dense). */
+function onlineCudaTable(a: MmaAttentionBench): string[] {
+  const dense = a.rows[0]!.ms;
+  return [
+    '### CUDA, online selection as the pass builds it (pooled keys, tile_select, per-query-tile sparse kernel)', '',
+    `${a.preset} self-attention [B=${a.b}, H=${a.h}, N=${a.n}, D=${a.hd}], tiles of ${a.tile} keys, one runner per row ` +
+      '(bench/attention-sparse-cuda.ts --online); median CUDA-event times after warm-up; the online rows sum every ' +
+      'launch they need. qtile 64: one list per 64 queries (4-warp blocks); qtile 128: per 128 (8-warp blocks).', '',
+    '| launches | query tile | kept K/V | ms | vs dense |', '|---|---:|---:|---:|---:|',
+    ...a.rows.map((r) => `| ${r.kernel} | ${r.variant === 'default' ? '–' : r.variant!.replace('qtile ', '')} | ` +
+      `${r.keep.toFixed(2)} | ${r.ms.toFixed(2)} | ${(dense / r.ms).toFixed(2)}× |`),
+    '',
+  ];
+}
+
+/** `vdit run --profile --json` of a CUDA build: its kernels' launches. */
+interface CudaRun {
+  readonly timeMs: number;
+  readonly device?: string;
+  readonly kernels: readonly { name: string; ns: number }[];
+}
+
+/** Attention time of a CUDA forward: the attention kernels, tile_select and the key pooling (reduce_mean). */
+const ATTENTION_KERNELS = ['attention_mma', 'sparse_attention_mma', 'tile_select', 'reduce_mean'];
+
+function cudaStepTable(rows: readonly (readonly [string, CudaRun])[]): string[] {
+  const ms = (r: CudaRun, names: readonly string[]): number =>
+    r.kernels.filter((k) => names.includes(k.name)).reduce((a, k) => a + k.ns / 1e6, 0);
+  const [, base] = rows[0]!;
+  return [
+    '### cogvideox-2b denoiser forward (CUDA W4A8, one call)', '',
+    `${base.device ?? 'unknown card'}; seeded weights, one profiled forward (\`vdit run … --backend cuda --profile\`; ` +
+      'the step time is the median of 3). Attention: the attention kernels + `tile_select` + the key pooling\'s ' +
+      '`reduce_mean` (its slice/concat copies of the ragged last tile, ~4 ms, count in the step only).', '',
+    '| build | step ms | attention ms | of which selection | attention vs dense | step vs dense |', '|---|---:|---:|---:|---:|---:|',
+    ...rows.map(([label, r]) => {
+      const [a, sel] = [ms(r, ATTENTION_KERNELS), ms(r, ['tile_select', 'reduce_mean'])];
+      return `| ${label} | ${r.timeMs.toFixed(1)} | ${a.toFixed(1)} | ${sel ? sel.toFixed(1) : '–'} | ` +
+        `${(ms(base, ATTENTION_KERNELS) / a).toFixed(2)}× | ${(base.timeMs / r.timeMs).toFixed(2)}× |`;
+    }),
+    '',
+  ];
+}
+
 function stepTable(s: BenchReport, what: string): string[] {
   const rows = s.step.filter((r) => r.gpuMs !== undefined);
   const base = rows.find((r) => !r.build.includes('@'));
@@ -154,9 +206,10 @@ function plot(points: readonly { series: string; kept: number; psnr: number }[])
   const [w, h, left, top, bottom, right] = [640, 340, 55, 30, 50, 150];
   const colours: Record<string, string> = {
     static: '#9e9e9e', schedule: '#ffb74d', online: '#d32f2f', 'online schedule': '#7b1fa2', 'online, block 0 dense': '#388e3c',
+    'online, qtile 128': '#0097a7',
   };
   // a series whose points share kept fractions (several schedules per budget) is drawn as points only
-  const scatter = new Set(['online schedule', 'online, block 0 dense']);
+  const scatter = new Set(['online schedule', 'online, block 0 dense', 'online, qtile 128']);
   const x = (k: number): number => left + (w - left - right) * k;
   const y = (p: number): number => top + (h - top - bottom) * (1 - Math.min(p, 50) / 50);
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`];
@@ -226,9 +279,14 @@ export function renderPruneReport(dir: string, svgName: string): { md: string; s
   if (cuda) lines.push(...attentionTable('CUDA (the runner)', cuda));
   const mma = readJson<MmaAttentionBench>(dir, 'attention-cuda-mma.json');
   if (mma) lines.push(...mmaAttentionTable(mma));
+  const onlineCuda = readJson<MmaAttentionBench>(dir, 'attention-online-cuda.json');
+  if (onlineCuda) lines.push(...onlineCudaTable(onlineCuda));
   const steps = ([['step-prune.json', 'static lists'], ['step-online.json', 'online selection, a later call']] as const)
     .map(([f, what]) => [readJson<BenchReport>(dir, f), what] as const).filter(([r]) => r !== undefined);
   if (steps.length) lines.push('## Step time', '', ...steps.flatMap(([r, what]) => stepTable(r!, what)));
+  const cudaRuns = ([['W4A8', 'cog-cuda-w4a8.json'], ['W4A8, online keep 0.5, qtile 128', 'cog-cuda-w4a8-online0.5-q128.json']] as const)
+    .map(([label, f]) => [label, readJson<CudaRun>(dir, f)] as const);
+  if (cudaRuns.every(([, r]) => r)) lines.push(...cudaStepTable(cudaRuns as readonly (readonly [string, CudaRun])[]));
   return { md: lines.join('\n'), svg: plot(points) };
 }
 

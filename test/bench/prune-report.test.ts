@@ -29,6 +29,16 @@ describe('bench/prune-report.ts', () => {
       expect(more.md).toMatch(/\| online, schedule 1 \/ 0\.5 ×3 \| 0\.63 \|/);
       expect(more.md).toMatch(/\| f16@online=0\.5 \| \d+ \| \d+ \| \d+ \| [\d.]+× \| [\d.]+× \|/);
       expect(more.svg.match(/<circle/g)?.length).toBe(2);
+      // the CUDA online kernel table and the CUDA forward table (attention = attention kernels + selection)
+      for (const f of ['q128-sch1-.5x3.json', 'q128-sch1-.5x3.compile.json', 'attention-online-cuda.json',
+        'cog-cuda-w4a8.json', 'cog-cuda-w4a8-online0.5-q128.json']) copyFileSync(join(RESULTS, f), join(dir, f));
+      const cuda = renderPruneReport(dir, 'plot.svg').md;
+      expect(cuda).toMatch(/\| online, schedule 1 \/ 0\.5 ×3, query tiles of 128 \| 0\.63 \|/);
+      expect(cuda).toMatch(/\| online \(.*tile_select [\d.]+ \+ sparse_attention_mma [\d.]+\) \| 128 \| 0\.50 \| [\d.]+ \| [\d.]+× \|/);
+      const fwd = cuda.split('\n').find((l) => l.startsWith('| W4A8, online keep 0.5, qtile 128 |'))!;
+      const run = JSON.parse(readFileSync(join(dir, 'cog-cuda-w4a8-online0.5-q128.json'), 'utf8')) as { timeMs: number };
+      expect(fwd).toContain(`| ${run.timeMs.toFixed(1)} |`);
+      expect(cuda).toMatch(/\| W4A8 \| [\d.]+ \| [\d.]+ \| – \| 1\.00× \| 1\.00× \|/);
       writeFileSync(join(dir, 'fp.json'), '{}');
       expect(() => renderPruneReport(dir, 'plot.svg')).toThrow(/no fp.json/);
     } finally {
