@@ -3,8 +3,8 @@
 // on cogvideox-2b shapes (attention-wgsl.json, attention-cuda.json) and the step times (step-prune.json, `vdit bench
 // --step --out`). Writes the Markdown page and an SVG plot of PSNR vs the kept K/V fraction.
 //   npx tsx bench/prune-report.ts <dir> -o bench/results/prune.md      (also writes prune.svg beside it)
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchReport } from '../compiler/bench/bench-run.ts';
 import type { EvalResult } from '../compiler/generate/eval-run.ts';
@@ -272,6 +272,13 @@ export function renderPruneReport(dir: string, svgName: string): { md: string; s
     if (kept !== undefined && v.dense === 'fp' && v.plot !== false) points.push({ series: v.series, kept, psnr: num(r.reference!.psnr) });
   }
   lines.push('', `![PSNR vs dense against the kept fraction](${svgName})`, '');
+  // bench/prune-clips.ts GIFs: clips-<build>.gif, dense | pruned | |difference| ×4 at picked PSNRs
+  for (const gif of readdirSync(dir).filter((f) => /^clips-.+\.gif$/.test(f)).sort()) {
+    const build = gif.slice('clips-'.length, -'.gif'.length);
+    const label = VARIANTS.find((v) => v.name === build)?.label ?? build;
+    lines.push(`Clips of ${label} (rows: the worst, 25th-percentile, median and best PSNR vs dense; columns: dense | ` +
+      `pruned | |difference| ×4):`, '', `![${label}: dense, pruned, difference](${basename(dir)}/${gif})`, '');
+  }
   const wgsl = readJson<AttentionBench>(dir, 'attention-wgsl.json');
   const cuda = readJson<AttentionBench>(dir, 'attention-cuda.json');
   if (wgsl || cuda) lines.push('## Attention kernel time', '');
