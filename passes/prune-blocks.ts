@@ -78,6 +78,7 @@ export function blockSelfAttentions(g: Graph): Map<number, Node> {
   return found;
 }
 
+/** R ranges need R − 1 finite, strictly descending timestep bounds. */
 export function checkSchedule(ranges: number, bounds: readonly number[]): void {
   if (ranges < 1) throw new Error('prune-tokens: a schedule needs at least one range');
   if (bounds.length !== ranges - 1) {
@@ -100,6 +101,7 @@ export function denseBlocks(dense: readonly number[] | undefined, found: Readonl
   return new Set(dense);
 }
 
+/** Every keep in (0, 1], tile ≥ 1, keepFirst ≥ 0 (integers). */
 export function checkOptions(ranges: readonly { readonly keep: number }[], tile: number, keepFirst: number): void {
   for (const { keep } of ranges) {
     if (!(typeof keep === 'number' && keep > 0 && keep <= 1)) {

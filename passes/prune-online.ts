@@ -17,6 +17,7 @@ import { rangeSteps } from './prune-schedule.ts';
  * With a schedule (keeps + bounds) tile_select also reads the graph input t and keeps its range's budget per sample.
  * tile_select takes its pooled form, k̄ = the tile means of k computed once per head by existing ops (poolKeyTiles),
  * so that each query tile reads KT rows of k̄ instead of all Nk keys (QT× the bytes of K per head otherwise).
+ * `qtile` sets the queries that share one list (both ops' attribute, default tile); `dense` blocks stay whole.
  */
 
 /**
