@@ -46,6 +46,8 @@ export interface OnlineTiles {
   readonly tilesPerRange: readonly number[];
   /** the default sampler's forwards in each range: the weights of keptFraction */
   readonly stepsPerRange: readonly number[];
+  /** the queries that share one list (qtile) */
+  readonly queryTile: number;
 }
 
 export interface PruneTokensResult {

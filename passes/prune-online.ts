@@ -81,7 +81,7 @@ export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneToke
       throw new Error(`prune-tokens: block ${block} self-attention has a mask; sparse_attention takes none`);
     }
     if (counts.some((c) => c < keyTiles(nk, tile))) planned.add(block);
-    return onlineReport(block, nk, tile, counts, steps);
+    return onlineReport(block, nk, tile, counts, steps, qtile);
   });
   const t = keeps.length > 1 && planned.size ? timestepInput(g, [...found.values()][0]!.type.shape[0]!) : undefined;
   // qtile = tile is the attribute's default: left out, so such graphs print as before
@@ -98,7 +98,7 @@ export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneToke
 
 /** An online block's report: per range the keys its query tiles may read; their mean weighted by sampler steps. */
 function onlineReport(
-  block: number, nk: number, tile: number, counts: readonly number[], steps: readonly number[],
+  block: number, nk: number, tile: number, counts: readonly number[], steps: readonly number[], queryTile: number,
 ): PrunedBlock {
   const ranges = counts.map((c) => {
     const keptKeys = Math.min(c * tile, nk);
@@ -107,5 +107,5 @@ function onlineReport(
   const total = steps.reduce((x, y) => x + y, 0);
   const keptFraction = ranges.reduce((acc, r, i) => acc + r.keptFraction * steps[i]!, 0) / total;
   return { block, totalTiles: keyTiles(nk, tile), totalKeys: nk, ranges, keptFraction,
-    online: { tilesPerQueryTile: Math.max(...counts), tilesPerRange: counts, stepsPerRange: steps } };
+    online: { tilesPerQueryTile: Math.max(...counts), tilesPerRange: counts, stepsPerRange: steps, queryTile } };
 }

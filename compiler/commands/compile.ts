@@ -134,7 +134,7 @@ export function formatReport(out: string, r: CompileReport): string {
     `kernels    ${r.kernels} distinct, ${r.steps} dispatches per forward`,
     ...methodLines(r.methodReport),
     ...s2qLines(r.calibration),
-    ...(r.pruning ? [`prune      kept K/V tiles per block${r.pruning[0]!.ranges.length > 1 ? ' (per timestep range, noisiest first)' : ''}: ` +
+    ...(r.pruning ? [`prune      kept K/V tiles per block${pruneScope(r.pruning)}: ` +
       r.pruning.map((b) => `${b.block}: ${b.online ? `${b.online.tilesPerRange.join('→')} online` :
         b.ranges.map((k) => k.keptTiles.length).join('→')}/${b.totalTiles} ` +
       `(${fmt(b.keptFraction, 3)})`).join(', ')] : []),
@@ -143,6 +143,15 @@ export function formatReport(out: string, r: CompileReport): string {
       'there only where f16 holds them exactly)',
     ...(r.quantization.layers.length ? ['', table(rows)] : []),
   ].join('\n');
+}
+
+/** What the prune line's counts are per: timestep ranges, and the queries sharing an online list. */
+function pruneScope(blocks: NonNullable<CompileReport['pruning']>): string {
+  const scope = [
+    ...(blocks[0]!.ranges.length > 1 ? ['per timestep range, noisiest first'] : []),
+    ...(blocks.find((b) => b.online) ? [`online: per ${blocks.find((b) => b.online)!.online!.queryTile} queries`] : []),
+  ];
+  return scope.length ? ` (${scope.join('; ')})` : '';
 }
 
 /** `--keep-fp` of compile and eval: layers kept FP on top of the deployment profile (compiler/quant/spec.ts). */

@@ -99,7 +99,7 @@ describe('online pruneTokens with a per-timestep budget (keeps + bounds)', () =>
     }
     // 30 default steps split 15 / 15: the step-weighted mean is 0.75
     expect(out.report.map((r) => [r.ranges.map((k) => k.keptFraction), r.keptFraction, r.online])).toEqual(
-      [...attns.keys()].map(() => [[1, 0.5], 0.75, { tilesPerQueryTile: total, tilesPerRange: [total, total / 2], stepsPerRange: [15, 15] }]));
+      [...attns.keys()].map(() => [[1, 0.5], 0.75, { tilesPerQueryTile: total, tilesPerRange: [total, total / 2], stepsPerRange: [15, 15], queryTile: 4 }]));
     // uneven ranges weigh by steps: 3 ranges of 10 steps, or bounds that leave 6 steps (t ≤ 0.2) in the second
     const three = pruneTokens(dense, { keeps: [1, 0.5, 0.25], bounds: samplerBounds(3), tile: 4, online: true }).report[0]!;
     expect(three.keptFraction).toBeCloseTo((1 + 0.5 + 0.25) / 3, 12);

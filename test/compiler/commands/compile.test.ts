@@ -7,7 +7,7 @@ import { tinyConfig } from '../../../compiler/model/presets.ts';
 import { methodReport } from '../../../compiler/quant/method-report.ts';
 import { quantizationReport } from '../../../compiler/quant/quantized-weights.ts';
 import { samplerBounds } from '../../../passes/prune-schedule.ts';
-import { pruneTokens } from '../../../passes/prune-tokens.ts';
+import { DEFAULT_PRUNE_TILE, pruneTokens } from '../../../passes/prune-tokens.ts';
 
 const g = buildDiT(tinyConfig({ depth: 2 }));
 
@@ -49,9 +49,11 @@ describe('compile report prune line', () => {
     const pruning = pruneTokens(g, { keeps: [1, 0.5, 0.25], bounds: samplerBounds(3), online: true }).report;
     const total = pruning[0]!.totalTiles;
     const line = formatReport('out', { ...report('w4a8'), pruning }).split('\n').find((l) => l.startsWith('prune'))!;
-    expect(line).toContain('(per timestep range, noisiest first)');
+    expect(line).toContain(`(per timestep range, noisiest first; online: per ${DEFAULT_PRUNE_TILE} queries)`);
     expect(line).toContain(`0: ${total}→${Math.ceil(total / 2)}→${Math.ceil(total / 4)} online/${total} (`);
     const unscheduled = pruneTokens(g, { keep: 0.5, online: true }).report;
     expect(formatReport('out', { ...report('w4a8'), pruning: unscheduled })).toContain(`0: ${Math.ceil(total / 2)} online/${total} (0.500)`);
+    const q128 = pruneTokens(g, { keep: 0.5, online: true, qtile: 128 }).report;
+    expect(formatReport('out', { ...report('w4a8'), pruning: q128 })).toContain('kept K/V tiles per block (online: per 128 queries): ');
   });
 });
