@@ -77,10 +77,10 @@ export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneToke
     const a = found.get(block)!;
     const nk = a.src[1]!.type.shape[2]!;
     const counts = keeps.map((keep) => selectedTiles(nk, { tile, keep: dense.has(block) ? 1 : keep, keepFirst, scale: 1 }));
-    if (a.src.length > 3 && counts.some((c) => c < keyTiles(nk, tile))) {
-      throw new Error(`prune-tokens: block ${block} self-attention has a mask; sparse_attention takes none`);
+    if (counts.some((c) => c < keyTiles(nk, tile))) {
+      if (a.src.length > 3) throw new Error(`prune-tokens: block ${block} self-attention has a mask; sparse_attention takes none`);
+      planned.add(block);
     }
-    if (counts.some((c) => c < keyTiles(nk, tile))) planned.add(block);
     return onlineReport(block, nk, tile, counts, steps, qtile);
   });
   const t = keeps.length > 1 && planned.size ? timestepInput(g, [...found.values()][0]!.type.shape[0]!) : undefined;

@@ -147,9 +147,10 @@ export function formatReport(out: string, r: CompileReport): string {
 
 /** What the prune line's counts are per: timestep ranges, and the queries sharing an online list. */
 function pruneScope(blocks: NonNullable<CompileReport['pruning']>): string {
+  const online = blocks.find((b) => b.online)?.online;
   const scope = [
     ...(blocks[0]!.ranges.length > 1 ? ['per timestep range, noisiest first'] : []),
-    ...(blocks.find((b) => b.online) ? [`online: per ${blocks.find((b) => b.online)!.online!.queryTile} queries`] : []),
+    ...(online ? [`online: per ${online.queryTile} queries`] : []),
   ];
   return scope.length ? ` (${scope.join('; ')})` : '';
 }

@@ -188,57 +188,49 @@ describe('scheduled tile_select reference (operand t)', () => {
 
 describe('sparse_attention(q, k, v, tile_select(q, k))', () => {
   it('equals dense attention with a −∞ mask off each query tile\'s selected tiles', () => {
-    const [B, H, Nq, Nk, D, tile] = [1, 2, 13, 27, 8, 4];
-    const [qn, kn, vn] = [inp('q', 'f32', [B, H, Nq, D]), inp('k', 'f32', [B, H, Nk, D]), inp('v', 'f32', [B, H, Nk, D])];
-    const ins = { q: rand('f32', [B, H, Nq, D], 31), k: rand('f32', [B, H, Nk, D], 32), v: rand('f32', [B, H, Nk, D], 33) };
-    const a = { tile, keep: 0.4, keepFirst: 3, scale: 1.5 };
-    const sel = node('tile_select', [qn, kn], a);
-    const got = run1(node('sparse_attention', [qn, kn, vn, sel], { scale: 1.5, tile }), ins);
-    const rows = bruteSelect(ins.q, ins.k, a);
-    const QT = Math.ceil(Nq / tile);
-    const mask = new Float32Array(B * H * Nq * Nk).fill(-Infinity);
-    for (let bh = 0; bh < B * H; bh++) {
-      for (let i = 0; i < Nq; i++) {
-        for (const t of rows[bh * QT + Math.floor(i / tile)]!) {
-          mask.fill(0, (bh * Nq + i) * Nk + t * tile, (bh * Nq + i) * Nk + Math.min((t + 1) * tile, Nk));
-        }
-      }
-    }
-    const m = tensor(tensorType('f32', [B, H, Nq, Nk]), mask);
-    const want = run1(node('attention', [qn, kn, vn, inp('m', 'f32', [B, H, Nq, Nk])], { scale: 1.5 }), { ...ins, m });
-    expectClose(got.data, want.data, 0, 1e-6);
-    const dense = run1(node('attention', [qn, kn, vn], { scale: 1.5 }), ins);
-    expect(Math.max(...Array.from(got.data, (x, i) => Math.abs(x - dense.data[i]!)))).toBeGreaterThan(1e-3);
+    expectMaskedAttention([1, 2, 13, 27, 8, 4], 31);
   });
 });
 
-describe('sparse_attention{qtile}(q, k, v, tile_select{qtile}(q, k))', () => {
-  it.each([
-    ['qtile = 2·tile', [1, 2, 21, 27, 8, 4, 8]],
-    ['tile 16, qtile 40, Nq 100', [1, 2, 100, 90, 8, 16, 40]],
-  ] as const)('equals dense attention with a −∞ mask off each query tile\'s selected tiles: %s', (_name, dims) => {
-    const [B, H, Nq, Nk, D, tile, qtile] = dims;
-    const [qn, kn, vn] = [inp('q', 'f32', [B, H, Nq, D]), inp('k', 'f32', [B, H, Nk, D]), inp('v', 'f32', [B, H, Nk, D])];
-    const ins = { q: rand('f32', [B, H, Nq, D], 71), k: rand('f32', [B, H, Nk, D], 72), v: rand('f32', [B, H, Nk, D], 73) };
-    const a = { tile, qtile, keep: 0.4, keepFirst: 3, scale: 1.5 };
-    const sel = node('tile_select', [qn, kn], a);
-    const got = run1(node('sparse_attention', [qn, kn, vn, sel], { scale: 1.5, tile, qtile }), ins);
-    const rows = bruteSelect(ins.q, ins.k, a);
-    const QT = Math.ceil(Nq / qtile);
-    expect(rows).toHaveLength(B * H * QT);
-    const mask = new Float32Array(B * H * Nq * Nk).fill(-Infinity);
-    for (let bh = 0; bh < B * H; bh++) {
-      for (let i = 0; i < Nq; i++) {
-        for (const t of rows[bh * QT + Math.floor(i / qtile)]!) {
-          mask.fill(0, (bh * Nq + i) * Nk + t * tile, (bh * Nq + i) * Nk + Math.min((t + 1) * tile, Nk));
-        }
+/**
+ * sparse_attention(q, k, v, tile_select(q, k)) with keep 0.4, keepFirst 3 equals dense attention under a −∞ mask off
+ * each query tile's brute-force selection (query tiles of qtile rows when given, else tile), and differs from dense.
+ */
+function expectMaskedAttention(dims: readonly number[], seed: number, qtile?: number): void {
+  const [B, H, Nq, Nk, D, tile] = dims as [number, number, number, number, number, number];
+  const [qn, kn, vn] = [inp('q', 'f32', [B, H, Nq, D]), inp('k', 'f32', [B, H, Nk, D]), inp('v', 'f32', [B, H, Nk, D])];
+  const ins = {
+    q: rand('f32', [B, H, Nq, D], seed), k: rand('f32', [B, H, Nk, D], seed + 1), v: rand('f32', [B, H, Nk, D], seed + 2),
+  };
+  const qt = qtile === undefined ? {} : { qtile };
+  const a = { tile, ...qt, keep: 0.4, keepFirst: 3, scale: 1.5 };
+  const sel = node('tile_select', [qn, kn], a);
+  const got = run1(node('sparse_attention', [qn, kn, vn, sel], { scale: 1.5, tile, ...qt }), ins);
+  const rows = bruteSelect(ins.q, ins.k, a);
+  const Q = qtile ?? tile;
+  const QT = Math.ceil(Nq / Q);
+  expect(rows).toHaveLength(B * H * QT);
+  const mask = new Float32Array(B * H * Nq * Nk).fill(-Infinity);
+  for (let bh = 0; bh < B * H; bh++) {
+    for (let i = 0; i < Nq; i++) {
+      for (const t of rows[bh * QT + Math.floor(i / Q)]!) {
+        mask.fill(0, (bh * Nq + i) * Nk + t * tile, (bh * Nq + i) * Nk + Math.min((t + 1) * tile, Nk));
       }
     }
-    const m = tensor(tensorType('f32', [B, H, Nq, Nk]), mask);
-    const want = run1(node('attention', [qn, kn, vn, inp('m', 'f32', [B, H, Nq, Nk])], { scale: 1.5 }), { ...ins, m });
-    expectClose(got.data, want.data, 0, 1e-6);
-    const dense = run1(node('attention', [qn, kn, vn], { scale: 1.5 }), ins);
-    expect(Math.max(...Array.from(got.data, (x, i) => Math.abs(x - dense.data[i]!)))).toBeGreaterThan(1e-3);
+  }
+  const m = tensor(tensorType('f32', [B, H, Nq, Nk]), mask);
+  const want = run1(node('attention', [qn, kn, vn, inp('m', 'f32', [B, H, Nq, Nk])], { scale: 1.5 }), { ...ins, m });
+  expectClose(got.data, want.data, 0, 1e-6);
+  const dense = run1(node('attention', [qn, kn, vn], { scale: 1.5 }), ins);
+  expect(Math.max(...Array.from(got.data, (x, i) => Math.abs(x - dense.data[i]!)))).toBeGreaterThan(1e-3);
+}
+
+describe('sparse_attention{qtile}(q, k, v, tile_select{qtile}(q, k))', () => {
+  it.each([
+    ['qtile = 2·tile', [1, 2, 21, 27, 8, 4], 8],
+    ['tile 16, qtile 40, Nq 100', [1, 2, 100, 90, 8, 16], 40],
+  ] as const)('equals dense attention with a −∞ mask off each query tile\'s selected tiles: %s', (_name, dims, qtile) => {
+    expectMaskedAttention(dims, 71, qtile);
   });
 });
 
