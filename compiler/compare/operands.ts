@@ -75,7 +75,9 @@ function floatRole(n: Node, i: number, unit: boolean): Role {
     return { kind: 'float', lo: 0.5 / q, hi: 2 / q };
   }
   if (n.op === 'dequantize' && i === 1) return WEIGHT_SCALE;
-  if (n.op === 'timestep_embedding' || (n.op === 'sparse_attention' && i === 4)) return { kind: 'float', lo: 0, hi: 1 };
+  if (n.op === 'timestep_embedding' || n.op === 'schedule_value' || (n.op === 'sparse_attention' && i === 4)) {
+    return { kind: 'float', lo: 0, hi: 1 };
+  }
   const expr = typeof n.attrs['expr'] === 'string' ? n.attrs['expr'] : '';
   return POSITIVE_ONLY.test(`${n.op} ${expr}`) ? POSITIVE : SIGNED;
 }

@@ -36,6 +36,7 @@ const BY_OP: Partial<Record<Op, Tolerance>> = {
   // atol: half an ulp of the O(1) product, which an FMA skips and which may cancel against the shift
   modulate: { rtol: 1e-6, atol: 1e-6, why: 'one multiply-add in f32 (a fused FMA rounds once less)' },
   gate: { rtol: 1e-6, atol: 0, why: 'one f32 product' },
+  schedule_value: { rtol: 0, atol: 0, why: 'one of its f32 values, the range picked by f32-rounded bounds: exact' },
 };
 
 /** f16 unit roundoff: one f32 → f16 rounding to nearest is off by at most this much, relatively. */

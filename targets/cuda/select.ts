@@ -16,7 +16,9 @@ import {
   lowerCudaConcat, lowerCudaGather, lowerCudaPermute, lowerCudaSlice, lowerCudaTranspose,
 } from './kernels/shape.ts';
 import { lowerCudaTileSelect } from './kernels/tile-select.ts';
-import { lowerCudaAdaLN, lowerCudaRope3d, lowerCudaTimestepEmbedding } from './kernels/vdit.ts';
+import {
+  lowerCudaAdaLN, lowerCudaRope3d, lowerCudaScheduleValue, lowerCudaTimestepEmbedding,
+} from './kernels/vdit.ts';
 
 type CudaLowering = (n: Node, ctx: LowerContext) => CudaKernel;
 
@@ -52,6 +54,7 @@ const CUDA_KERNELS: Partial<Record<Op, CudaLowering>> = {
   modulate: lowerCudaAdaLN,
   gate: lowerCudaAdaLN,
   rope3d: lowerCudaRope3d,
+  schedule_value: lowerCudaScheduleValue,
   token_scale: lowerCudaTokenScale,
   quantize: lowerCudaQuantize,
   dequantize: lowerCudaDequantize,

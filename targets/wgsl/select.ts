@@ -20,7 +20,7 @@ import { lowerReduce } from './kernels/reduce.ts';
 import { lowerConcat, lowerGather, lowerPermute, lowerSlice, lowerTranspose } from './kernels/shape.ts';
 import { lowerSoftmax } from './kernels/softmax.ts';
 import { lowerTileSelect } from './kernels/tile-select.ts';
-import { lowerAdaLN, lowerRope3d, lowerTimestepEmbedding } from './kernels/vdit.ts';
+import { lowerAdaLN, lowerRope3d, lowerScheduleValue, lowerTimestepEmbedding } from './kernels/vdit.ts';
 
 type Lowering = (n: Node, ctx: LowerContext) => KernelSpec;
 
@@ -88,6 +88,7 @@ const KERNELS: Partial<Record<Op, Lowering>> = {
   modulate: lowerAdaLN,
   gate: lowerAdaLN,
   rope3d: lowerRope3d,
+  schedule_value: lowerScheduleValue,
   const: lowerFill,
   token_scale: lowerTokenScale,
   quantize: lowerQuantize,

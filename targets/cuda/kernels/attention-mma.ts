@@ -211,7 +211,7 @@ function pvLines(p: Plan): string[] {
   ];
 }
 
-/** The row sums across the 4 lanes of a row, then o / l as float2 stores of live rows (0/0 = NaN for no keys). */
+/** The row sums across the 4 lanes of a row, then o / l as float2 stores of live rows (0 for a row with no keys). */
 function storeLines(p: Plan, y: string): string[] {
   return [
     'for (int h = 0; h < 2; ++h) {',
@@ -223,7 +223,7 @@ function storeLines(p: Plan, y: string): string[] {
     '  for (int h = 0; h < 2; ++h) {',
     '    const unsigned row = h ? r1 : r0;',
     `    if (row < qend) *reinterpret_cast<float2*>(${y} + (bh * ${p.Nq}u + row) * ${p.Dv}u + 8u * j + 2u * t4) =`,
-    '        float2{o[j][2 * h] / l[h], o[j][2 * h + 1] / l[h]};',
+    '        (l[h] > 0.0f ? float2{o[j][2 * h] / l[h], o[j][2 * h + 1] / l[h]} : float2{0.0f, 0.0f});',
     '  }',
     '}',
   ];
@@ -308,8 +308,8 @@ function pipelinedLoop(p: Plan, compute: readonly string[]): string[] {
  * registers. q, k, v and the probabilities P are rounded to f16 (unit roundoff 2^-11;
  * compiler/compare/tolerance.ts bounds the effect); scores, the softmax and o accumulate in f32. The dense op walks
  * every key chunk, the sparse ones only the chunks of the kept tiles of the block's list (attention-sparse.ts's
- * semantics: −1 and out-of-range entries are skipped, keys past Nk masked). A row that sees no key gives
- * 0/0 = NaN, as the reference does. Every warp runs every chunk (its barriers and the MMA are warp-wide), rows
+ * semantics: −1 and out-of-range entries are skipped, keys past Nk masked). A row that sees no key (a list of −1
+ * only) gives 0, as the reference does. Every warp runs every chunk (its barriers and the MMA are warp-wide), rows
  * past the end compute on zeros and are not stored.
  */
 export function lowerCudaAttentionMma(n: Node, ctx: LowerContext): CudaKernel {

@@ -1,3 +1,4 @@
+import { f32Bound } from '../../../ir/infer-tile-select.ts';
 import { keyTiles, queryTile, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
@@ -55,7 +56,8 @@ function largestDivisor(n: number, max: number): number {
  * K/V chunks of min(ATTENTION_TILE.k, tile) keys in shared memory, online softmax) whose key loop visits only the
  * kept tiles read from the i32 list, so time scales with the kept fraction; Q stays dense. Every chunk holds at
  * least one kept key, so the running max is finite after the first chunk. An out-of-range entry (the reference
- * rejects it) or −1 padding is clamped to an empty tile and skipped. The scheduled form (tiles i32[R, T], t) reads the
+ * rejects it) or −1 padding is clamped to an empty tile and skipped; a list of −1 only (a schedule range that keeps
+ * nothing) leaves l = 0 and stores 0, as the reference does. The scheduled form (tiles i32[R, T], t) reads the
  * row of the block's timestep, the per-query-tile form (tiles i32[B, H, QT, T]) the row of its query tile (qtile
  * rows). Measured on an H200 (B=1, H=8, N=4096, D=64, tile 64): all tiles kept ran within 2% of dense attention,
  * bit-identical; 1/2, 1/4, 1/8 of them ran 2.0×, 3.8×, 7.2× faster.
@@ -83,12 +85,14 @@ export function lowerCudaSparseAttention(n: Node, ctx: LowerContext): CudaKernel
   // the scheduled form: the block's batch (bh / H) reads the row of its timestep; per query tile, its tile's row
   const row = sched
     ? [`const float tb = t[bh / ${H}u];`,
-      `const unsigned srow = ${bounds.map((b) => `(tb < ${cudaLiteral(b, 'float')} ? 1u : 0u)`).join(' + ') || '0u'};`]
+      `const unsigned srow = ${bounds.map((b) => `(tb < ${cudaLiteral(f32Bound(b), 'float')} ? 1u : 0u)`).join(' + ') || '0u'};`]
     : perQueryTile ? [`const unsigned srow = bh * ${Math.ceil(Nq / qtile)}u + (blk % ${QT}u) * ${TQ}u / ${qtile}u;`]
       : ['const unsigned srow = 0u;'];
   const y = cudaTensor('y', n.type.dtype, n.type.shape, ctx.elem);
   const keys = Math.min(kept * tile, Nk);
   const nt = keyTiles(Nk, tile);
+  // a row that saw no key (a list of −1 only) gives 0, as the reference does, not 0/0
+  const normalised = 'l > 0.0f ? o[d] / l : 0.0f';
   return buildCudaKernel({
     name: 'sparse_attention_flash', vars: [...vars, y], block: TQ, blocks: B * H * QT,
     body: [
@@ -115,7 +119,7 @@ export function lowerCudaSparseAttention(n: Node, ctx: LowerContext): CudaKernel
       '    __syncthreads();',
       '  }',
       '}',
-      `if (live) for (int d = 0; d < ${Dv}; ++d) ${y.store(`(bh * ${Nq}u + qi) * ${Dv}u + d`, 'o[d] / l')}`,
+      `if (live) for (int d = 0; d < ${Dv}; ++d) ${y.store(`(bh * ${Nq}u + qi) * ${Dv}u + d`, normalised)}`,
     ],
     flops: 2 * B * H * Nq * keys * (D + Dv),
   });

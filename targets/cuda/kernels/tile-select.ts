@@ -18,8 +18,9 @@ const LANES = 8;
  * s_j = scale·(Σ_r q̄·k_r)/|tile j| with LANES threads per key tile, then a rank count keeps the forced tiles and the
  * best others (ties → lower index) and writes them ascending. Shared memory is static: 4·(D + BLOCK + 2·KT) bytes
  * ≤ 48 KiB. The scheduled form (t: f[B]) keeps the count of its batch's range (uniform per block) and pads the rest
- * of its row with −1. The pooled form (attribute keys, operand k̄[B, H, KT, D]) scores s_j = scale·q̄·k̄_j from one
- * row of k̄ per tile, its LANES threads splitting the columns: QT·KT rows of k̄ read per head instead of QT·Nk of k.
+ * of its row with −1; a range of count 0 writes −1 only and returns before scoring. The pooled form (attribute
+ * keys, operand k̄[B, H, KT, D]) scores s_j = scale·q̄·k̄_j from one row of k̄ per tile, its LANES threads splitting
+ * the columns: QT·KT rows of k̄ read per head instead of QT·Nk of k.
  */
 export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
   const [B, H, Nq, D] = n.src[0]!.type.shape as [number, number, number, number];
@@ -42,9 +43,14 @@ export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
   // the scheduled form: the block's batch (bh / H) reads its range (bounds rounded up to f32: an exact comparison)
   const row = bounds.map((b) => `(tb < ${cudaLiteral(f32Bound(b), 'float')} ? 1u : 0u)`).join(' + ');
   const pick = counts.slice(1).reduce((e, c, r) => `srow == ${r + 1}u ? ${c}u : ${e}`, `${counts[0]}u`);
+  // a range keeping fewer than T' tiles pads its row with −1 (sparse_attention skips it)
+  const pad = `for (unsigned p = keep + threadIdx.x; p < ${KEEP}u; p += ${BLOCK}u) ` +
+    y.store(`(bh * ${QT}u + qt) * ${KEEP}u + p`, '-1');
   const keep = !t ? [] : [
     ...(bounds.length ? [`const float tb = ${t.load(`bh / ${H}u`)};`, `const unsigned srow = ${row};`] : []),
     `const unsigned keep = ${pick};`,
+    // a range that keeps nothing writes −1 only (no forced tiles) and scores nothing; keep is uniform per block
+    ...(counts.includes(0) ? ['if (keep == 0u) {', `  ${pad}`, '  return;', '}'] : []),
   ];
   const kept = t ? `rank + ${FORCED}u < keep` : KEEP > FORCED ? `rank < ${KEEP - FORCED}u` : 'false';
   const kn = (j: string): string => `(${Nk}u - ${j} * ${T}u < ${T}u ? ${Nk}u - ${j} * ${T}u : ${T}u)`;
@@ -115,9 +121,7 @@ export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
       `    ${y.store(`(bh * ${QT}u + qt) * ${KEEP}u + pos`, 'int(j)')}`,
       '  }',
       '}',
-      // a range keeping fewer than T' tiles pads its row with −1 (sparse_attention skips it)
-      ...(t ? [`for (unsigned p = keep + threadIdx.x; p < ${KEEP}u; p += ${BLOCK}u) ` +
-        `${y.store(`(bh * ${QT}u + qt) * ${KEEP}u + p`, '-1')}`] : []),
+      ...(t ? [pad] : []),
     ],
     flops: 2 * B * H * (QT * (a.keys === undefined ? Nk : KT) * D + Nq * D),
   });

@@ -1,3 +1,5 @@
+import { scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
+import { f32Bound } from '../../../ir/infer-tile-select.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import { ropePairs } from '../../wgsl/kernels/vdit.ts';
@@ -31,6 +33,25 @@ export function lowerCudaTimestepEmbedding(n: Node, ctx: LowerContext): CudaKern
     `const bool first = (c < ${half}u) != ${flip};`,
     y.store('i', 'first ? cosf(a) : sinf(a)'),
   ]);
+}
+
+/**
+ * schedule_value{values, bounds}(t) = values[r], r = #{i : t < bounds[i]}: one batch element per thread, the bounds
+ * rounded up to f32 (f32Bound) so the f32 comparison picks the reference's range, t = f32(bound) included.
+ */
+export function lowerCudaScheduleValue(n: Node, ctx: LowerContext): CudaKernel {
+  const values = attr<readonly number[]>(n, 'values');
+  const bounds = scheduleBounds(n.attrs, values.length, 'schedule_value', 'values');
+  const t = cudaTensor('x0', n.src[0]!.type.dtype, n.src[0]!.type.shape, ctx.elem);
+  const y = cudaTensor('y', n.type.dtype, n.type.shape, ctx.elem);
+  const row = bounds.map((b) => `(tb < ${cudaLiteral(f32Bound(b), 'float')} ? 1u : 0u)`).join(' + ') || '0u';
+  const table = values.map((v) => cudaLiteral(Math.fround(v), 'float')).join(', ');
+  return pointwise(n, [t, y], y.numel, [
+    // one range (no bounds) reads no timestep: nvcc -Werror rejects an unused variable
+    ...(bounds.length ? [`const float tb = ${t.load('i')};`] : []),
+    `const unsigned r = ${row};`,
+    y.store('i', 'VALUES[r]'),
+  ], [`__constant__ float VALUES[${values.length}] = {${table}};`]);
 }
 
 /** modulate(x, shift, scale) = x·(1 + scale) + shift and gate(x, g) = x·g, conditioning per (batch, channel). */

@@ -1,3 +1,4 @@
+import { f32Bound } from '../../../ir/infer-tile-select.ts';
 import { keyTiles, queryTile, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
@@ -76,14 +77,14 @@ function scheduleRowOf(
   if (qTiles) return [`let srow = bh * ${qTiles}u + q0 / ${rows};`];
   if (!t) return ['let srow = 0u;'];
   const tv = `let tb = ${t.load(`bh / ${heads}u`)};`;
-  return [tv, `let srow = ${bounds.map((b) => `select(0u, 1u, tb < ${literal(b, 'f32')})`).join(' + ') || '0u'};`];
+  return [tv, `let srow = ${bounds.map((b) => `select(0u, 1u, tb < ${literal(f32Bound(b), 'f32')})`).join(' + ') || '0u'};`];
 }
 
 /**
  * sparse_attention{scale, tile}(q[B,H,Nq,D], k[B,H,Nk,D], v[B,H,Nk,Dv], tiles: i32[T]) → [B,H,Nq,Dv], or the
  * scheduled form (tiles: i32[R, T], t: f[B]) whose workgroups read their batch's row, or the per-query-tile form
  * (tiles: i32[B, H, QT, T]) whose workgroups read their query tile's row (Q_BLOCK divides qtile, so a workgroup's
- * rows lie in one query tile); −1 padding is skipped.
+ * rows lie in one query tile); −1 padding is skipped, and a list of −1 only gives rows of 0 (flashStore).
  * Block-sparse flash attention: attention.ts's kernel (one workgroup per (batch, head, Q_BLOCK queries), K/V staged
  * through workgroup memory in KV_BLOCK-key chunks, online softmax in f32) whose K/V loop walks only the kept key
  * tiles read from the i32 tile list, so its work scales with the kept fraction. Q stays dense. The list is uniform

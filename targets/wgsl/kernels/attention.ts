@@ -123,14 +123,17 @@ export function flashStart(q: TensorVar, s: AttnShape, qBlocks: number): string[
   ];
 }
 
-/** Each row's normalised accumulators into y. */
+/**
+ * Each row's normalised accumulators into y; a row that saw no key (l = 0: a sparse list of −1 only, e.g. a
+ * schedule range that keeps nothing) stores 0, as the reference does, not 0/0. Dense rows always have l > 0.
+ */
 export function flashStore(y: TensorVar, s: AttnShape): string[] {
   return [
     'let qi = q0 + row;',
     `if (qi < ${s.nq}u) {`,
     '  for (var r = 0u; r < REGS; r++) {',
     '    let dd = lane + r * THREADS_PER_ROW;',
-    `    if (dd < DV) { ${y.store(`bh * ${s.nq * s.dv}u + qi * DV + dd`, 'acc[r] / l')} }`,
+    `    if (dd < DV) { ${y.store(`bh * ${s.nq * s.dv}u + qi * DV + dd`, 'select(0.0, acc[r] / l, l > 0.0)')} }`,
     '  }',
     '}',
   ];

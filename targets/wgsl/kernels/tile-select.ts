@@ -114,6 +114,12 @@ function padRow(y: TensorVar): string[] {
   return [`for (var p = keep + lidx; p < KEEP; p += WG) { ${y.store('(bh * QT + qt) * KEEP + p', '-1i')} }`];
 }
 
+// a range that keeps nothing (keeps[r] = 0) writes a row of −1 only, forced tiles included, and skips the scoring;
+// keep is uniform per workgroup, so the return leaves the later barriers in uniform control flow
+function emptyRange(y: TensorVar): string[] {
+  return ['if (keep == 0u) {', ...padRow(y).map((l) => `  ${l}`), '  return;', '}'];
+}
+
 /**
  * tile_select{tile, keep, keepFirst, scale}(q[B,H,Nq,D], k[B,H,Nk,D]) → i32[B, H, QT, T']: one workgroup per
  * (batch, head, query tile of qtile rows, default tile). It pools its queries into q̄ (workgroup memory), scores
@@ -121,7 +127,7 @@ function padRow(y: TensorVar): string[] {
  * by a rank count (O(KT²/WG), fine for KT ≤ a few hundred) and writes them ascending. Every workgroup reads all of
  * K (L2-resident), QT× the bytes of K per head; the pooled form (attribute keys, operand k̄ pooled once per head by
  * reshape + reduce_mean upstream) reads one row per tile instead. The scheduled form (t: f[B]) keeps its range's
- * count of tiles and pads the rest of its row with −1.
+ * count of tiles and pads the rest of its row with −1; a range of count 0 writes −1 only and scores nothing.
  */
 export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
   const [qt, kt] = [n.src[0]!.type, n.src[1]!.type];
@@ -158,6 +164,7 @@ export function lowerTileSelect(n: Node, ctx: LowerContext): KernelSpec {
     'let qt = wg % QT; let bh = wg / QT;',
     `let q0 = qt * ${qrows}; let qn = min(${qrows}, NQ - q0);`,
     ...(tv ? rangeKeep(tv, a, counts, H) : []),
+    ...(counts.includes(0) ? emptyRange(y) : []),
     ...poolQuery(q),
     ...scoreTiles(k, a.scale, a.keys !== undefined),
     ...selectTiles(y, tv ? 'keep' : 'KEEP'),

@@ -1,3 +1,5 @@
+import { scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
+import { f32Bound } from '../../../ir/infer-tile-select.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
@@ -46,6 +48,26 @@ export function lowerTimestepEmbedding(n: Node, ctx: LowerContext): KernelSpec {
       `let first = (c < ${half}u) != ${flip};`,
       y.store('i', 'select(sin(a), cos(a), first)'),
     ],
+  });
+}
+
+/**
+ * schedule_value{values, bounds}(t) = values[r], r = #{i : t < bounds[i]}: one batch element per invocation. Each
+ * bound is rounded up to f32 (f32Bound), so comparing the f32 timestep in f32 picks the range the reference picks
+ * in f64, t = f32(bound) included; the values are an f32 table (the reference stores them as f32 too).
+ */
+export function lowerScheduleValue(n: Node, ctx: LowerContext): KernelSpec {
+  const values = attr<readonly number[]>(n, 'values');
+  const bounds = scheduleBounds(n.attrs, values.length, 'schedule_value', 'values');
+  const t = tensorVar('x0', n.src[0]!.type.dtype, n.src[0]!.type.shape, ctx.elem);
+  const y = tensorVar('y', n.type.dtype, n.type.shape, ctx.elem);
+  const row = bounds.map((b) => `select(0u, 1u, tb < ${literal(f32Bound(b), 'f32')})`).join(' + ') || '0u';
+  const table = values.map((v) => literal(Math.fround(v), 'f32')).join(', ');
+  return pointwise(n, ctx, {
+    vars: [t, y],
+    items: y.numel,
+    prelude: [`const VALUES = array<f32, ${values.length}>(${table});`],
+    body: [...(bounds.length ? [`let tb = ${t.load('i')};`] : []), `let r = ${row};`, y.store('i', 'VALUES[r]')],
   });
 }
 

@@ -40,6 +40,12 @@ describe('kernelOperands', () => {
     expect(values(kernelOperands(q, 5)[0]!.data)).not.toEqual(values(kernelOperands(q, 4)[0]!.data));
   });
 
+  it('schedule_value: timesteps in [0, 1), where its bounds lie', () => {
+    const sv = node('schedule_value', [leaf('t', 'f32', [64])], { values: [1, 0.5, 0.25], bounds: [0.7, 0.3] });
+    const t = values(kernelOperands(sv, 7)[0]!.data);
+    expect(t.every((v) => v >= 0 && v < 1) && t.some((v) => v < 0.3) && t.some((v) => v >= 0.7)).toBe(true);
+  });
+
   it('sparse_attention: valid tile lists the reference accepts (rows −1 padded), timesteps in [0, 1)', () => {
     const sa = node('sparse_attention', [leaf('q', 'f32', [2, 1, 8, 4]), leaf('k', 'f32', [2, 1, 40, 4]),
       leaf('v', 'f32', [2, 1, 40, 4]), leaf('tiles', 'i32', [3, 4]), leaf('t', 'f32', [2])],

@@ -18,6 +18,9 @@ describe('toleranceFor', () => {
     expect(toleranceFor(node('linear', [x, w]))).toMatchObject({ rtol: 1e-4, atol: 1e-5 });
     // WGSL sin/cos are only held to 2^-11 absolute
     expect(toleranceFor(emb)).toMatchObject({ rtol: 0, atol: 2 ** -11 });
+    // schedule_value picks one of its f32 values: exact, though its result is a float
+    const sv = node('schedule_value', [t], { values: [1, 0.5], bounds: [0.5] });
+    expect(toleranceFor(sv)).toMatchObject({ rtol: 0, atol: 0 });
   });
 });
 

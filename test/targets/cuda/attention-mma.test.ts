@@ -57,6 +57,11 @@ const CASES: Record<string, Case> = {
     tiles: ints([3, 3], [0, 1, 2, 0, 2, -1, 1, -1, -1]),
     t: tensor({ dtype: 'f32', shape: [3] }, Float32Array.from([0.1, 0.9, 0.5])),
   }, { tile: 64, bounds: [0.7, 0.3] }),
+  // scheduled, the middle range keeping nothing: t = 0.5 (batch element 2) reads the row of −1 only → rows of 0
+  'scheduled with an empty range, tile 32, D=32': attnCase([3, 1, 100, 100, 32, 32], 15, {
+    tiles: ints([3, 4], [0, 1, 2, 3, -1, -1, -1, -1, 1, 3, -1, -1]),
+    t: tensor({ dtype: 'f32', shape: [3] }, Float32Array.from([0.1, 0.9, 0.5])),
+  }, { tile: 32, bounds: [0.7, 0.3] }),
   // per query tile: 3 query tiles of 32 over N=80 (a 2-warp block each), lists −1 padded
   'per query tile, tile 32, D=32': attnCase([1, 2, 80, 80, 32, 32], 7,
     { tiles: ints([1, 2, 3, 2], [0, 2, 1, -1, 2, -1, 0, 1, 1, 2, 2, -1]) }, { tile: 32 }),
@@ -220,12 +225,24 @@ describe.skipIf(!GXX)('CUDA tensor-core attention emulated vs the reference (nee
     expect(maxError(emulated(c, F32, 'f32 forced'), reference(c.n, c.inputs))).toBeLessThanOrEqual(2e-5);
   }, 120_000);
 
-  it('a query tile whose list is empty (all −1) gives NaN rows, the rest as the f32 kernel', () => {
+  it('a query tile whose list is empty (all −1) gives rows of 0 (as the reference), the rest as the f32 kernel', () => {
     const c = attnCase([1, 1, 48, 80, 16, 16], 9, { tiles: ints([1, 1, 3, 2], [0, 4, -1, -1, 2, -1]) }, { tile: 16 });
     const got = emulated(c, CTX, 'empty row');
     const f32got = emulated(c, F32, 'empty row f32');
-    const rows = Array.from({ length: 48 }, (_, i) => Number.isNaN(Number(got.data[i * 16])));
+    const zero = (i: number): boolean => Array.from(got.data.subarray(i * 16, i * 16 + 16)).every((x) => x === 0);
+    const rows = Array.from({ length: 48 }, (_, i) => zero(i));
     expect(rows).toEqual(Array.from({ length: 48 }, (_, i) => i >= 16 && i < 32));
     expect(maxError(got, f32got)).toBeLessThanOrEqual(f16AttentionTolerance(c.n).atol);
+    expect(maxError(got, reference(c.n, c.inputs))).toBeLessThanOrEqual(f16AttentionTolerance(c.n).atol);
   }, 120_000);
+
+  it('the scheduled form\'s empty range gives rows of exactly 0, single-buffered and pipelined', () => {
+    const c = CASES['scheduled with an empty range, tile 32, D=32']!;
+    for (const ctx of [CTX, forced('mma-w4-pipe')]) {
+      const got = emulated(c, ctx, `empty range ${ctx.variant?.['sparse_attention'] ?? 'mma'}`);
+      const split = 2 * 100 * 32;
+      expect(Array.from(got.data.subarray(split)).every((x) => x === 0)).toBe(true);
+      expect(Array.from(got.data.subarray(0, split)).every((x) => x !== 0)).toBe(true);
+    }
+  }, 300_000);
 });

@@ -63,7 +63,8 @@ const SELECT: Record<string, Case> = {
 };
 
 /** The scheduled form: one timestep per sample, chosen to put the samples in different ranges. */
-function scheduledCase(dims: readonly number[], attrs: { tile: number; keeps: number[]; bounds: number[]; keepFirst: number; scale: number },
+function scheduledCase(dims: readonly number[],
+  attrs: { tile: number; qtile?: number; keeps: number[]; bounds: number[]; keepFirst: number; scale: number },
   t: number[], seed: number): Case {
   const [B, H, Nq, Nk, D] = dims as [number, number, number, number, number];
   const r = rng(seed);
@@ -79,6 +80,7 @@ const SCHEDULED: Record<string, Case> = {
     { tile: 2, keeps: [0.1, 0.6], bounds: [0.5], keepFirst: 0, scale: -1 }, [0.8, 0.2], 7),
   'one range (no bounds)': scheduledCase([2, 1, 9, 20, 6], { tile: 5, keeps: [0.5], bounds: [], keepFirst: 0, scale: 1 }, [0.3, 0.9], 8),
 };
+
 
 /** The pooled form: q and k̄ = the reference's poolKeyTiles of a random k of Nk keys (attribute keys = Nk). */
 function pooledCase(dims: readonly number[], attrs: Record<string, number | number[]>, seed: number, t?: number[]): Case {
@@ -100,6 +102,31 @@ const POOLED: Record<string, Case> = {
   'KT 150 over a 128-thread block': pooledCase([1, 1, 6, 300, 4], { tile: 2, keep: 0.2, keepFirst: 0, scale: 1 }, 13),
   'scheduled, three ranges over 4 samples': pooledCase([4, 2, 70, 200, 16],
     { tile: 64, keeps: [1, 0.5, 0.25], bounds: [0.7, 0.3], keepFirst: 5, scale: 0.5 }, 14, [0.9, 0.7, 0.5, 0.1]),
+};
+
+/** Scheduled and pooled cases whose ranges of keep 0 give rows of −1 only (not even keepFirst's), by sample. */
+const EMPTY: Record<string, Case & { readonly empty: boolean[] }> = {
+  // t = f32(0.7) lies below 0.7: in the empty range, as 0.5 is
+  'keeps [1, 0, 0.5], keepFirst 5': {
+    ...scheduledCase([4, 2, 11, 29, 8], { tile: 4, keeps: [1, 0, 0.5], bounds: [0.7, 0.3], keepFirst: 5, scale: 0.7 },
+      [0.9, 0.7, 0.5, 0.1], 20),
+    empty: [false, true, true, false],
+  },
+  'keeps [0.5, 0, 1], qtile 8 over key tiles of 4, keepFirst 6': {
+    ...scheduledCase([3, 2, 19, 29, 8],
+      { tile: 4, qtile: 8, keeps: [0.5, 0, 1], bounds: [0.6, 0.2], keepFirst: 6, scale: 0.5 }, [0.9, 0.4, 0.1], 21),
+    empty: [false, true, false],
+  },
+  'pooled, keeps [1, 0, 0.5], keepFirst 5': {
+    ...pooledCase([4, 2, 19, 29, 16], { tile: 4, keeps: [1, 0, 0.5], bounds: [0.7, 0.3], keepFirst: 5, scale: 0.5 }, 22,
+      [0.9, 0.7, 0.5, 0.1]),
+    empty: [false, true, true, false],
+  },
+  'pooled, keeps [1, 0, 0.5], qtile 8, keepFirst 5': {
+    ...pooledCase([4, 2, 19, 29, 16],
+      { tile: 4, qtile: 8, keeps: [1, 0, 0.5], bounds: [0.7, 0.3], keepFirst: 5, scale: 0.5 }, 23, [0.9, 0.7, 0.5, 0.1]),
+    empty: [false, true, true, false],
+  },
 };
 
 const SPARSE: Record<string, Case> = {
@@ -140,7 +167,7 @@ describe('CUDA tile_select', () => {
   });
 
   it.skipIf(!NVCC)('compiles with nvcc -arch=sm_90a (needs nvcc: skipped without it)', () => {
-    const cases = [...Object.values(SELECT), ...Object.values(SCHEDULED), ...Object.values(POOLED), ...Object.values(SPARSE)];
+    const cases = [SELECT, SCHEDULED, POOLED, SPARSE, EMPTY].flatMap((t) => Object.values(t));
     expect(() => nvccCompile(cases.map((c) => lowerCudaNode(c.n, CTX)))).not.toThrow();
   }, 300_000);
 });
@@ -186,6 +213,20 @@ describe.skipIf(!GXX)('CUDA tile_select and per-query-tile sparse_attention emul
     const want = Array.from(reference(c.n, c.inputs).data);
     expect(Array.from(got.data)).toEqual(want);
     if (c.inputs['t']) expect(want).toContain(-1);
+  }, 120_000);
+
+  it.each(Object.keys(EMPTY))('scheduled tile_select exact, ranges that keep nothing all −1: %s', (name) => {
+    const c = EMPTY[name]!;
+    const k = lowerCudaNode(c.n, CTX);
+    // a range of keep 0 writes its −1 row and returns before scoring (no forced tiles, no wasted work)
+    expect(k.source).toContain('if (keep == 0u) {');
+    const operands = c.n.src.map((s) => c.inputs[s.attrs['name'] as string]!);
+    const got = emulateKernel(k, c.n, operands, join(dir, `empty_${name.replace(/[^a-z0-9]+/gi, '_')}`));
+    const want = reference(c.n, c.inputs);
+    expect(Array.from(got.data)).toEqual(Array.from(want.data));
+    const per = want.data.length / c.empty.length;
+    const allPadding = (b: number): boolean => Array.from(want.data.subarray(b * per, (b + 1) * per)).every((x) => x === -1);
+    expect(c.empty.map((_, b) => allPadding(b))).toEqual(c.empty);
   }, 120_000);
 
   it.each(Object.keys(SPARSE))('sparse_attention per query tile: %s', (name) => {

@@ -88,11 +88,12 @@ describe.skipIf(!hasGpu)('wgsl block-sparse attention vs the reference', () => {
   });
 });
 
-/** The scheduled form: 3 rows (all tiles / two / the last, −1 padded) and 3 batch elements, one per row. */
-function scheduledCase(seed: number) {
+const SCHEDULE_ROWS = [[0, 1, 2, 3, 4], [1, 3, -1, -1, -1], [4, -1, -1, -1, -1]];
+
+/** The scheduled form: 3 rows (default: all tiles / two / the last, −1 padded) and 3 batch elements, one per row. */
+function scheduledCase(seed: number, rows: readonly (readonly number[])[] = SCHEDULE_ROWS) {
   const [B, H, Nq, Nk, D] = [3, 2, 21, 40, 16];
   const r = rng(seed);
-  const rows = [[0, 1, 2, 3, 4], [1, 3, -1, -1, -1], [4, -1, -1, -1, -1]];
   const leaves = [input('q', 'f32', [B, H, Nq, D]), input('k', 'f32', [B, H, Nk, D]), input('v', 'f32', [B, H, Nk, D]),
     input('tiles', 'i32', [3, 5]), input('t', 'f32', [B])];
   const inputs: Record<string, Tensor> = {
@@ -111,7 +112,42 @@ describe.skipIf(!hasGpu)('wgsl block-sparse attention, scheduled by timestep', (
     expect(spec.source).toContain('let srow = ');
     expectClose(got, want, TOL_ACC);
   });
+
+  it('a timestep at f32(bound) reads the reference\'s row (bounds compared as the least f32 ≥ b)', async () => {
+    const { n, inputs } = scheduledCase(542);
+    // f32(0.7) < 0.7 and f32(0.3) > 0.3: the reference (f64) puts them in rows 1 and 1
+    const t = tensor({ dtype: 'f32', shape: [3] }, Float32Array.from([0.7, 0.3, 0.9]));
+    const [got, want] = await runBoth(n, { ...inputs, t }, 'f32');
+    expectClose(got, want, TOL_ACC);
+  });
+
+  it('a row of −1 only (a range that keeps nothing) gives 0 for its batch element, the others as before', async () => {
+    // t = 0.1, 0.9, 0.5 read rows 2, 0, 1: batch element 2 reads the empty row
+    const { n, inputs } = scheduledCase(541, [[0, 1, 2, 3, 4], [-1, -1, -1, -1, -1], [2, 4, -1, -1, -1]]);
+    const [got, want] = await runBoth(n, inputs, 'f32');
+    const per = got.data.length / 3;
+    expect(Array.from(got.data.subarray(2 * per)).every((x) => x === 0)).toBe(true);
+    expect(Array.from(got.data.subarray(0, 2 * per)).every((x) => Math.abs(x) > 0)).toBe(true);
+    expectClose(got, want, TOL_ACC);
+  });
 });
+
+/** Rows of `got` (…, Nq, Dv) whose query tile's list (every `every`-th from the second) is −1 only: all 0? */
+function rowsOfEmptyLists(got: Tensor, nq: number, qtile: number, every: number): { empty: boolean; zero: boolean }[] {
+  const [dv, qt] = [got.type.shape.at(-1)!, Math.ceil(nq / qtile)];
+  return Array.from({ length: got.data.length / dv }, (_, row) => {
+    const list = Math.floor(row / nq) * qt + Math.floor((row % nq) / qtile);
+    const zero = Array.from(got.data.subarray(row * dv, (row + 1) * dv)).every((x) => x === 0);
+    return { empty: list % every === 1, zero };
+  });
+}
+
+/** Every `every`-th list from the second (list index i with i % every = 1) replaced by −1 only. */
+function emptyLists(tiles: Tensor, every: number): Tensor {
+  const width = tiles.type.shape.at(-1)!;
+  const emptied = (x: number, i: number): number => (Math.floor(i / width) % every === 1 ? -1 : x);
+  return tensor(tiles.type, Int32Array.from(tiles.data as Int32Array, emptied));
+}
 
 const CPU = { elem: 'f32', caps: DEFAULT_CAPS } as const;
 
@@ -172,6 +208,17 @@ describe.skipIf(!hasGpu)('wgsl block-sparse attention, per query tile', () => {
       const { n, inputs } = perQueryTileCase(560 + qtile, nq, tile, qtile);
       const [got, want, spec] = await runBoth(n, inputs, 'f32');
       expect(spec.source).toContain(`q0 / ${qtile}u;`);
+      expectClose(got, want, TOL_ACC);
+    });
+
+  it.each([[16, 16, 37], [8, 16, 37], [5, 12, 23]])('tile %i, qtile %i, Nq %i: empty lists (−1 only) give rows of 0',
+    async (tile, qtile, nq) => {
+      const c = perQueryTileCase(570 + qtile, nq, tile, qtile === tile ? undefined : qtile);
+      const inputs = { ...c.inputs, tiles: emptyLists(c.inputs['tiles']!, 3) };
+      const [got, want] = await runBoth(c.n, inputs, 'f32');
+      const rows = rowsOfEmptyLists(got, nq, qtile, 3);
+      expect(rows.filter((r) => r.empty).length).toBeGreaterThan(0);
+      expect(rows.every((r) => r.zero === r.empty)).toBe(true);
       expectClose(got, want, TOL_ACC);
     });
 

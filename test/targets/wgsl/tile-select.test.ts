@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { node } from '../../../ir/node.ts';
+import { node, type Node } from '../../../ir/node.ts';
 import type { Shape } from '../../../ir/types.ts';
 import { tensor, type Tensor } from '../../../runtime/tensor.ts';
 import { DEFAULT_CAPS } from '../../../targets/target.ts';
@@ -84,8 +84,17 @@ function scheduledCase(c: Omit<Case, 'keep'> & { keeps: number[]; bounds: number
   const r = rng(seed);
   const inputs = { q: randomTensor(r, 'f32', c.q), k: randomTensor(r, 'f32', [B, H, c.nk, D]) };
   const [q, k, tn] = [input('q', 'f32', c.q), input('k', 'f32', [B, H, c.nk, D]), input('t', 'f32', [B])];
-  const attrs = { tile: c.tile, keeps: c.keeps, bounds: c.bounds, keepFirst: c.keepFirst ?? 0, scale: c.scale ?? 0.5 };
+  const attrs = { tile: c.tile, keeps: c.keeps, bounds: c.bounds, keepFirst: c.keepFirst ?? 0, scale: c.scale ?? 0.5,
+    ...(c.qtile === undefined ? {} : { qtile: c.qtile }) };
   return { n: node('tile_select', [q, k, tn], attrs), inputs: { ...inputs, t: tensor(tn.type, Float32Array.from(t)) } };
+}
+
+/** Per batch element of a tile_select result: whether its lists are all −1 (its range keeps nothing). */
+function emptyBatches(lists: Tensor): boolean[] {
+  const B = lists.type.shape[0]!;
+  const per = lists.data.length / B;
+  const allPadding = (b: number): boolean => Array.from(lists.data.subarray(b * per, (b + 1) * per)).every((x) => x === -1);
+  return Array.from({ length: B }, (_, b) => allPadding(b));
 }
 
 const SCHEDULED: [string, Parameters<typeof scheduledCase>][] = [
@@ -93,6 +102,18 @@ const SCHEDULED: [string, Parameters<typeof scheduledCase>][] = [
     [{ q: [4, 2, 11, 8], nk: 29, tile: 4, keeps: [1, 0.5, 0.25], bounds: [0.7, 0.3], keepFirst: 5 }, [0.9, 0.7, 0.5, 0.1], 0]],
   ['the small budget first, KT 150 over a workgroup',
     [{ q: [2, 1, 6, 4], nk: 300, tile: 2, keeps: [0.1, 0.6], bounds: [0.5] }, [0.8, 0.2], 0]],
+];
+
+// keeps of 0: rows of −1 only, not even the keepFirst tiles; t = f32(0.7) lies below 0.7, in the empty range
+const EMPTY_RANGES: [string, Parameters<typeof scheduledCase>, boolean[]][] = [
+  ['keeps [1, 0, 0.5], keepFirst 5: samples 1 and 2 keep nothing',
+    [{ q: [4, 2, 11, 8], nk: 29, tile: 4, keeps: [1, 0, 0.5], bounds: [0.7, 0.3], keepFirst: 5 }, [0.9, 0.7, 0.5, 0.1],
+      0],
+    [false, true, true, false]],
+  ['keeps [0.5, 0, 1], qtile 8 over key tiles of 4, keepFirst 6',
+    [{ q: [3, 2, 19, 8], nk: 29, tile: 4, qtile: 8, keeps: [0.5, 0, 1], bounds: [0.6, 0.2], keepFirst: 6 },
+      [0.9, 0.4, 0.1], 0],
+    [false, true, false]],
 ];
 
 describe.skipIf(!hasGpu)('wgsl scheduled tile_select vs the reference (exact, −1 padding included)', () => {
@@ -104,6 +125,36 @@ describe.skipIf(!hasGpu)('wgsl scheduled tile_select vs the reference (exact, �
       expect(Array.from(got.data)).toEqual(Array.from(want.data));
       expect(Array.from(want.data)).toContain(-1);
     });
+  });
+});
+
+describe.skipIf(!hasGpu)('wgsl scheduled tile_select with ranges that keep nothing (exact)', () => {
+  EMPTY_RANGES.forEach(([name, [c, t], empty], i) => {
+    it(name, async () => {
+      const { n, inputs } = scheduledCase(c, t, 750 + i);
+      const [got, want, spec] = await runBoth(n, inputs, 'f32');
+      // unguarded, keep − FORCED wraps (u32) and every tile is written, past the row's end, racing the −1 padding
+      // and the next rows: lavapipe's write order hides that, hence the check of the source
+      expect(spec.source).toContain('if (keep == 0u) {');
+      expect(Array.from(got.data)).toEqual(Array.from(want.data));
+      expect(emptyBatches(want)).toEqual(empty);
+    });
+  });
+
+  it('feeds the per-query-tile sparse_attention: rows of 0 where the range keeps nothing', async () => {
+    const [c, t] = EMPTY_RANGES[1]![1];
+    const { n: sel, inputs } = scheduledCase(c, t, 752);
+    const [lists] = await runBoth(sel, inputs, 'f32');
+    const [q, k] = sel.src as [Node, Node];
+    const v = input('v', 'f32', [3, 2, 29, 12]);
+    const tiles = input('tiles', 'i32', sel.type.shape);
+    const n = node('sparse_attention', [q, k, v, tiles], { scale: 0.5, tile: 4, qtile: 8 });
+    const operands = { q: inputs.q, k: inputs.k, v: randomTensor(rng(753), 'f32', [3, 2, 29, 12]), tiles: lists };
+    const [got, want] = await runBoth(n, operands, 'f32');
+    const per = got.data.length / 3;
+    expect(Array.from(got.data.subarray(per, 2 * per)).every((x) => x === 0)).toBe(true);
+    expect(Array.from(got.data.subarray(0, per)).some((x) => x !== 0)).toBe(true);
+    expectClose(got, want, TOL_ACC);
   });
 });
 
@@ -146,7 +197,8 @@ function pooledCase(c: Case & { keeps?: number[]; bounds?: number[] }, seed: num
   }
   const [q, kb, tn] = [input('q', 'f32', c.q), input('kbar', 'f32', [B, H, KT, D]), input('t', 'f32', [B])];
   const budget = c.keeps ? { keeps: c.keeps, bounds: c.bounds ?? [] } : { keep: c.keep };
-  const attrs = { tile: c.tile, ...budget, keepFirst: c.keepFirst ?? 0, scale: c.scale ?? 1 / Math.sqrt(D), keys: c.nk };
+  const attrs = { tile: c.tile, ...budget, keepFirst: c.keepFirst ?? 0, scale: c.scale ?? 1 / Math.sqrt(D), keys: c.nk,
+    ...(c.qtile === undefined ? {} : { qtile: c.qtile }) };
   const inputs: Record<string, Tensor> = { q: qd, kbar: tensor(kb.type, kbar),
     ...(t ? { t: tensor(tn.type, Float32Array.from(t)) } : {}) };
   return { n: node('tile_select', t ? [q, kb, tn] : [q, kb], attrs), inputs };
@@ -167,6 +219,16 @@ describe.skipIf(!hasGpu)('wgsl pooled tile_select (keys, k̄) vs the reference (
       expect(Array.from(got.data)).toEqual(Array.from(want.data));
     });
   });
+
+  it.each([[undefined], [8]])('scheduled, keeps [1, 0, 0.5], keepFirst 5, qtile %s: the middle range keeps nothing',
+    async (qtile) => {
+      const c = { q: [4, 2, 19, 16], nk: 29, tile: 4, keep: 1, keeps: [1, 0, 0.5], bounds: [0.7, 0.3], keepFirst: 5,
+        ...(qtile === undefined ? {} : { qtile }) };
+      const { n, inputs } = pooledCase(c, 775 + (qtile ?? 0), [0.9, 0.7, 0.5, 0.1]);
+      const [got, want] = await runBoth(n, inputs, 'f32');
+      expect(Array.from(got.data)).toEqual(Array.from(want.data));
+      expect(emptyBatches(want)).toEqual([false, true, true, false]);
+    });
 
   it('scheduled: three ranges over 4 samples, −1 padding included', async () => {
     const c = { q: [4, 2, 70, 16], nk: 200, tile: 64, keep: 1, keeps: [1, 0.5, 0.25], bounds: [0.7, 0.3], keepFirst: 5 };

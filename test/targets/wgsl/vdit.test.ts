@@ -1,6 +1,35 @@
 import { describe, expect, it } from 'vitest';
+import { f32Bound } from '../../../ir/infer-tile-select.ts';
 import { node } from '../../../ir/node.ts';
-import { expectClose, hasF16, hasGpu, input, opCase, runBoth, TOL_F16, TOL_F32 } from './harness.ts';
+import { tensor } from '../../../runtime/tensor.ts';
+import { DEFAULT_CAPS } from '../../../targets/target.ts';
+import { lowerNode } from '../../../targets/wgsl/select.ts';
+import { expectClose, hasF16, hasGpu, input, opCase, rng, runBoth, TOL_F16, TOL_F32 } from './harness.ts';
+
+/** The f32 one ulp away from f32 x, up (+1) or down (−1). */
+function f32Step(x: number, dir: 1 | -1): number {
+  if (x === 0) return dir * 2 ** -149;
+  const f = new Float32Array([x]);
+  const bits = new Int32Array(f.buffer);
+  bits[0] = bits[0]! + (x > 0 ? dir : -dir);
+  return f[0]!;
+}
+
+/** Timesteps at every bound: f32(b), the rounded-up f32Bound(b) and their neighbours, then `random` in [−0.5, 1.5). */
+function scheduleTimesteps(bounds: readonly number[], seed: number, random: number): Float32Array {
+  const at = bounds.flatMap((b) => {
+    const [f, up] = [Math.fround(b), f32Bound(b)];
+    return [f32Step(f, -1), f, f32Step(f, 1), up, f32Step(up, 1)];
+  });
+  const r = rng(seed);
+  return Float32Array.from([...at, ...Array.from({ length: random }, () => -0.5 + 2 * r())]);
+}
+
+// bounds at an f32 value (0.5) and between f32 values: f32(0.7), f32(−0.2) lie below theirs, f32(0.3), f32(0.1) above
+const SCHEDULES: [string, { values: number[]; bounds: number[] }][] = [
+  ['six ranges', { values: [0.1, 2, -3.25, 0.7, 1e-3, -0.4], bounds: [0.7, 0.5, 0.3, 0.1, -0.2] }],
+  ['one range (no bounds)', { values: [0.3], bounds: [] }],
+];
 
 describe.skipIf(!hasGpu)('wgsl video-DiT ops', () => {
   for (const [flip, shift] of [[false, 0], [true, 1]] as const) {
@@ -36,6 +65,17 @@ describe.skipIf(!hasGpu)('wgsl video-DiT ops', () => {
     const [g2, w2] = await runBoth(m.n, m.inputs, 'f16');
     expectClose(g2, w2, TOL_F16);
   });
+  SCHEDULES.forEach(([name, attrs], i) => {
+    it(`schedule_value ${name}: the reference's range exactly, t at each f32 bound and its neighbours`, async () => {
+      const t = scheduleTimesteps(attrs.bounds, 530 + i, 300);
+      const n = node('schedule_value', [input('t', 'f32', [t.length])], attrs);
+      const [got, want, spec] = await runBoth(n, { t: tensor(n.src[0]!.type, t) });
+      expect(spec.name).toBe('schedule_value');
+      expect(Array.from(got.data)).toEqual(Array.from(want.data));
+      // not vacuous: every range is picked
+      expect(new Set(want.data).size).toBe(attrs.values.length);
+    });
+  });
   it('const fills every element (f32 and i32)', async () => {
     for (const [dtype, value] of [['f32', -1.25], ['i32', 7]] as const) {
       const n = node('const', [], { value }, { dtype, shape: [3, 100] });
@@ -47,5 +87,17 @@ describe.skipIf(!hasGpu)('wgsl video-DiT ops', () => {
     const { lowerNode } = await import('../../../targets/wgsl/select.ts');
     const { DEFAULT_CAPS } = await import('../../../targets/target.ts');
     expect(() => lowerNode(input('x', 'f32', [2]), { elem: 'f32', caps: DEFAULT_CAPS })).toThrow('wgsl: no kernel for op input');
+  });
+});
+
+describe('schedule_value kernel description', () => {
+  it('compares t with each bound rounded up to f32 and reads an f32 table of the values', () => {
+    const n = node('schedule_value', [input('t', 'f32', [4])], { values: [1, 0.5, 0.1], bounds: [0.7, 0.5] });
+    const spec = lowerNode(n, { elem: 'f32', caps: DEFAULT_CAPS });
+    expect(spec.source).toContain('select(0u, 1u, tb < f32(0.7000000476837158))');
+    expect(spec.source).toContain('select(0u, 1u, tb < f32(0.5))');
+    expect(spec.source).toContain('VALUES[r]');
+    const other = node('schedule_value', [input('t', 'f32', [4])], { values: [1, 0.5, 0.2], bounds: [0.7, 0.5] });
+    expect(lowerNode(other, { elem: 'f32', caps: DEFAULT_CAPS }).key).not.toBe(spec.key);
   });
 });
