@@ -5,6 +5,7 @@ export * from './errors.ts';
 export * from './node.ts';
 export * from './infer.ts';
 export * from './graph.ts';
+export * from './carry.ts';
 export * from './print.ts';
 export * from './parse.ts';
 export * from './expr-text.ts';

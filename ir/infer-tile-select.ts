@@ -26,6 +26,8 @@ export interface TileSelectAttrs {
 }
 
 const isKeep = (x: unknown): x is number => typeof x === 'number' && x > 0 && x <= 1;
+// a schedule range may keep nothing (its rows all −1; sparse_attention gives 0 there) as long as one range keeps some
+const isRangeKeep = (x: unknown): x is number => x === 0 || isKeep(x);
 
 export function tileSelectAttrs(attrs: Attrs): TileSelectAttrs {
   const { tile, keep, keeps, keepFirst = 0, scale, keys } = attrs as Record<string, unknown>;
@@ -38,9 +40,9 @@ export function tileSelectAttrs(attrs: Attrs): TileSelectAttrs {
   if (keeps === undefined && !isKeep(keep)) {
     throw new IRError(`tile_select: attribute keep must be in (0, 1], got ${JSON.stringify(keep)}`);
   }
-  if (keeps !== undefined && !(Array.isArray(keeps) && keeps.length >= 1 && keeps.every(isKeep))) {
+  if (keeps !== undefined && !(Array.isArray(keeps) && keeps.some(isKeep) && keeps.every(isRangeKeep))) {
     const got = JSON.stringify(keeps);
-    throw new IRError(`tile_select: attribute keeps must be a non-empty list of fractions in (0, 1], got ${got}`);
+    throw new IRError(`tile_select: attribute keeps must be fractions in [0, 1], one of them > 0, got ${got}`);
   }
   if (keeps === undefined && attrs['bounds'] !== undefined) {
     throw new IRError('tile_select: bounds needs keeps (the scheduled form)');
@@ -69,6 +71,7 @@ export const forcedTiles = (nk: number, tile: number, keepFirst: number): number
 
 /** T': the tiles each query tile keeps, forced ones included. */
 export function selectedTiles(nk: number, a: TileSelectAttrs): number {
+  if (a.keep === 0) return 0;
   return Math.max(tileBudget(a.keep, keyTiles(nk, a.tile)), forcedTiles(nk, a.tile, a.keepFirst));
 }
 

@@ -5,7 +5,7 @@ import {
   adaln, arity, axisOf, broadcast, fail, floatOperand, ints, normRow, num, sameDtype, type Rule,
 } from './infer-checks.ts';
 import { QUANT_RULES } from './infer-quant.ts';
-import { sparseAttentionType } from './infer-sparse-attention.ts';
+import { scheduleBounds, sparseAttentionType } from './infer-sparse-attention.ts';
 import { tileSelectType } from './infer-tile-select.ts';
 import { broadcastShapes, numel, type TensorType } from './types.ts';
 
@@ -156,6 +156,16 @@ const RULES: Partial<Record<Op, Rule>> = {
     if (src[0]!.shape.length !== 1) fail('timestep_embedding', 'expects t[B]', src);
     if (!Number.isInteger(dim) || dim < 2 || dim % 2) throw new IRError('timestep_embedding: dim must be even');
     return { dtype: floatOperand('timestep_embedding', src).dtype, shape: [src[0]!.shape[0]!, dim] };
+  },
+  schedule_value: (src, attrs) => {
+    arity('schedule_value', src, 1);
+    if (src[0]!.shape.length !== 1) fail('schedule_value', 'expects t[B]', src);
+    const values = attrs['values'];
+    if (!Array.isArray(values) || values.length < 1 || !values.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+      throw new IRError(`schedule_value: attribute values must be a non-empty list of numbers, got ${JSON.stringify(values)}`);
+    }
+    scheduleBounds(attrs, values.length, 'schedule_value', 'values');
+    return floatOperand('schedule_value', src);
   },
   modulate: (src) => {
     arity('modulate', src, 3);

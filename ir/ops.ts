@@ -27,7 +27,8 @@
  *                                                    is ascending, distinct, in range, non-empty, shared by all b, h.
  *           sparse_attention{scale, tile, bounds}(q, k, v, tiles: i32[R, T], t: f[B]): scheduled by timestep; batch
  *                                                    b uses row r = #{i : t[b] < bounds[i]} (bounds descending,
- *                                                    R − 1 of them); a row is a list as above padded with −1 to T
+ *                                                    R − 1 of them); a row is a list as above padded with −1 to T;
+ *                                                    a row of −1 only (a range that keeps nothing) gives 0
  *           sparse_attention{scale, tile[, qtile]}(q, k, v, tiles: i32[B, H, QT, T]): per query tile of qtile
  *                                                    rows (default qtile = tile), QT = ceil(Nq/qtile); query row i of
  *                                                    (b, h) attends over row tiles[b, h, floor(i/qtile)], a list as in
@@ -42,7 +43,8 @@
  *           tile_select{tile, keeps, bounds, keepFirst, scale}(q, k, t: f[B]): scheduled by timestep as
  *                                                    sparse_attention is; batch b keeps T'_r tiles, r = #{i : t[b] <
  *                                                    bounds[i]} and T'_r as T' above for keeps[r], then pads with −1
- *                                                    to T' = max_r T'_r
+ *                                                    to T' = max_r T'_r; keeps[r] = 0 keeps no tile (not even the
+ *                                                    keepFirst ones): rows of −1 only; some keeps[r] must be > 0
  *           tile_select{..., keys: Nk}(q, k̄[B,H,ceil(Nk/tile),D][, t]): pooled, either form above; k̄ holds the key
  *                                                    tiles' means (k̄_j is used as given); KT, T' from keys
  *           tile_select{..., qtile}(…): any form above with query tiles of qtile rows (default tile): q̄ of
@@ -54,6 +56,8 @@
  *             f_i = exp(-ln(max_period)·i/(dim/2 − shift)), a = scale·t·f; [cos a, sin a] (flip = false) or [sin a, cos a]
  *           modulate(x[B,N,D], shift[B,D], scale[B,D]) = x·(1 + scale) + shift     (adaLN)
  *           gate(x[B,N,D], g[B,D]) = x·g                                            (adaLN-Zero gate)
+ *           schedule_value{values, bounds}(t: f[B]) → [B]: values[r] with r = #{i : t[b] < bounds[i]}, the range
+ *             of the timestep as sparse_attention's scheduled form reads it (R values, R − 1 descending bounds)
  *           rope3d{grid=[T,H,W], dims=[dt,dh,dw], theta, offset}(x[B,Hh,N,D]): tokens offset.. are in (t,h,w)
  *             row-major order; head dim splits into sections dt|dh|dw, each rotating interleaved pairs
  *             (x[2i], x[2i+1]) by angle p·theta^(−2i/d) with p the token's coordinate on that axis;
@@ -97,7 +101,7 @@ export const NN_OPS = [
   'tile_select',
 ] as const;
 export const SHAPE_OPS = ['reshape', 'permute', 'transpose', 'concat', 'slice', 'gather'] as const;
-export const VDIT_OPS = ['timestep_embedding', 'modulate', 'gate', 'rope3d'] as const;
+export const VDIT_OPS = ['timestep_embedding', 'modulate', 'gate', 'rope3d', 'schedule_value'] as const;
 export const QDQ_OPS = ['token_scale', 'quantize', 'dequantize', 'qgemm'] as const;
 export const FUSED_OPS = ['fused'] as const;
 

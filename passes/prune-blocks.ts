@@ -48,6 +48,8 @@ export interface OnlineTiles {
   readonly stepsPerRange: readonly number[];
   /** the queries that share one list (qtile) */
   readonly queryTile: number;
+  /** residual reuse (prune-residual.ts): per range, whether it is dense and refreshes the carried residual */
+  readonly refreshRanges?: readonly boolean[];
 }
 
 export interface PruneTokensResult {

@@ -1,10 +1,13 @@
 import { keyTiles } from '../ir/infer-sparse-attention.ts';
 import { selectedTiles } from '../ir/infer-tile-select.ts';
-import { node, type Graph, type Node } from '../ir/index.ts';
+import { node, withCarries, type Graph, type Node } from '../ir/index.ts';
+import type { Tensor } from '../runtime/tensor.ts';
 import {
-  blockSelfAttentions, checkOptions, checkSchedule, DEFAULT_PRUNE_TILE, denseBlocks, rewriteBlocks, timestepInput,
+  blockSelfAttentions, checkOptions, checkSchedule, DEFAULT_PRUNE_TILE, denseBlocks, rewriteBlocks, selfAttentionBlock,
+  timestepInput,
   type PruneCommon, type PrunedBlock, type PruneTokensResult,
 } from './prune-blocks.ts';
+import { residualAttention, residualPlan, type ResidualBlock } from './prune-residual.ts';
 import { rangeSteps } from './prune-schedule.ts';
 
 /*
@@ -17,7 +20,8 @@ import { rangeSteps } from './prune-schedule.ts';
  * With a schedule (keeps + bounds) tile_select also reads the graph input t and keeps its range's budget per sample.
  * tile_select takes its pooled form, k̄ = the tile means of k computed once per head by existing ops (poolKeyTiles),
  * so that each query tile reads KT rows of k̄ instead of all Nk keys (QT× the bytes of K per head otherwise).
- * `qtile` sets the queries that share one list (both ops' attribute, default tile); `dense` blocks stay whole.
+ * `qtile` sets the queries that share one list (both ops' attribute, default tile); `dense` blocks stay whole;
+ * `residual` adds, at pruned steps, the residual dense − sparse carried from the last dense step (prune-residual.ts).
  */
 
 /**
@@ -38,6 +42,11 @@ export type OnlinePruneOptions = PruneCommon & {
   readonly online: true;
   /** queries per selection (default tile): 128 lets the CUDA tensor-core kernel run 8-warp blocks on a list */
   readonly qtile?: number;
+  /**
+   * reuse the last dense step's residual (dense − sparse) at pruned steps: needs a schedule, dense first; 'frozen'
+   * reuses that step's tile lists too
+   */
+  readonly residual?: boolean | 'frozen';
 } & ({ readonly keep: number } | OnlineSchedule);
 
 /**
@@ -69,6 +78,10 @@ export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneToke
   checkSchedule(keeps.length, bounds);
   checkOptions(keeps.map((keep) => ({ keep })), tile, keepFirst);
   if (!(Number.isInteger(qtile) && qtile >= 1)) throw new Error(`prune-tokens: qtile must be an integer ≥ 1, got ${qtile}`);
+  const plan = opts.residual ? residualPlan(keeps, opts.residual === 'frozen') : undefined;
+  const budgets = plan?.sparseKeeps ?? keeps;
+  // frozen lists are selected at dense steps only: a pruned range's tile_select keeps nothing (its rows −1, no work)
+  const selectKeeps = plan?.frozen ? budgets.map((k, r) => (plan.refresh[r] ? k : 0)) : budgets;
   const steps = rangeSteps(bounds);
   const found = blockSelfAttentions(g);
   const dense = denseBlocks(opts.dense, found);
@@ -76,36 +89,52 @@ export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneToke
   const report = [...found.keys()].sort((a, b) => a - b).map((block) => {
     const a = found.get(block)!;
     const nk = a.src[1]!.type.shape[2]!;
-    const counts = keeps.map((keep) => selectedTiles(nk, { tile, keep: dense.has(block) ? 1 : keep, keepFirst, scale: 1 }));
-    if (counts.some((c) => c < keyTiles(nk, tile))) {
+    const counts = budgets.map((keep) =>
+      selectedTiles(nk, { tile, keep: dense.has(block) ? 1 : keep, keepFirst, scale: 1 }));
+    const pruned = counts.some((c) => c < keyTiles(nk, tile));
+    if (pruned) {
       if (a.src.length > 3) throw new Error(`prune-tokens: block ${block} self-attention has a mask; sparse_attention takes none`);
       planned.add(block);
     }
-    return onlineReport(block, nk, tile, counts, steps, qtile);
+    return onlineReport(block, nk, tile, counts, steps, qtile, pruned ? plan?.refresh : undefined);
   });
   const t = keeps.length > 1 && planned.size ? timestepInput(g, [...found.values()][0]!.type.shape[0]!) : undefined;
   // qtile = tile is the attribute's default: left out, so such graphs print as before
   const q2 = qtile === tile ? {} : { qtile };
-  const graph = rewriteBlocks(g, planned, (n, q, k, v) => {
+  const built: ResidualBlock[] = [];
+  const rewritten = rewriteBlocks(g, planned, (n, q, k, v) => {
     const [scale, keys, kbar] = [n.attrs['scale']!, k.type.shape[2]!, poolKeyTiles(k, tile)];
     const select = t
-      ? node('tile_select', [q, kbar, t], { tile, ...q2, keeps: [...keeps], bounds: [...bounds], keepFirst, scale, keys })
+      ? node('tile_select', [q, kbar, t], { tile, ...q2, keeps: [...selectKeeps], bounds: [...bounds], keepFirst, scale, keys })
       : node('tile_select', [q, kbar], { tile, ...q2, keep: keeps[0]!, keepFirst, scale, keys });
-    return node('sparse_attention', [q, k, v, select], { scale, tile, ...q2 });
+    if (!plan) return node('sparse_attention', [q, k, v, select], { scale, tile, ...q2 });
+    const r = residualAttention(selfAttentionBlock(n)!, n, q, k, v, select, t!, plan, tile, bounds, q2);
+    built.push(r);
+    return r.out;
   });
-  return { graph, tensors: new Map(), report };
+  // carries in block order, whatever order the rewrite met the blocks in
+  const name = (c: { readonly input: Node }): string => String(c.input.attrs['name']);
+  const carried = built.flatMap((r) => r.carries).sort((x, y) => name(x).localeCompare(name(y), 'en', { numeric: true }));
+  const graph = built.length ? withCarries(rewritten, carried) : rewritten;
+  const tensors = new Map<string, Tensor>(built.map((r) => [r.param.name, r.param.data]));
+  return { graph, tensors, report };
 }
 
-/** An online block's report: per range the keys its query tiles may read; their mean weighted by sampler steps. */
+/**
+ * An online block's report: per range the keys its query tiles may read (with residual reuse a dense range reads all
+ * keys besides: 1 + its sparse fraction); their mean weighted by sampler steps.
+ */
 function onlineReport(
   block: number, nk: number, tile: number, counts: readonly number[], steps: readonly number[], queryTile: number,
+  refresh?: readonly number[],
 ): PrunedBlock {
-  const ranges = counts.map((c) => {
-    const keptKeys = Math.min(c * tile, nk);
+  const ranges = counts.map((c, r) => {
+    const keptKeys = Math.min(c * tile, nk) + (refresh?.[r] ? nk : 0);
     return { keptTiles: [], keptKeys, keptFraction: keptKeys / nk };
   });
   const total = steps.reduce((x, y) => x + y, 0);
   const keptFraction = ranges.reduce((acc, r, i) => acc + r.keptFraction * steps[i]!, 0) / total;
   return { block, totalTiles: keyTiles(nk, tile), totalKeys: nk, ranges, keptFraction,
-    online: { tilesPerQueryTile: Math.max(...counts), tilesPerRange: counts, stepsPerRange: steps, queryTile } };
+    online: { tilesPerQueryTile: Math.max(...counts), tilesPerRange: counts, stepsPerRange: steps, queryTile,
+      ...(refresh ? { refreshRanges: refresh.map((w) => w === 1) } : {}) } };
 }

@@ -1,10 +1,11 @@
 /**
  * The manifest-driven executor of a compiled folder (`vdit compile`): buffers come pre-encoded from weights.bin,
  * kernels from kernels/*.wgsl, and the schedule from manifest.json. compiler/compile/emit-run.ts prints this
- * module's source into the folder's run.js (with the one declaration it imports, f16BitsToF32): `vdit generate
+ * module's source into the folder's run.js (with the declarations it imports, f16BitsToF32 and runtime/carry.ts's): `vdit generate
  * <folder>` and `node <folder>/run.js` run the same code.
  */
 import { f16BitsToF32 } from '../compiler/weights/f16.ts';
+import { manifestCarry } from './carry.ts';
 
 export const COMPILED_FORMAT = 'vdit-compiled/1';
 
@@ -228,5 +229,10 @@ function decodeOutput(t: ManifestTensor, bytes: ArrayBuffer): Float32Array {
 export function compiledDenoiser(
   exec: CompiledExecutor,
 ): (x: Float32Array, t: Float32Array, y: Int32Array) => Promise<Float32Array> {
-  return async (x, t, y) => (await exec.run({ x, t, y }))[0]!;
+  const carry = manifestCarry(exec.manifest.inputs, exec.manifest.outputs.length);
+  return async (x, t, y) => {
+    const outs = await exec.run({ x, t, y, ...carry.inputs() });
+    carry.update(outs);
+    return outs[0]!;
+  };
 }

@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { manifestCarry } from './carry.ts';
 import { widenHalves, type CompiledManifest, type ManifestTensor } from './compiled-executor.ts';
 import { buildCudaRunner, type CudaBuildOptions } from './cuda-build.ts';
 import { CudaProcess, type CudaRunnerSpec } from './cuda-process.ts';
@@ -44,11 +45,14 @@ export async function openFolderCuda(
     proc.close();
     throw e;
   }
+  const carry = manifestCarry(spec.inputs, spec.outputs.length);
+  const floats = (o: Uint8Array, i: number): Float32Array =>
+    new Float32Array(o.buffer, o.byteOffset, spec.outputs[i]!.shape.reduce((a, b) => a * b, 1));
   const denoise = async (x: Float32Array, t: Float32Array, y: Int32Array): Promise<Float32Array> => {
-    const data: Record<string, ArrayLike<number>> = { x, t, y };
+    const data: Record<string, ArrayLike<number>> = { x, t, y, ...carry.inputs() };
     const outs = await proc.forward(spec.inputs.map((s) => folderInput(s, data[s.name])));
-    const o = outs[0]!;
-    return new Float32Array(o.buffer, o.byteOffset, spec.outputs[0]!.shape.reduce((a, b) => a * b, 1));
+    carry.update(outs.map(floats));
+    return floats(outs[0]!, 0);
   };
   return { device: proc.device, denoise, close: () => proc.close() };
 }

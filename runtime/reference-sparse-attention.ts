@@ -26,7 +26,7 @@ export function checkTiles(tiles: ArrayLike<number>, nk: number, tile: number): 
   }
 }
 
-/** The valid prefix of a −1-padded schedule row (padding only at the end), checked like a plain list. */
+/** The valid prefix of a −1-padded schedule row (padding only at the end, maybe all of it), checked like a plain list. */
 export function rowTiles(row: ArrayLike<number>, nk: number, tile: number): ArrayLike<number> {
   const list = Array.from(row);
   const end = list.indexOf(-1);
@@ -34,7 +34,8 @@ export function rowTiles(row: ArrayLike<number>, nk: number, tile: number): Arra
   if (end >= 0 && list.slice(end).some((x) => x !== -1)) {
     throw new Error(`sparse_attention: a schedule row may hold −1 only as trailing padding: [${list.join(',')}]`);
   }
-  checkTiles(valid, nk, tile);
+  // a row of padding only is an empty list (a range that keeps nothing): its queries give 0
+  if (valid.length) checkTiles(valid, nk, tile);
   return valid;
 }
 
@@ -97,7 +98,10 @@ export function evalSparseAttention(n: Node, src: readonly Val[], ctx: Ctx): Val
       }
       const o = out.data;
       const base = (bh * Nq + i0) * Dv;
-      for (let r = 0; r < rows; r++) for (let d = 0; d < Dv; d++) o[base + r * Dv + d] = st.acc[r * Dv + d]! / st.l[r]!;
+      // an empty list (a schedule range that keeps nothing) sums over no keys: 0
+      for (let r = 0; r < rows; r++) {
+        for (let d = 0; d < Dv; d++) o[base + r * Dv + d] = st.l[r]! > 0 ? st.acc[r * Dv + d]! / st.l[r]! : 0;
+      }
     }
   }
   return out;

@@ -48,6 +48,7 @@ export function evalTileSelect(n: Node, src: readonly Val[], ctx: Ctx): Val {
   const score = new Float64Array(KT);
   for (let bh = 0; bh < B * H; bh++) {
     const count = countOf(Math.floor(bh / H));
+    if (count === 0) continue; // a range that keeps nothing: its rows stay −1
     const kbar = a.keys === undefined ? poolRows(k.data, bh * Nk * D, Nk, D, a.tile)
       : Float64Array.from(k.data.subarray(bh * KT * D, (bh + 1) * KT * D));
     const qbar = poolRows(q.data, bh * Nq * D, Nq, D, qtile);

@@ -1,3 +1,4 @@
+import { scheduleBounds, scheduleRow } from '../ir/infer-sparse-attention.ts';
 import type { Node } from '../ir/node.ts';
 import { alloc, type Ctx, type Val } from './reference-values.ts';
 
@@ -25,6 +26,17 @@ export function evalTimestepEmbedding(n: Node, src: readonly Val[], ctx: Ctx): V
       o[b * dim + half + i] = flip ? Math.cos(a) : Math.sin(a);
     }
   }
+  return out;
+}
+
+/** schedule_value{values, bounds}(t): per batch, the value of the range its timestep lies in. */
+export function evalScheduleValue(n: Node, src: readonly Val[], ctx: Ctx): Val {
+  const values = n.attrs['values'] as number[];
+  const bounds = scheduleBounds(n.attrs, values.length, 'schedule_value', 'values');
+  const out = alloc(n.type, ctx);
+  src[0]!.data.forEach((t, b) => {
+    out.data[b] = values[scheduleRow(t, bounds)]!;
+  });
   return out;
 }
 

@@ -12,7 +12,7 @@ import { evalAttention, evalLinear, evalMatmul, evalNorm, evalReduce, evalSoftma
 import {
   evalConcat, evalGather, evalPermute, evalReshape, evalSlice, evalTranspose,
 } from './reference-shape.ts';
-import { evalAdaLN, evalRope3d, evalTimestepEmbedding } from './reference-vdit.ts';
+import { evalAdaLN, evalRope3d, evalScheduleValue, evalTimestepEmbedding } from './reference-vdit.ts';
 import { evalDequantize, evalQgemm, evalQuantize, evalTokenScale } from './reference-qdq.ts';
 import { alloc, finish, fromTensor, storeFn, toTensor, type Ctx, type Val } from './reference-values.ts';
 import type { Tensor } from './tensor.ts';
@@ -57,6 +57,7 @@ const EVAL: Partial<Record<Op, Evaluator>> = {
   modulate: evalAdaLN,
   gate: evalAdaLN,
   rope3d: evalRope3d,
+  schedule_value: evalScheduleValue,
   token_scale: evalTokenScale,
   quantize: evalQuantize,
   dequantize: evalDequantize,

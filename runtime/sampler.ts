@@ -1,6 +1,7 @@
 import type { Graph } from '../ir/graph.ts';
 import { attr } from '../ir/node.ts';
 import type { Weights } from '../compiler/weights/weights.ts';
+import { graphCarry, type CarryState } from './carry.ts';
 import type { CudaRunner } from './cuda-runner.ts';
 import type { WgslExecutor } from './executor.ts';
 import { runReference } from './reference.ts';
@@ -12,6 +13,7 @@ import { tensor, type Tensor } from './tensor.ts';
  *   x ← x + (t_{i+1} − t_i) · v̂,   v̂ = v_uncond + s · (v_cond − v_uncond)    (classifier-free guidance, scale s)
  * Batch layout of one forward with K clips: [cond_1 … cond_K, uncond_1 … uncond_K] (batch 2K), the uncond
  * half carrying the null class. Every clip's result depends only on its own noise and class, never on its batch mates.
+ * A graph with carried state (ir/carry.ts) gets it from the previous forward of its denoiser (runtime/carry.ts).
  */
 
 /** The step count of `vdit generate` / `vdit eval` and run.js unless told otherwise. */
@@ -80,40 +82,48 @@ function checkSampleArgs(noise: readonly Float32Array[], classes: readonly numbe
   if (!Number.isFinite(opts.cfg)) throw new Error(`sampleFlow: cfg must be finite, got ${opts.cfg}`);
 }
 
-/** The graph's x/t/y inputs as tensors of the right types; checks the batch the caller built for. */
-function denoiserInputs(g: Graph, x: Float32Array, t: Float32Array, y: Int32Array): Record<string, Tensor> {
+/** The graph's x/t/y inputs (and its carried state) as tensors of the right types; checks the batch built for. */
+function denoiserInputs(
+  g: Graph, x: Float32Array, t: Float32Array, y: Int32Array, carry: CarryState,
+): Record<string, Tensor> {
   const byName = new Map(g.inputs.map((n) => [attr<string>(n, 'name'), n]));
   const out: Record<string, Tensor> = {};
-  for (const [name, data] of [['x', x], ['t', t], ['y', y]] as const) {
+  const given = { x, t, y, ...carry.inputs() };
+  for (const [name, data] of Object.entries(given)) {
     const leaf = byName.get(name);
     if (!leaf) throw new Error(`graph '${g.name}' has no input '${name}': not a class-conditioned denoiser`);
-    out[name] = tensor(leaf.type, data);
+    // carried values are held as floats: integer ones (tile lists) go back to their own type
+    out[name] = tensor(leaf.type, leaf.type.dtype === 'i32' && data instanceof Float32Array ? Int32Array.from(data) : data);
   }
-  if (byName.size !== 3) {
-    throw new Error(`graph '${g.name}' takes inputs ${[...byName.keys()].join(', ')}; want x, t, y`);
+  if (byName.size !== Object.keys(given).length) {
+    throw new Error(`graph '${g.name}' takes inputs ${[...byName.keys()].join(', ')}; want x, t, y (and carry.*)`);
   }
   return out;
 }
 
+/** A graph's forward on named tensors as a denoiser: x/t/y in, the velocity out, the carried state kept between. */
+function graphDenoiser(g: Graph, forward: (inputs: Record<string, Tensor>) => Promise<readonly Tensor[]>): Denoiser {
+  const carry = graphCarry(g);
+  return async (x, t, y) => {
+    const outs = await forward(denoiserInputs(g, x, t, y, carry));
+    carry.update(outs.map((o) => o.data));
+    return outs[0]!.data as Float32Array;
+  };
+}
+
 /** The CPU reference interpreter as a denoiser. */
 export function cpuDenoiser(model: { readonly graph: Graph; readonly weights: Weights }): Denoiser {
-  return async (x, t, y) => {
-    const [v] = runReference(model.graph, denoiserInputs(model.graph, x, t, y), model.weights);
-    return v!.data as Float32Array;
-  };
+  return graphDenoiser(model.graph, async (inputs) => runReference(model.graph, inputs, model.weights));
 }
 
 /** A WGSL executor (built for a batch-2K graph) as a denoiser. */
 export function wgslDenoiser(exec: WgslExecutor): Denoiser {
-  return async (x, t, y) => {
-    const { outputs } = await exec.run(denoiserInputs(exec.program.graph, x, t, y));
-    return outputs[0]!.data as Float32Array;
-  };
+  return graphDenoiser(exec.program.graph, async (inputs) => (await exec.run(inputs)).outputs);
 }
 
 /** A CUDA runner (runtime/cuda-runner.ts, built for a batch-2K graph) as a denoiser. */
 export function cudaDenoiser(runner: CudaRunner): Denoiser {
-  return async (x, t, y) => (await runner.forward(denoiserInputs(runner.graph, x, t, y)))[0]!.data as Float32Array;
+  return graphDenoiser(runner.graph, (inputs) => runner.forward(inputs));
 }
 
 /** Clips per forward (K) of a denoiser graph: half its batch. */

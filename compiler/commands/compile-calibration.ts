@@ -26,10 +26,16 @@ export interface PruneRequest {
   readonly qtile?: number;
   /** blocks left dense at every step */
   readonly dense?: readonly number[];
+  /**
+   * cache=residual: pruned steps add the residual (dense − sparse) of the last dense step (online schedules);
+   * cache=frozen: and reuse that step's tile lists
+   */
+  readonly residual?: boolean | 'frozen';
 }
 
-const PRUNE_USAGE = 'expected keep=F or schedule=F1/F2/…[,tile=N][,select=store|online][,qtile=N][,dense=B1/B2/…]';
-const PRUNE_KEYS = ['keep', 'schedule', 'tile', 'select', 'qtile', 'dense'];
+const PRUNE_USAGE =
+  'expected keep=F or schedule=F1/F2/…[,tile=N][,select=store|online][,qtile=N][,dense=B1/B2/…][,cache=none|residual|frozen]';
+const PRUNE_KEYS = ['keep', 'schedule', 'tile', 'select', 'qtile', 'dense', 'cache'];
 
 /** A positive (or, with min 0, non-negative) integer option's value. */
 function intOption(name: string, text: string, min = 1): number {
@@ -60,9 +66,17 @@ export function parsePrune(text: string): PruneRequest {
   const qtile = opts.get('qtile');
   if (qtile !== undefined && select !== 'online') throw new Error('--prune: qtile needs select=online (per query tile lists)');
   const dense = opts.get('dense')?.split('/').map((b) => intOption('dense', b, 0));
+  const cache = opts.get('cache') ?? 'none';
+  if (!['none', 'residual', 'frozen'].includes(cache)) {
+    throw new Error(`--prune: cache must be none, residual or frozen, got '${cache}'`);
+  }
+  if (cache !== 'none' && (select !== 'online' || schedule === undefined)) {
+    throw new Error(`--prune: cache=${cache} needs select=online and a schedule (its dense ranges refresh the residual)`);
+  }
   return {
     keeps, tile, ...(select === 'online' ? { online: true } : {}),
     ...(qtile !== undefined ? { qtile: intOption('qtile', qtile) } : {}), ...(dense ? { dense } : {}),
+    ...(cache === 'residual' ? { residual: true } : cache === 'frozen' ? { residual: 'frozen' as const } : {}),
   };
 }
 
@@ -77,7 +91,8 @@ export function pruneFromStore(o: PruneRequest, dir: string | undefined, model?:
   if (o.online) {
     const cfg = model?.config;
     const keepFirst = cfg?.block === 'joint' ? modelDims(cfg).textTokens : 0;
-    const common = { tile: o.tile, keepFirst, online: true, ...denseOf(o), ...(o.qtile ? { qtile: o.qtile } : {}) } as const;
+    const common = { tile: o.tile, keepFirst, online: true, ...denseOf(o), ...(o.qtile ? { qtile: o.qtile } : {}),
+      ...(o.residual ? { residual: o.residual } : {}) } as const;
     if (o.keeps.length === 1) return { ...common, keep: o.keeps[0]! };
     return { ...common, keeps: o.keeps, bounds: samplerBounds(o.keeps.length) };
   }

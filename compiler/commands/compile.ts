@@ -76,7 +76,9 @@ export const compileCommand = {
           'gives one fraction per equal range of sampling steps, noisiest first, each ranked by its own steps; ' +
           'select=online picks the tiles per sample, head and query tile at run time instead (no --calib-store; ' +
           'a schedule then splits the 30 steps of vdit generate/eval; qtile=N: queries per selection, default tile, ' +
-          '128 lets CUDA run 8-warp blocks); dense=B1/B2/…: blocks whose attention stays dense',
+          '128 lets CUDA run 8-warp blocks); dense=B1/B2/…: blocks whose attention stays dense; cache=residual ' +
+          '(online schedules, the first range 1, the last < 1): a pruned step adds the residual dense − sparse ' +
+          'that the last dense step left (passes/prune-residual.ts); cache=frozen: and that step\'s tile lists',
       })
       .option('keep-fp', KEEP_FP_OPTION)
       .option('weights', WEIGHTS_OPTION)
@@ -151,6 +153,7 @@ function pruneScope(blocks: NonNullable<CompileReport['pruning']>): string {
   const scope = [
     ...(blocks[0]!.ranges.length > 1 ? ['per timestep range, noisiest first'] : []),
     ...(online ? [`online: per ${online.queryTile} queries`] : []),
+    ...(online?.refreshRanges ? ['cache=residual: dense ranges (all tiles + the next budget) refresh the residual'] : []),
   ];
   return scope.length ? ` (${scope.join('; ')})` : '';
 }

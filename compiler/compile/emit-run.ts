@@ -28,6 +28,8 @@ export const RUN_JS_SOURCES: readonly Inlined[] = [
   { file: 'compiler/data/moving-shapes.ts', names: ['floatToClip'] },
   { file: 'compiler/video/frames.ts', names: ['checkClip', 'checkScale', 'frameAt', 'upscaleNearest'] },
   { file: 'compiler/video/gif.ts', names: ['gifenc', 'QUANTIZE_FORMAT', 'GIF_DEFAULTS', 'encodeGif'] },
+  { file: 'ir/carry.ts', names: ['CARRY_PREFIX'] },
+  { file: 'runtime/carry.ts', names: ['CarrySlot', 'CarryState', 'manifestCarry'] },
   { file: 'runtime/compiled-executor.ts', names: 'all' },
   { file: 'runtime/cuda-build.ts', names: 'all' },
   { file: 'runtime/cuda-process.ts', names: 'all' },
@@ -109,7 +111,9 @@ function pick(sf: SourceFile, src: Inlined): Statement[] {
 }
 
 function declaredNames(s: Statement): string[] {
-  if (Node.isFunctionDeclaration(s)) return [s.getName() ?? ''];
+  if (Node.isFunctionDeclaration(s) || Node.isClassDeclaration(s) || Node.isInterfaceDeclaration(s)) {
+    return [s.getName() ?? ''];
+  }
   if (Node.isVariableStatement(s)) return s.getDeclarations().map((d) => d.getName());
   return [];
 }

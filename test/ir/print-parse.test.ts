@@ -60,7 +60,8 @@ function blockGraph(): Graph {
   const kept = input('kept', 'i32', 2);
   const sparse = node('sparse_attention', [q, k, heads('v'), kept], { scale: 0.25, tile: 3 });
   const selected = node('tile_select', [q, k], { tile: 3, keep: 0.5, keepFirst: 1, scale: 0.25 });
-  return graph('return', [x, t, ids, mask, kept], [picked, scores, colsum, sparse, selected]);
+  const flag = node('schedule_value', [t], { values: [1, 0, 0.5], bounds: [0.75, 0.25] });
+  return graph('return', [x, t, ids, mask, kept], [picked, scores, colsum, sparse, selected, flag]);
 }
 
 // the QDQ ops: a per-token quantized activation against packed int4 weights, and its simulated twin

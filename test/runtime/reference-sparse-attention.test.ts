@@ -135,10 +135,26 @@ describe('sparse_attention reference', () => {
     expect(Math.max(...Array.from(per(0, rows[0]!), (x, i) => Math.abs(x - got.data[i]!)))).toBeGreaterThan(0.05);
   });
 
-  it('rowTiles rejects −1 anywhere but trailing padding, and a row of padding only', () => {
+  it('rowTiles rejects −1 anywhere but trailing padding; a row of padding only is the empty list', () => {
     expect(Array.from(rowTiles([2, 5, -1, -1], 29, 4))).toEqual([2, 5]);
     expect(() => rowTiles([2, -1, 5, -1], 29, 4)).toThrow(/−1 only as trailing padding/);
-    expect(() => rowTiles([-1, -1], 29, 4)).toThrow(/tiles is empty/);
+    expect(Array.from(rowTiles([-1, -1], 29, 4))).toEqual([]);
+  });
+
+  it('a scheduled row of padding only (a range that keeps nothing) gives 0, the other rows attend as before', () => {
+    const [B, H, Nq, Nk, D] = [2, 2, 5, 13, 4];
+    const [q, k, v] = [inp('q', 'f32', [B, H, Nq, D]), inp('k', 'f32', [B, H, Nk, D]), inp('v', 'f32', [B, H, Nk, D])];
+    const ins = { q: rand('f32', [B, H, Nq, D], 7), k: rand('f32', [B, H, Nk, D], 8), v: rand('f32', [B, H, Nk, D], 9),
+      tiles: tensor(tensorType('i32', [2, 4]), Int32Array.from([0, 1, 2, 3, -1, -1, -1, -1])),
+      t: tensor(tensorType('f32', [B]), Float32Array.from([0.9, 0.2])) };
+    const n = node('sparse_attention', [q, k, v, inp('tiles', 'i32', [2, 4]), inp('t', 'f32', [B])],
+      { scale: 0.9, tile: 4, bounds: [0.5] });
+    const got = run1(n, ins).data as Float32Array;
+    const dense = run1(node('attention', [q, k, v], { scale: 0.9 }), { q: ins.q, k: ins.k, v: ins.v }).data as Float32Array;
+    const half = got.length / 2;
+    expectClose(got.subarray(0, half), dense.subarray(0, half), 1e-6, 1e-6);
+    expect(Array.from(got.subarray(half)).every((x) => x === 0)).toBe(true);
+    expect(dense.subarray(half).some((x) => Math.abs(x) > 0.01)).toBe(true);
   });
 });
 

@@ -94,3 +94,22 @@ describe('rope3d', () => {
     expect(moved).toBeGreaterThan(0.1);
   });
 });
+
+describe('schedule_value', () => {
+  const t = inp('t', 'f32', [5]);
+
+  it('gives each batch the value of its timestep\'s range (bounds descending; t equal to a bound stays in the range before it)', () => {
+    const tt = tensor(tensorType('f32', [5]), Float32Array.from([1, 0.75, 0.7, 0.25, 0]));
+    const got = run1(node('schedule_value', [t], { values: [1, 0, 0.5], bounds: [0.75, 0.25] }), { t: tt });
+    expect(got.type).toEqual(tensorType('f32', [5]));
+    expect(Array.from(got.data)).toEqual([1, 1, 0, 0, 0.5]);
+  });
+
+  it('refuses bad attributes and operands', () => {
+    expect(() => node('schedule_value', [t], { values: [1, 0], bounds: [] })).toThrow(/2 values need 1 bounds, got 0/);
+    expect(() => node('schedule_value', [t], { values: [], bounds: [] })).toThrow(/values must be a non-empty list/);
+    expect(() => node('schedule_value', [t], { values: [1, 0], bounds: [0.2, 0.5] })).toThrow(/2 values need 1 bounds/);
+    expect(() => node('schedule_value', [t], { values: [1, 0, 2], bounds: [0.2, 0.5] })).toThrow(/strictly descending/);
+    expect(() => node('schedule_value', [inp('t2', 'f32', [2, 1])], { values: [1], bounds: [] })).toThrow(/expects t\[B\]/);
+  });
+});

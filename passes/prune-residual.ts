@@ -1,0 +1,93 @@
+import { keyTiles } from '../ir/infer-sparse-attention.ts';
+import { CARRY_PREFIX, node, tensorType, type Node } from '../ir/index.ts';
+import { tensor, type Tensor } from '../runtime/tensor.ts';
+
+/*
+ * Residual reuse for online pruning (`--prune schedule=…,select=online,cache=residual`; DiTFastAttn's residual
+ * caching with online tile lists): at a pruned step a block's attention is its sparse attention plus the residual
+ * R = dense − sparse of the last dense step, which the graph carries from forward to forward (ir/carry.ts):
+ *
+ *   S  = sparse_attention(q, k, v, tile_select{keeps: K}(q, k̄, t))   K: each pruned range's budget; a dense range
+ *                                                                    takes the budget of the next pruned range, or
+ *                                                                    0 (no tiles, S = 0) when a dense range follows
+ *   D  = sparse_attention{bounds}(q, k, v, refresh_tiles, t)         every key tile in dense ranges, none (0) else
+ *   R' = a·R + w·(D − S)                                             w = schedule_value{1 in dense ranges, else 0}(t),
+ *                                                                    a = schedule_value{1 − w}(t): exact selects
+ *   attention → S + R'                                               D in dense ranges, S + R in pruned ones
+ *
+ * R is the graph input carry.blocks.<i>.attn and R' its next value, a graph output after the model's own. A dense
+ * step costs 1 + K of dense attention, a pruned one K. The first range must be dense (R is written before it is
+ * read) and the last must prune (a dense range refreshes R for the pruned ranges after it).
+ */
+
+/** The per-range budgets and flags of a residual schedule; throws on a schedule residual reuse cannot serve. */
+export interface ResidualPlan {
+  /** the sparse budget per range: the range's keep; for a dense range the next pruned range's, 0 before a dense one */
+  readonly sparseKeeps: readonly number[];
+  /** per range: 1 where the range is dense (refreshes R), else 0 */
+  readonly refresh: readonly number[];
+  /** pruned steps reuse the dense step's tile lists too (carried), so that S and R cover the same tiles */
+  readonly frozen: boolean;
+}
+
+export function residualPlan(keeps: readonly number[], frozen = false): ResidualPlan {
+  const why = 'cache=residual refreshes the residual in the dense (keep 1) ranges for the pruned ranges after them';
+  if (keeps[0] !== 1) throw new Error(`prune-tokens: cache=residual needs a dense first range (keep 1): ${why}`);
+  if (keeps.at(-1)! >= 1) throw new Error(`prune-tokens: cache=residual needs a pruned last range (keep < 1): ${why}`);
+  // a dense range before another dense one needs no sparse part: S = 0 there, and R = D is overwritten next
+  const sparseKeeps = keeps.map((keep, r) => (keep < 1 ? keep : keeps[r + 1] === 1 ? 0 : keeps.slice(r).find((k) => k < 1)!));
+  return { sparseKeeps, refresh: keeps.map((keep) => (keep === 1 ? 1 : 0)), frozen };
+}
+
+/** The name of block i's carried residual. */
+export const residualCarry = (block: number): string => `${CARRY_PREFIX}blocks.${block}.attn`;
+
+/** The name of block i's refresh lists param: i32[R, KT], every tile in dense ranges, −1 only in pruned ones. */
+export const refreshTilesParam = (block: number): string => `blocks.${block}.attn.refresh_tiles`;
+
+/** The name of block i's carried tile lists (frozen plans). */
+export const listsCarry = (block: number): string => `${CARRY_PREFIX}blocks.${block}.lists`;
+
+/** What residualAttention builds for one block: its output, its carries (input and next value) and its param. */
+export interface ResidualBlock {
+  readonly out: Node;
+  readonly carries: readonly { readonly input: Node; readonly next: Node }[];
+  readonly param: { readonly name: string; readonly data: Tensor };
+}
+
+/**
+ * Block `block`'s attention n = attention{scale}(q, k, v) in residual form (the comment above), given the online
+ * lists (tile_select) and the timestep input t with the schedule's bounds; `qtile` as the sparse op's attributes.
+ * A frozen plan carries the lists too: L = L_in + w·(lists − L_in), the fresh lists at dense steps, else L_in.
+ */
+export function residualAttention(
+  block: number, n: Node, q: Node, k: Node, v: Node, lists: Node, t: Node, plan: ResidualPlan, tile: number,
+  bounds: readonly number[], qtile: { readonly qtile?: number } = {},
+): ResidualBlock {
+  const kt = keyTiles(k.type.shape[2]!, tile);
+  const rows = plan.refresh.flatMap((w) => Array.from({ length: kt }, (_, j) => (w ? j : -1)));
+  const name = refreshTilesParam(block);
+  const all = node('param', [], { name }, tensorType('i32', [plan.refresh.length, kt]));
+  const scale = n.attrs['scale']!;
+  const dense = node('sparse_attention', [q, k, v, all, t], { scale, tile, bounds: [...bounds] });
+  const b = n.type.shape[0]!;
+  const flag = (values: readonly number[]): Node =>
+    node('reshape', [node('schedule_value', [t], { values: [...values], bounds: [...bounds] })], { shape: [b, 1, 1, 1] });
+  const carries: { input: Node; next: Node }[] = [];
+  let used = lists;
+  if (plan.frozen) {
+    const input = node('input', [], { name: listsCarry(block) }, lists.type);
+    used = node('add', [input, node('mul', [node('sub', [lists, input]), node('cast', [flag(plan.refresh)], { to: 'i32' })])]);
+    carries.push({ input, next: used });
+  }
+  const sparse = node('sparse_attention', [q, k, v, used], { scale, tile, ...qtile });
+  const input = node('input', [], { name: residualCarry(block) }, n.type);
+  const next = node('add', [
+    node('mul', [input, flag(plan.refresh.map((w) => 1 - w))]),
+    node('mul', [node('sub', [dense, sparse]), flag(plan.refresh)]),
+  ]);
+  return {
+    out: node('add', [sparse, next]), carries: [{ input, next }, ...carries],
+    param: { name, data: tensor(all.type, Int32Array.from(rows)) },
+  };
+}
