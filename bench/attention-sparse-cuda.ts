@@ -8,6 +8,11 @@
 // --online times online selection as `--prune …,select=online` builds it, one runner each beside dense: the key tiles
 // pooled (poolKeyTiles), tile_select per query tile, and the per-query-tile sparse kernel, at keep 0.5 with query
 // tiles of 64 and 128 (qtile: 8-warp blocks) and keep 0.25 with 128; the last is checked against its f32 twin.
+// --residual times `--prune schedule=…,select=online,cache=residual|frozen` (passes/prune-residual.ts) as its pruned
+// step (t in a pruned range: sparse lists, the refresh lists empty, the carried residual added), its refresh step
+// (all tiles besides, the residual refreshed) and a dense step before another (all tiles, no sparse part), at keep 0.25 with query tiles of 64 and 128 (residual and frozen) and
+// keep 0.5 with 64 (frozen), beside dense; the carried residual (and lists) are seeded inputs; the last pruned step
+// is checked against its f32 twin.
 // --emulate test/targets/cuda/emulate/cuda-host.h runs it on the CPU emulation instead (a smoke test: small presets).
 // Inputs are seeded uniform values in [-1, 1), never zeros; kept tiles are spread evenly.
 import { renameSync, writeFileSync } from 'node:fs';
@@ -17,6 +22,9 @@ import { attentionArgs } from './attention-args.ts';
 import type { Weights } from '../compiler/weights/weights.ts';
 import { graph } from '../ir/graph.ts';
 import { poolKeyTiles } from '../passes/prune-online.ts';
+import { parsePipeline, runPipeline } from '../passes/pipeline.ts';
+import { residualAttention, residualPlan } from '../passes/prune-residual.ts';
+import { builtinPasses } from '../passes/registry.ts';
 import { node, type Node } from '../ir/node.ts';
 import { tensorType } from '../ir/types.ts';
 import { CudaRunner } from '../runtime/cuda-runner.ts';
@@ -28,6 +36,7 @@ const [tile, repeats, out, emulate] = [Number(opt('--tile', '64')), Number(opt('
   opt('--emulate', '')];
 const variants = opt('--variants', '').split(',').filter((x) => x);
 const online = process.argv.includes('--online');
+const residual = process.argv.includes('--residual');
 
 const r = mulberry32(7);
 const rand = (shape: number[]): Tensor => tensor(tensorType('f32', shape),
@@ -39,8 +48,11 @@ const evenly = (keep: number): Tensor => {
 };
 const inputs: Record<string, Tensor> = {
   q: rand([b, h, n, hd]), k: rand([b, h, n, hd]), v: rand([b, h, n, hd]), t50: evenly(0.5), t25: evenly(0.25),
+  ...(residual ? { 'carry.blocks.0.attn': rand([b, h, n, hd]) } : {}),
 };
-const leaf = (name: string): Node => node('input', [], { name }, inputs[name]!.type);
+// the residual rows' timestep: in the dense range (0.9) or the pruned one (0.1) of bounds [0.5]
+const timestep = (t: number): Tensor => tensor(tensorType('f32', [b]), new Float32Array(b).fill(t));
+const leaf = (name: string): Node => node('input', [], { name }, (inputs[name] ?? timestep(0)).type);
 const [q, k, v] = [leaf('q'), leaf('k'), leaf('v')];
 const scale = 1 / Math.sqrt(hd);
 const dense = node('attention', [q, k, v], { scale });
@@ -51,6 +63,26 @@ const onlineSparse = (keep: number, qtile: number): Node => {
   const select = node('tile_select', [q, poolKeyTiles(k, tile)], { tile, ...qt, keep, keepFirst: 0, scale, keys: n });
   return node('sparse_attention', [q, k, v, select], { scale, tile, ...qt });
 };
+/**
+ * The residual form of block 0 under the schedule [1, 1, keep] (bounds [0.7, 0.3]: a dense step before a dense one,
+ * a dense step that refreshes, a pruned step) and its refresh-lists param; frozen: the
+ * lists carried too (carry.blocks.0.lists, set here to evenly spread tiles), tile_select keeping nothing when pruned.
+ */
+const residualForm = (keep: number, qtile: number, frozen: boolean): [Node, Map<string, Tensor>] => {
+  const qt = qtile === tile ? {} : { qtile };
+  const t = node('input', [], { name: 't' }, tensorType('f32', [b]));
+  const [plan, bounds] = [residualPlan([1, 1, keep], frozen), [0.7, 0.3]];
+  const keeps = plan.sparseKeeps.map((x, r) => (frozen && !plan.refresh[r] ? 0 : x));
+  const select = node('tile_select', [q, poolKeyTiles(k, tile), t],
+    { tile, ...qt, keeps, bounds, keepFirst: 0, scale, keys: n });
+  if (frozen) {
+    const [rows, kept] = [b * h * Math.ceil(n / qtile), select.type.shape[3]!];
+    const spread = evenly(keep).data;
+    inputs['carry.blocks.0.lists'] = tensor(select.type, Int32Array.from({ length: rows * kept }, (_, i) => spread[i % kept]!));
+  }
+  const r = residualAttention(0, dense, q, k, v, select, t, plan, tile, bounds, qt);
+  return [r.out, new Map([[r.param.name, r.param.data]])];
+};
 const NO_WEIGHTS: Weights = { get: () => undefined, names: () => [] };
 const build = emulate ? { emulate } : {};
 
@@ -60,10 +92,14 @@ interface Row {
 }
 
 /** One runner over `outputs`: their launches' median times, and the outputs of one forward. */
-async function timeRunner(outputs: Node[], names: string[], variant?: string): Promise<[Row[], Tensor[]]> {
-  const g = graph('attention', names.map(leaf), outputs);
+async function timeRunner(
+  outputs: Node[], names: string[], variant?: string, weights = NO_WEIGHTS,
+): Promise<[Row[], Tensor[]]> {
+  const built = graph('attention', names.map(leaf), outputs);
+  // the residual form's elementwise tail fused as a compile fuses it
+  const g = residual ? runPipeline(built, parsePipeline('fuse-elementwise', new Map(builtinPasses()))).graph : built;
   const forced = variant ? { variant: { attention: variant, sparse_attention: variant } } : {};
-  const runner = await CudaRunner.open(g, NO_WEIGHTS, { ...build, ...forced });
+  const runner = await CudaRunner.open(g, weights, { ...build, ...forced });
   try {
     const feed = Object.fromEntries(names.map((x) => [x, inputs[x]!]));
     const outs = await runner.forward(feed);
@@ -112,6 +148,34 @@ if (online) {
   if (maxAbs > bound) process.exitCode = 1;
   checks.push(`online keep 0.25, qtile 128, tensor-core vs f32: max abs difference ${maxAbs.toExponential(2)} ` +
     `(bound ${bound.toExponential(2)})`);
+} else if (residual) {
+  const [denseRows] = await timeRunner([dense], ['q', 'k', 'v']);
+  [f32Rows, rows] = [denseRows, [...denseRows]];
+  let names: string[] = [];
+  let last: [Tensor | undefined, Node, Map<string, Tensor>] | undefined;
+  const configs = [[0.25, tile, false], [0.25, 128, false], [0.25, tile, true], [0.25, 128, true], [0.5, tile, true]] as const;
+  for (const [keep, qtile, frozen] of configs) {
+    const [out, params] = residualForm(keep, qtile, frozen);
+    names = ['q', 'k', 'v', 't', 'carry.blocks.0.attn', ...(frozen ? ['carry.blocks.0.lists'] : [])];
+    const weights: Weights = { get: (x) => params.get(x), names: () => [...params.keys()] };
+    for (const [step, t] of [['pruned', 0.1], ['refresh', 0.5], ['dense', 0.9]] as const) {
+      inputs['t'] = timestep(t);
+      const [parts, [o]] = await timeRunner([out], names, undefined, weights);
+      const ms = parts.reduce((a, x) => a + x.ms, 0);
+      const flops = parts.reduce((a, x) => a + x.tflops * x.ms * 1e9, 0);
+      rows.push({ kernel: `${frozen ? 'frozen' : 'residual'}, ${step} step (${parts.map((x) => `${x.kernel} ${x.ms.toFixed(2)}`).join(' + ')})`,
+        variant: `qtile ${qtile}`, keep, ms, tflops: flops / ms / 1e9 });
+      if (step === 'pruned') last = [o, out, params];
+    }
+  }
+  inputs['t'] = timestep(0.1);
+  const params = last![2];
+  const [, [ref]] = await timeRunner([last![1]], names, 'f32', { get: (x) => params.get(x), names: () => [...params.keys()] });
+  maxAbs = maxDiff(ref!, last![0]!);
+  const bound = f16AttentionTolerance(last![1].src[0]!).atol;
+  if (maxAbs > bound) process.exitCode = 1;
+  checks.push(`frozen keep 0.5 pruned step, tensor-core vs f32: max abs difference ${maxAbs.toExponential(2)} ` +
+    `(bound ${bound.toExponential(2)})`);
 } else if (variants.length === 0) {
   const [f32, [f32Out]] = await timeRunner([dense], ['q', 'k', 'v'], 'f32');
   const [mmaRows, [mmaOut]] = await timeRunner([dense, sparse('t50'), sparse('t25')], ['q', 'k', 'v', 't50', 't25']);
@@ -136,13 +200,13 @@ if (online) {
 const md = [
   `${preset} self-attention [B=${b}, H=${h}, N=${n}, D=${hd}] on CUDA${emulate ? ' (CPU emulation)' : ''}, ` +
     `tile ${tile}; median of ${repeats} after 1 warm-up, CUDA events`,
-  '', `| kernel | variant | keep | ms | TFLOP/s | vs ${online ? 'dense mma' : 'f32 dense'} |`, '|---|---|---:|---:|---:|---:|',
+  '', `| kernel | variant | keep | ms | TFLOP/s | vs ${online || residual ? 'dense mma' : 'f32 dense'} |`, '|---|---|---:|---:|---:|---:|',
   ...rows.map((x) => `| ${x.kernel} | ${x.variant} | ${x.keep.toFixed(2)} | ${x.ms.toFixed(2)} | ` +
     `${x.tflops.toFixed(1)} | ${(f32Rows[0]!.ms / x.ms).toFixed(2)}× |`),
   '', ...checks,
 ].join('\n');
 console.log(md);
 if (out) {
-  writeFileSync(`${out}.tmp`, JSON.stringify({ preset, b, h, n, hd, tile, variants, online, rows, maxAbs, bound: tol.atol }, null, 1));
+  writeFileSync(`${out}.tmp`, JSON.stringify({ preset, b, h, n, hd, tile, variants, online, residual, rows, maxAbs, bound: tol.atol }, null, 1));
   renameSync(`${out}.tmp`, out);
 }

@@ -21,7 +21,8 @@ interface Variant {
   readonly name: string;
   readonly label: string;
   readonly dense: 'fp' | 'w4a6';
-  readonly series: 'static' | 'schedule' | 'online' | 'online schedule' | 'online, block 0 dense' | 'online, qtile 128';
+  readonly series: 'static' | 'schedule' | 'online' | 'online schedule' | 'online, block 0 dense' | 'online, qtile 128'
+    | 'online, residual' | 'online, frozen lists';
   /** off the plot (a second point at the same kept fraction, e.g. another tile size) */
   readonly plot?: false;
 }
@@ -46,6 +47,28 @@ const QTILE128: readonly (readonly [string, string])[] = [
   ['q128-sch1-.5x3', 'schedule 1 / 0.5 ×3'],
 ];
 
+/** Residual reuse (`cache=residual`): pruned steps add dense − sparse of the last dense step, lists chosen afresh. */
+const RESIDUAL: readonly (readonly [string, string])[] = [
+  ['res-sch1-.5x3', 'schedule 1 / 0.5 ×3'], ['res-sch1-.25x3', 'schedule 1 / 0.25 ×3'],
+  ['res-sch1-.25x4', 'schedule 1 / 0.25 ×4'], ['res-sch1-.25x9', 'schedule 1 / 0.25 ×9'],
+  ['res-r3-.25', 'schedule (1 / 0.25 / 0.25) ×3 / 0.25'], ['res-sch1-.125x3', 'schedule 1 / 0.125 ×3'],
+];
+
+/**
+ * Frozen lists (`cache=frozen`): the residual and the dense step's tile lists both reused until the next dense step.
+ * fz30*: one schedule entry per step of the 30 (D dense, p pruned), e.g. C = D×3 then (D p p p)×6 then p p p.
+ */
+const FROZEN: readonly (readonly [string, string])[] = [
+  ['fz-sch1-.5x3', 'schedule 1 / 0.5 ×3'], ['fz-sch1-.25x3', 'schedule 1 / 0.25 ×3'],
+  ['fz-sch1-.25x9', 'schedule 1 / 0.25 ×9'], ['fz-r3-.25', 'schedule (1 / 0.25 / 0.25) ×3 / 0.25'],
+  ['fz-15-.25', 'schedule (1 / 0.25 / 0.25) ×5, ranges of 2 steps'], ['fz-alt-.25', 'schedule (1 / 0.25) ×5'],
+  ['fz30A-.25', 'steps 0–6 dense, then 1 dense : 2 at 0.25'], ['fz30B-.25', 'steps 0–4 dense, then 1 : 2 at 0.25'],
+  ['fz30B-.375', 'steps 0–4 dense, then 1 : 2 at 0.375'], ['fz30E-.25', 'steps 0–3 dense, then 1 : 2 at 0.25'],
+  ['fz30F-.25', 'steps 0–6 dense, then 1 : 3 at 0.25'], ['fz30C-.25', 'steps 0–3 dense, then 1 : 3 at 0.25'],
+  ['fz30C-.25-q128', 'steps 0–3 dense, then 1 : 3 at 0.25, query tiles of 128'],
+  ['fz30H-.25', 'steps 0–2 dense, then 1 : 4 at 0.25'], ['fz30G-.25', 'steps 0–3 dense, then 1 : 5 at 0.25'],
+];
+
 const VARIANTS: readonly Variant[] = [
   ...[0.75, 0.5, 0.25].map((k): Variant => ({ name: `keep${k}`, label: `static, keep ${k}`, dense: 'fp', series: 'static' })),
   { name: 'schedule', label: 'static, schedule 1 / 0.5 / 0.25 over the steps', dense: 'fp', series: 'schedule' },
@@ -57,6 +80,10 @@ const VARIANTS: readonly Variant[] = [
     ({ name, label: `online, ${s}, block 0 dense`, dense: 'fp', series: 'online, block 0 dense' })),
   ...QTILE128.map(([name, s]): Variant =>
     ({ name, label: `online, ${s}, query tiles of 128`, dense: 'fp', series: 'online, qtile 128' })),
+  ...RESIDUAL.map(([name, s]): Variant =>
+    ({ name, label: `online + residual reuse, ${s}`, dense: 'fp', series: 'online, residual' })),
+  ...FROZEN.map(([name, s]): Variant =>
+    ({ name, label: `online + frozen lists, ${s}`, dense: 'fp', series: 'online, frozen lists' })),
   { name: 'w4a6-keep0.5', label: 'W4A6 (RTN) + static keep 0.5', dense: 'w4a6', series: 'static' },
   { name: 'w4a6-online0.5', label: 'W4A6 (RTN) + online keep 0.5', dense: 'w4a6', series: 'online' },
   { name: 'w4a6-sch1-.5x3', label: 'W4A6 (RTN) + online, schedule 1 / 0.5 ×3', dense: 'w4a6', series: 'online schedule' },
@@ -130,14 +157,17 @@ function mmaAttentionTable(a: MmaAttentionBench): string[] {
   ];
 }
 
-/** bench/attention-sparse-cuda.ts --online: dense, then each online configuration's launches summed (first row dense). */
-function onlineCudaTable(a: MmaAttentionBench): string[] {
+/**
+ * bench/attention-sparse-cuda.ts --online / --residual: dense, then each configuration's launches summed (first row
+ * dense), under `title` with `how` after the shape.
+ */
+function onlineCudaTable(a: MmaAttentionBench, title: string, how: string): string[] {
   const dense = a.rows[0]!.ms;
   return [
-    '### CUDA, online selection as the pass builds it (pooled keys, tile_select, per-query-tile sparse kernel)', '',
+    `### ${title}`, '',
     `${a.preset} self-attention [B=${a.b}, H=${a.h}, N=${a.n}, D=${a.hd}], tiles of ${a.tile} keys, one runner per row ` +
-      '(bench/attention-sparse-cuda.ts --online); median CUDA-event times after warm-up; the online rows sum every ' +
-      'launch they need. qtile 64: one list per 64 queries (4-warp blocks); qtile 128: per 128 (8-warp blocks).', '',
+      `${how}; median CUDA-event times after warm-up; the rows sum every launch they need. qtile 64: one list per 64 ` +
+      'queries (4-warp blocks); qtile 128: per 128 (8-warp blocks).', '',
     '| launches | query tile | kept K/V | ms | vs dense |', '|---|---:|---:|---:|---:|',
     ...a.rows.map((r) => `| ${r.kernel} | ${r.variant === 'default' ? '–' : r.variant!.replace('qtile ', '')} | ` +
       `${r.keep.toFixed(2)} | ${r.ms.toFixed(2)} | ${(dense / r.ms).toFixed(2)}× |`),
@@ -206,10 +236,11 @@ function plot(points: readonly { series: string; kept: number; psnr: number }[])
   const [w, h, left, top, bottom, right] = [640, 340, 55, 30, 50, 150];
   const colours: Record<string, string> = {
     static: '#9e9e9e', schedule: '#ffb74d', online: '#d32f2f', 'online schedule': '#7b1fa2', 'online, block 0 dense': '#388e3c',
-    'online, qtile 128': '#0097a7',
+    'online, qtile 128': '#0097a7', 'online, residual': '#795548', 'online, frozen lists': '#f50057',
   };
   // a series whose points share kept fractions (several schedules per budget) is drawn as points only
-  const scatter = new Set(['online schedule', 'online, block 0 dense', 'online, qtile 128']);
+  const scatter = new Set(['online schedule', 'online, block 0 dense', 'online, qtile 128', 'online, residual',
+    'online, frozen lists']);
   const x = (k: number): number => left + (w - left - right) * k;
   const y = (p: number): number => top + (h - top - bottom) * (1 - Math.min(p, 50) / 50);
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`];
@@ -252,7 +283,11 @@ export function renderPruneReport(dir: string, svgName: string): { md: string; s
       'attention importance S_j of the calibration store (10 prompts × 30 steps, `vdit calib`), the same for every sample ' +
       'and head; **schedule**: one static list per third of the steps; **online**: tiles chosen per sample, head and ' +
       'query tile at run time from mean-pooled q·k (`tile_select`); **online schedule**: the same with a budget per ' +
-      'timestep range (ranges of equal step counts, noisiest first; kept = the step-weighted mean). The rows keep 0.75 / ' +
+      'timestep range (ranges of equal step counts, noisiest first; kept = the step-weighted mean); **residual reuse** / ' +
+      '**frozen lists** (`cache=residual|frozen`): each dense step also computes the sparse part and carries the ' +
+      'residual dense − sparse to the pruned steps after it, which add it to their own sparse part (over lists chosen ' +
+      'afresh, or frozen: the dense step\'s lists); their kept column is the K/V read per step over the run, a dense ' +
+      'step reading every key plus its sparse part (1.25 at 0.25). The rows keep 0.75 / ' +
       '0.5 / 0.25 online and W4A6 online ran on an H200 against that card\'s dense FP clips (`fp-h200.json`; its task ' +
       'metrics equal the H100\'s to 0.1); every other row on H100s, whose dense FP and W4A6 clips were identical in ' +
       'every metric across the four calls.',
@@ -287,7 +322,17 @@ export function renderPruneReport(dir: string, svgName: string): { md: string; s
   const mma = readJson<MmaAttentionBench>(dir, 'attention-cuda-mma.json');
   if (mma) lines.push(...mmaAttentionTable(mma));
   const onlineCuda = readJson<MmaAttentionBench>(dir, 'attention-online-cuda.json');
-  if (onlineCuda) lines.push(...onlineCudaTable(onlineCuda));
+  if (onlineCuda) {
+    lines.push(...onlineCudaTable(onlineCuda, 'CUDA, online selection as the pass builds it (pooled keys, tile_select, ' +
+      'per-query-tile sparse kernel)', '(bench/attention-sparse-cuda.ts --online)'));
+  }
+  const residualCuda = readJson<MmaAttentionBench>(dir, 'attention-residual-cuda.json');
+  if (residualCuda) {
+    lines.push(...onlineCudaTable(residualCuda, 'CUDA, residual reuse and frozen lists (cache=residual|frozen) per kind of step',
+      '(bench/attention-sparse-cuda.ts --residual, the elementwise tail fused as a compile fuses it): a pruned step ' +
+      '(sparse part + the empty refresh launch + the carried residual added), a refresh step (sparse part + every tile) ' +
+      'and a dense step before another (every tile, no sparse part); the kept column is the pruned budget'));
+  }
   const steps = ([['step-prune.json', 'static lists'], ['step-online.json', 'online selection, a later call']] as const)
     .map(([f, what]) => [readJson<BenchReport>(dir, f), what] as const).filter(([r]) => r !== undefined);
   if (steps.length) lines.push('## Step time', '', ...steps.flatMap(([r, what]) => stepTable(r!, what)));

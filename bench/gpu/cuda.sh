@@ -14,6 +14,8 @@
 #   bash bench/gpu/cuda.sh online  (~8 min) online selection on CUDA: bench/attention-sparse-cuda.ts --online (pooling +
 #       tile_select + per-query-tile sparse kernel at query tiles of 64 and 128, beside dense), then cogvideox-2b W4A8
 #       forwards: dense and online keep 0.5 with query tiles of 128 (8-warp blocks).
+#   bash bench/gpu/cuda.sh residual (~2 min) residual reuse on CUDA: bench/attention-sparse-cuda.ts --residual (the
+#       pruned and the dense step of cache=residual at keep 0.25 / 0.5, query tiles of 64 and 128, beside dense).
 # Results: $OUT/results.tgz.
 set -uo pipefail
 R=/tmp/cres
@@ -70,6 +72,10 @@ case "${1:-}" in
     log "attention online rc=$? $((SECONDS - t0)) s"
     runj cog-cuda-w4a8 200 run cogvideox-2b --weights seeded --quant w4a8 --backend cuda --profile --repeat 3
     runj cog-cuda-w4a8-online0.5-q128 200 run cogvideox-2b --weights seeded --quant w4a8 --prune keep=0.5,select=online,qtile=128 --backend cuda --profile --repeat 3 ;;
-  *) echo "usage: bash bench/gpu/cuda.sh tiny|kernels|step|online" >&2; exit 2 ;;
+  residual)
+    t0=$SECONDS
+    timeout 300 $TSX bench/attention-sparse-cuda.ts cogvideox-2b --residual -o "$R/attention-residual-cuda.json" 2> >(grep -v '^Warning' | tail -8 >> "$R/cuda.log")
+    log "attention residual rc=$? $((SECONDS - t0)) s" ;;
+  *) echo "usage: bash bench/gpu/cuda.sh tiny|kernels|step|online|residual" >&2; exit 2 ;;
 esac
 log "$1 done"
