@@ -78,7 +78,8 @@ const residualForm = (keep: number, qtile: number, frozen: boolean): [Node, Map<
   if (frozen) {
     const [rows, kept] = [b * h * Math.ceil(n / qtile), select.type.shape[3]!];
     const spread = evenly(keep).data;
-    inputs['carry.blocks.0.lists'] = tensor(select.type, Int32Array.from({ length: rows * kept }, (_, i) => spread[i % kept]!));
+    // carried as lists + 1 (passes/prune-residual.ts)
+    inputs['carry.blocks.0.lists'] = tensor(select.type, Int32Array.from({ length: rows * kept }, (_, i) => spread[i % kept]! + 1));
   }
   const r = residualAttention(0, dense, q, k, v, select, t, plan, tile, bounds, qt);
   return [r.out, new Map([[r.param.name, r.param.data]])];

@@ -1,3 +1,4 @@
+import { CARRY_PREFIX } from '../ir/carry.ts';
 import type { Graph } from '../ir/graph.ts';
 import type { Node } from '../ir/node.ts';
 import { toposort } from '../ir/graph.ts';
@@ -7,7 +8,8 @@ import { hashUniform } from './weights/init.ts';
 
 /**
  * Seeded inputs for one denoiser forward: float inputs uniform in [-1, 1) (flow time `t` in [0, 1)), integer
- * inputs uniform over the table they index (class labels), so runs are reproducible from `--seed` alone.
+ * inputs uniform over the table they index (class labels), so runs are reproducible from `--seed` alone. Carried
+ * state (`carry.*`, ir/carry.ts) is zero: the state a sampler starts from.
  */
 export function seededInputs(g: Graph, seed: number): Record<string, Tensor> {
   const bounds = indexBounds(g);
@@ -16,7 +18,9 @@ export function seededInputs(g: Graph, seed: number): Record<string, Tensor> {
     const name = inp.attrs['name'] as string;
     const n = numel(inp.type.shape);
     const u = (i: number): number => hashUniform(seed, 0x9e3779b9 ^ (k + 1), i);
-    if (inp.type.dtype === 'i32') {
+    if (name.startsWith(CARRY_PREFIX)) {
+      out[name] = tensor(inp.type, inp.type.dtype === 'i32' ? new Int32Array(n) : new Float32Array(n));
+    } else if (inp.type.dtype === 'i32') {
       const max = bounds.get(inp) ?? 10;
       out[name] = tensor(inp.type, Int32Array.from({ length: n }, (_, i) => Math.floor(u(i) * max)));
     } else if (inp.type.dtype === 'bool') {

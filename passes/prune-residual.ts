@@ -58,7 +58,8 @@ export interface ResidualBlock {
 /**
  * Block `block`'s attention n = attention{scale}(q, k, v) in residual form (the comment above), given the online
  * lists (tile_select) and the timestep input t with the schedule's bounds; `qtile` as the sparse op's attributes.
- * A frozen plan carries the lists too: L = L_in + w·(lists − L_in), the fresh lists at dense steps, else L_in.
+ * A frozen plan carries the lists too (as L + 1: the zero state holds no lists): L = P + w·(lists − P) with
+ * P = L_in − 1, the fresh lists at dense steps, else the carried ones.
  */
 export function residualAttention(
   block: number, n: Node, q: Node, k: Node, v: Node, lists: Node, t: Node, plan: ResidualPlan, tile: number,
@@ -76,9 +77,12 @@ export function residualAttention(
   const carries: { input: Node; next: Node }[] = [];
   let used = lists;
   if (plan.frozen) {
+    // carried as lists + 1, so that the zero state (before any dense step) reads as −1 only: empty lists, S = 0
+    const one = node('const', [], { value: 1 }, tensorType('i32', [1]));
     const input = node('input', [], { name: listsCarry(block) }, lists.type);
-    used = node('add', [input, node('mul', [node('sub', [lists, input]), node('cast', [flag(plan.refresh)], { to: 'i32' })])]);
-    carries.push({ input, next: used });
+    const prev = node('sub', [input, one]);
+    used = node('add', [prev, node('mul', [node('sub', [lists, prev]), node('cast', [flag(plan.refresh)], { to: 'i32' })])]);
+    carries.push({ input, next: node('add', [used, one]) });
   }
   const sparse = node('sparse_attention', [q, k, v, used], { scale, tile, ...qtile });
   const input = node('input', [], { name: residualCarry(block) }, n.type);
