@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { f32Bound } from '../../../ir/infer-tile-select.ts';
 import { node } from '../../../ir/node.ts';
 import { tensor } from '../../../runtime/tensor.ts';
+import { scheduleTimesteps } from '../schedule-timesteps.ts';
 import { lowerCudaNode } from '../../../targets/cuda/select.ts';
 import { emulateKernel, GXX } from './emulate/emulate.ts';
 import { CTX, input, NVCC, nvccCompile, reference, rng } from './harness.ts';
@@ -17,25 +17,6 @@ import { CTX, input, NVCC, nvccCompile, reference, rng } from './harness.ts';
 const dir = mkdtempSync(join(tmpdir(), 'vdit-cuda-vdit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The f32 one ulp away from f32 x, up (+1) or down (−1). */
-function f32Step(x: number, dir: 1 | -1): number {
-  if (x === 0) return dir * 2 ** -149;
-  const f = new Float32Array([x]);
-  const bits = new Int32Array(f.buffer);
-  bits[0] = bits[0]! + (x > 0 ? dir : -dir);
-  return f[0]!;
-}
-
-/** Timesteps at every bound: f32(b), the rounded-up f32Bound(b) and their neighbours, then `random` in [−0.5, 1.5). */
-function scheduleTimesteps(bounds: readonly number[], seed: number, random: number): Float32Array {
-  const at = bounds.flatMap((b) => {
-    const [f, up] = [Math.fround(b), f32Bound(b)];
-    return [f32Step(f, -1), f, f32Step(f, 1), up, f32Step(up, 1)];
-  });
-  const r = rng(seed);
-  return Float32Array.from([...at, ...Array.from({ length: random }, () => -0.5 + 2 * r())]);
-}
-
 // bounds at an f32 value (0.5) and between f32 values: f32(0.7), f32(−0.2) lie below theirs, f32(0.3), f32(0.1) above
 const SCHEDULES: Record<string, { values: number[]; bounds: number[] }> = {
   'six ranges': { values: [0.1, 2, -3.25, 0.7, 1e-3, -0.4], bounds: [0.7, 0.5, 0.3, 0.1, -0.2] },
@@ -43,7 +24,7 @@ const SCHEDULES: Record<string, { values: number[]; bounds: number[] }> = {
 };
 
 const CASES = Object.entries(SCHEDULES).map(([name, attrs], i) => {
-  const t = scheduleTimesteps(attrs.bounds, 40 + i, 300);
+  const t = scheduleTimesteps(attrs.bounds, rng(40 + i), 300);
   const n = node('schedule_value', [input('t', 'f32', [t.length])], attrs);
   return { name, n, t: tensor(n.src[0]!.type, t), ranges: attrs.values.length };
 });

@@ -1,29 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { f32Bound } from '../../../ir/infer-tile-select.ts';
 import { node } from '../../../ir/node.ts';
 import { tensor } from '../../../runtime/tensor.ts';
+import { scheduleTimesteps } from '../schedule-timesteps.ts';
 import { DEFAULT_CAPS } from '../../../targets/target.ts';
 import { lowerNode } from '../../../targets/wgsl/select.ts';
 import { expectClose, hasF16, hasGpu, input, opCase, rng, runBoth, TOL_F16, TOL_F32 } from './harness.ts';
-
-/** The f32 one ulp away from f32 x, up (+1) or down (−1). */
-function f32Step(x: number, dir: 1 | -1): number {
-  if (x === 0) return dir * 2 ** -149;
-  const f = new Float32Array([x]);
-  const bits = new Int32Array(f.buffer);
-  bits[0] = bits[0]! + (x > 0 ? dir : -dir);
-  return f[0]!;
-}
-
-/** Timesteps at every bound: f32(b), the rounded-up f32Bound(b) and their neighbours, then `random` in [−0.5, 1.5). */
-function scheduleTimesteps(bounds: readonly number[], seed: number, random: number): Float32Array {
-  const at = bounds.flatMap((b) => {
-    const [f, up] = [Math.fround(b), f32Bound(b)];
-    return [f32Step(f, -1), f, f32Step(f, 1), up, f32Step(up, 1)];
-  });
-  const r = rng(seed);
-  return Float32Array.from([...at, ...Array.from({ length: random }, () => -0.5 + 2 * r())]);
-}
 
 // bounds at an f32 value (0.5) and between f32 values: f32(0.7), f32(−0.2) lie below theirs, f32(0.3), f32(0.1) above
 const SCHEDULES: [string, { values: number[]; bounds: number[] }][] = [
@@ -67,7 +48,7 @@ describe.skipIf(!hasGpu)('wgsl video-DiT ops', () => {
   });
   SCHEDULES.forEach(([name, attrs], i) => {
     it(`schedule_value ${name}: the reference's range exactly, t at each f32 bound and its neighbours`, async () => {
-      const t = scheduleTimesteps(attrs.bounds, 530 + i, 300);
+      const t = scheduleTimesteps(attrs.bounds, rng(530 + i), 300);
       const n = node('schedule_value', [input('t', 'f32', [t.length])], attrs);
       const [got, want, spec] = await runBoth(n, { t: tensor(n.src[0]!.type, t) });
       expect(spec.name).toBe('schedule_value');
