@@ -18,6 +18,11 @@ import { tensor, type Tensor } from '../runtime/tensor.ts';
  * R is the graph input carry.blocks.<i>.attn and R' its next value, a graph output after the model's own. A dense
  * step costs 1 + K of dense attention, a pruned one K. The first range must be dense (R is written before it is
  * read) and the last must prune (a dense range refreshes R for the pruned ranges after it).
+ *
+ * `cache=frozen` carries the dense step's tile lists too (carry.blocks.<i>.lists), and the pruned steps attend over
+ * those instead of selecting afresh (their tile_select keeps 0): S and R then cover the same tiles. With lists chosen
+ * afresh the carried residual belongs to other tiles and costs quality; frozen, it recovers it
+ * (bench/results/prune.md).
  */
 
 /** The per-range budgets and flags of a residual schedule; throws on a schedule residual reuse cannot serve. */
