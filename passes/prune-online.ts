@@ -21,7 +21,8 @@ import { rangeSteps } from './prune-schedule.ts';
  * tile_select takes its pooled form, k̄ = the tile means of k computed once per head by existing ops (poolKeyTiles),
  * so that each query tile reads KT rows of k̄ instead of all Nk keys (QT× the bytes of K per head otherwise).
  * `qtile` sets the queries that share one list (both ops' attribute, default tile); `dense` blocks stay whole;
- * `residual` adds, at pruned steps, the residual dense − sparse carried from the last dense step (prune-residual.ts).
+ * `residual` adds, at pruned steps, the residual dense − sparse carried from the last dense step, and 'frozen' prunes
+ * those steps by that step's lists too (prune-residual.ts).
  */
 
 /**
