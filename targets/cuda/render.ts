@@ -1,4 +1,5 @@
 import { isFloat, type DType } from '../../ir/dtype.ts';
+import { f32Bound } from '../../ir/infer-tile-select.ts';
 import { C_STYLE_OPS, floatLiteral, geluWith, type OpRender, type OpTable } from '../c-style.ts';
 
 /**
@@ -36,6 +37,15 @@ export function cudaLiteral(v: number, t: CudaValue): string {
   if (Number.isNaN(v)) return 'VDIT_NAN';
   if (!Number.isFinite(v)) return v > 0 ? 'VDIT_INF' : '(-VDIT_INF)';
   return `${floatLiteral(v)}f`;
+}
+
+/**
+ * The schedule range of the float timestep `tb`: how many of the descending bounds lie above it, each bound rounded
+ * up to f32 (f32Bound) so that the float comparison picks the reference's range, t = f32(bound) included; 0u without
+ * bounds.
+ */
+export function cudaScheduleRow(tb: string, bounds: readonly number[]): string {
+  return bounds.map((b) => `(${tb} < ${cudaLiteral(f32Bound(b), 'float')} ? 1u : 0u)`).join(' + ') || '0u';
 }
 
 const byType = (f: string, other: string): OpRender => ([a, b], t) =>

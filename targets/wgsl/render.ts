@@ -1,5 +1,6 @@
 import { cacheKey } from '../../compiler/cache-key.ts';
 import { isFloat, isPacked, type DType } from '../../ir/dtype.ts';
+import { f32Bound } from '../../ir/infer-tile-select.ts';
 import { storageElem, storagePacking, type StorageElem } from '../target.ts';
 import { C_STYLE_OPS, floatLiteral, geluWith, type OpTable } from '../c-style.ts';
 import type { KernelSpec } from './kernel.ts';
@@ -48,6 +49,14 @@ export function literal(v: number, t: ValueType): string {
   if (Number.isNaN(v)) return 'bitcast<f32>(vdit_nan_bits)';
   if (!Number.isFinite(v)) return v > 0 ? 'bitcast<f32>(vdit_inf_bits)' : '(-bitcast<f32>(vdit_inf_bits))';
   return `f32(${floatLiteral(v)})`;
+}
+
+/**
+ * The schedule range of the f32 timestep `tb`: how many of the descending bounds lie above it, each bound rounded up
+ * to f32 (f32Bound) so that the f32 comparison picks the reference's range, t = f32(bound) included; 0u without bounds.
+ */
+export function scheduleRowExpr(tb: string, bounds: readonly number[]): string {
+  return bounds.map((b) => `select(0u, 1u, ${tb} < ${literal(f32Bound(b), 'f32')})`).join(' + ') || '0u';
 }
 
 // drivers may lower tanh through exp, which overflows to NaN for large |x|; tanh(±15) is already ±1 in f32

@@ -1,7 +1,6 @@
-import { f32Bound } from '../../../ir/infer-tile-select.ts';
 import { keyTiles, queryTile, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
 import { attr, type Node } from '../../../ir/node.ts';
-import { cudaLiteral } from '../render.ts';
+import { cudaScheduleRow } from '../render.ts';
 
 /**
  * Query rows per warp (the MMA's M), the default warps per block for short and long query runs, the largest K/V
@@ -123,5 +122,5 @@ function scheduleRow(n: Node, H: number): string[] {
   if (n.src.length !== 5) return ['const unsigned srow = 0u;'];
   const bounds = scheduleBounds(n.attrs, n.src[3]!.type.shape[0]!);
   return [`const float tb = t[bh / ${H}u];`,
-    `const unsigned srow = ${bounds.map((b) => `(tb < ${cudaLiteral(f32Bound(b), 'float')} ? 1u : 0u)`).join(' + ') || '0u'};`];
+    `const unsigned srow = ${cudaScheduleRow('tb', bounds)};`];
 }

@@ -1,9 +1,8 @@
-import { f32Bound } from '../../../ir/infer-tile-select.ts';
 import { keyTiles, queryTile, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
-import { cudaLiteral } from '../render.ts';
+import { cudaLiteral, cudaScheduleRow } from '../render.ts';
 import { cudaTensor } from '../tensor-var.ts';
 import { ATTENTION_TILE } from './attention.ts';
 
@@ -85,7 +84,7 @@ export function lowerCudaSparseAttention(n: Node, ctx: LowerContext): CudaKernel
   // the scheduled form: the block's batch (bh / H) reads the row of its timestep; per query tile, its tile's row
   const row = sched
     ? [`const float tb = t[bh / ${H}u];`,
-      `const unsigned srow = ${bounds.map((b) => `(tb < ${cudaLiteral(f32Bound(b), 'float')} ? 1u : 0u)`).join(' + ') || '0u'};`]
+      `const unsigned srow = ${cudaScheduleRow('tb', bounds)};`]
     : perQueryTile ? [`const unsigned srow = bh * ${Math.ceil(Nq / qtile)}u + (blk % ${QT}u) * ${TQ}u / ${qtile}u;`]
       : ['const unsigned srow = 0u;'];
   const y = cudaTensor('y', n.type.dtype, n.type.shape, ctx.elem);

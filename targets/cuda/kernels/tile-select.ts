@@ -1,11 +1,11 @@
 import { keyTiles } from '../../../ir/infer-sparse-attention.ts';
 import {
-  f32Bound, forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, tileSelectKeys, tileSelectQueryTile,
+  forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, tileSelectKeys, tileSelectQueryTile,
 } from '../../../ir/infer-tile-select.ts';
 import type { Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
-import { cudaLiteral } from '../render.ts';
+import { cudaLiteral, cudaScheduleRow } from '../render.ts';
 import { cudaTensor } from '../tensor-var.ts';
 
 /** Threads per block, and per key tile while scoring (they split its keys, then sum in a fixed order). */
@@ -41,7 +41,7 @@ export function lowerCudaTileSelect(n: Node, ctx: LowerContext): CudaKernel {
   const counts = rangeTiles(Nk, a);
   const bounds = a.schedule?.bounds ?? [];
   // the scheduled form: the block's batch (bh / H) reads its range (bounds rounded up to f32: an exact comparison)
-  const row = bounds.map((b) => `(tb < ${cudaLiteral(f32Bound(b), 'float')} ? 1u : 0u)`).join(' + ');
+  const row = cudaScheduleRow('tb', bounds);
   const pick = counts.slice(1).reduce((e, c, r) => `srow == ${r + 1}u ? ${c}u : ${e}`, `${counts[0]}u`);
   // a range keeping fewer than T' tiles pads its row with −1 (sparse_attention skips it)
   const pad = `for (unsigned p = keep + threadIdx.x; p < ${KEEP}u; p += ${BLOCK}u) ` +

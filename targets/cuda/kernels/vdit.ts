@@ -1,10 +1,9 @@
 import { scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
-import { f32Bound } from '../../../ir/infer-tile-select.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import { ropePairs } from '../../wgsl/kernels/vdit.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
-import { cudaLiteral } from '../render.ts';
+import { cudaLiteral, cudaScheduleRow } from '../render.ts';
 import { cudaTensor, type CudaTensor } from '../tensor-var.ts';
 import { CUDA_ELEMENTWISE_BLOCK } from './elementwise.ts';
 
@@ -44,7 +43,7 @@ export function lowerCudaScheduleValue(n: Node, ctx: LowerContext): CudaKernel {
   const bounds = scheduleBounds(n.attrs, values.length, 'schedule_value', 'values');
   const t = cudaTensor('x0', n.src[0]!.type.dtype, n.src[0]!.type.shape, ctx.elem);
   const y = cudaTensor('y', n.type.dtype, n.type.shape, ctx.elem);
-  const row = bounds.map((b) => `(tb < ${cudaLiteral(f32Bound(b), 'float')} ? 1u : 0u)`).join(' + ') || '0u';
+  const row = cudaScheduleRow('tb', bounds);
   const table = values.map((v) => cudaLiteral(Math.fround(v), 'float')).join(', ');
   return pointwise(n, [t, y], y.numel, [
     // one range (no bounds) reads no timestep: nvcc -Werror rejects an unused variable

@@ -1,9 +1,8 @@
-import { f32Bound } from '../../../ir/infer-tile-select.ts';
 import { keyTiles, queryTile, scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
-import { buildKernel, literal } from '../render.ts';
+import { buildKernel, literal, scheduleRowExpr } from '../render.ts';
 import { tensorVar, type TensorVar } from '../tensor-var.ts';
 import {
   ATTENTION_BLOCKS, attentionSharedBytes, flashPrelude, flashStart, flashStore, onlineSoftmax, THREADS_PER_ROW,
@@ -77,7 +76,7 @@ function scheduleRowOf(
   if (qTiles) return [`let srow = bh * ${qTiles}u + q0 / ${rows};`];
   if (!t) return ['let srow = 0u;'];
   const tv = `let tb = ${t.load(`bh / ${heads}u`)};`;
-  return [tv, `let srow = ${bounds.map((b) => `select(0u, 1u, tb < ${literal(f32Bound(b), 'f32')})`).join(' + ') || '0u'};`];
+  return [tv, `let srow = ${scheduleRowExpr('tb', bounds)};`];
 }
 
 /**

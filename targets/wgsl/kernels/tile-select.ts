@@ -1,12 +1,12 @@
 import { keyTiles } from '../../../ir/infer-sparse-attention.ts';
 import {
-  f32Bound, forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, tileSelectKeys, tileSelectQueryTile,
+  forcedTiles, rangeTiles, selectedTiles, tileSelectAttrs, tileSelectKeys, tileSelectQueryTile,
   type TileSelectAttrs,
 } from '../../../ir/infer-tile-select.ts';
 import type { Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
-import { buildKernel, literal } from '../render.ts';
+import { buildKernel, literal, scheduleRowExpr } from '../render.ts';
 import { tensorVar, type TensorVar } from '../tensor-var.ts';
 import { bytesOf } from './elementwise.ts';
 
@@ -104,7 +104,7 @@ function selectTiles(y: TensorVar, keep: string): string[] {
  */
 function rangeKeep(t: TensorVar, a: TileSelectAttrs, counts: readonly number[], heads: number): string[] {
   const bounds = a.schedule!.bounds;
-  const row = bounds.map((b) => `select(0u, 1u, tb < ${literal(f32Bound(b), 'f32')})`).join(' + ') || '0u';
+  const row = scheduleRowExpr('tb', bounds);
   const keep = counts.slice(1).reduce((e, c, r) => `select(${e}, ${c}u, srow == ${r + 1}u)`, `${counts[0]}u`);
   return [`let tb = ${t.load(`bh / ${heads}u`)};`, `let srow = ${row};`, `let keep = ${keep};`];
 }

@@ -1,9 +1,8 @@
 import { scheduleBounds } from '../../../ir/infer-sparse-attention.ts';
-import { f32Bound } from '../../../ir/infer-tile-select.ts';
 import { attr, type Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
-import { attrHint, buildKernel, literal } from '../render.ts';
+import { attrHint, buildKernel, literal, scheduleRowExpr } from '../render.ts';
 import { tensorVar, type TensorVar } from '../tensor-var.ts';
 import { bytesOf, ELEMENTWISE_WORKGROUP } from './elementwise.ts';
 
@@ -61,7 +60,7 @@ export function lowerScheduleValue(n: Node, ctx: LowerContext): KernelSpec {
   const bounds = scheduleBounds(n.attrs, values.length, 'schedule_value', 'values');
   const t = tensorVar('x0', n.src[0]!.type.dtype, n.src[0]!.type.shape, ctx.elem);
   const y = tensorVar('y', n.type.dtype, n.type.shape, ctx.elem);
-  const row = bounds.map((b) => `select(0u, 1u, tb < ${literal(f32Bound(b), 'f32')})`).join(' + ') || '0u';
+  const row = scheduleRowExpr('tb', bounds);
   const table = values.map((v) => literal(Math.fround(v), 'f32')).join(', ');
   return pointwise(n, ctx, {
     vars: [t, y],
