@@ -92,8 +92,7 @@ function denoiserInputs(
   for (const [name, data] of Object.entries(given)) {
     const leaf = byName.get(name);
     if (!leaf) throw new Error(`graph '${g.name}' has no input '${name}': not a class-conditioned denoiser`);
-    // carried values are held as floats: integer ones (tile lists) go back to their own type
-    out[name] = tensor(leaf.type, leaf.type.dtype === 'i32' && data instanceof Float32Array ? Int32Array.from(data) : data);
+    out[name] = tensor(leaf.type, data);
   }
   if (byName.size !== Object.keys(given).length) {
     throw new Error(`graph '${g.name}' takes inputs ${[...byName.keys()].join(', ')}; want x, t, y (and carry.*)`);
