@@ -72,9 +72,8 @@ const residualForm = (keep: number, qtile: number, frozen: boolean): [Node, Map<
   const qt = qtile === tile ? {} : { qtile };
   const t = node('input', [], { name: 't' }, tensorType('f32', [b]));
   const [plan, bounds] = [residualPlan([1, 1, keep], frozen), [0.7, 0.3]];
-  const keeps = plan.sparseKeeps.map((x, r) => (frozen && !plan.refresh[r] ? 0 : x));
   const select = node('tile_select', [q, poolKeyTiles(k, tile), t],
-    { tile, ...qt, keeps, bounds, keepFirst: 0, scale, keys: n });
+    { tile, ...qt, keeps: [...plan.selectKeeps], bounds, keepFirst: 0, scale, keys: n });
   if (frozen) {
     const [rows, kept] = [b * h * Math.ceil(n / qtile), select.type.shape[3]!];
     const spread = evenly(keep).data;

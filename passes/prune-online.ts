@@ -82,7 +82,7 @@ export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneToke
   const plan = opts.residual ? residualPlan(keeps, opts.residual === 'frozen') : undefined;
   const budgets = plan?.sparseKeeps ?? keeps;
   // frozen lists are selected at dense steps only: a pruned range's tile_select keeps nothing (its rows −1, no work)
-  const selectKeeps = plan?.frozen ? budgets.map((k, r) => (plan.refresh[r] ? k : 0)) : budgets;
+  const selectKeeps = plan?.selectKeeps ?? keeps;
   const steps = rangeSteps(bounds);
   const found = blockSelfAttentions(g);
   const dense = denseBlocks(opts.dense, found);

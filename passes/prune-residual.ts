@@ -33,6 +33,8 @@ export interface ResidualPlan {
   readonly refresh: readonly number[];
   /** pruned steps reuse the dense step's tile lists too (carried), so that S and R cover the same tiles */
   readonly frozen: boolean;
+  /** tile_select's keeps: sparseKeeps, but 0 in the pruned ranges of a frozen plan (their lists are carried) */
+  readonly selectKeeps: readonly number[];
 }
 
 export function residualPlan(keeps: readonly number[], frozen = false): ResidualPlan {
@@ -41,7 +43,8 @@ export function residualPlan(keeps: readonly number[], frozen = false): Residual
   if (keeps.at(-1)! >= 1) throw new Error(`prune-tokens: cache=residual needs a pruned last range (keep < 1): ${why}`);
   // a dense range before another dense one needs no sparse part: S = 0 there, and R = D is overwritten next
   const sparseKeeps = keeps.map((keep, r) => (keep < 1 ? keep : keeps[r + 1] === 1 ? 0 : keeps.slice(r).find((k) => k < 1)!));
-  return { sparseKeeps, refresh: keeps.map((keep) => (keep === 1 ? 1 : 0)), frozen };
+  const refresh = keeps.map((keep) => (keep === 1 ? 1 : 0));
+  return { sparseKeeps, refresh, frozen, selectKeeps: frozen ? sparseKeeps.map((k, r) => (refresh[r] ? k : 0)) : sparseKeeps };
 }
 
 /** The name of block i's carried residual. */

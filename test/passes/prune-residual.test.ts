@@ -13,7 +13,10 @@ import { narrowTinySmallClip } from '../compiler/model/narrow-tiny.ts';
 describe('residualPlan', () => {
   it('gives dense ranges the next pruned budget (none before another dense range) and flags them', () => {
     expect(residualPlan([1, 0.25, 0.5, 1, 1, 0.25])).toEqual(
-      { sparseKeeps: [0.25, 0.25, 0.5, 0, 0.25, 0.25], refresh: [1, 0, 0, 1, 1, 0], frozen: false });
+      { sparseKeeps: [0.25, 0.25, 0.5, 0, 0.25, 0.25], refresh: [1, 0, 0, 1, 1, 0], frozen: false,
+        selectKeeps: [0.25, 0.25, 0.5, 0, 0.25, 0.25] });
+    // frozen: the pruned ranges select nothing, their lists are carried
+    expect(residualPlan([1, 0.25, 0.5, 1, 1, 0.25], true).selectKeeps).toEqual([0.25, 0, 0, 0, 0.25, 0]);
   });
 
   it('refuses a schedule that reads the residual before a dense range wrote it, or ends dense', () => {
