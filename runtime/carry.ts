@@ -5,7 +5,7 @@ import type { Graph } from '../ir/graph.ts';
  * The carried state of a denoiser loop (ir/carry.ts): zeros before the first forward, then each forward's carry
  * outputs become the next forward's carry inputs. A graph without carry inputs has an empty state. The values are
  * copied out of the outputs, so a backend may reuse its output buffers. compiler/compile/emit-run.ts inlines
- * CarryState, carryArray and manifestCarry into a compiled folder's run.js: they use nothing but CARRY_PREFIX.
+ * CarryState, carryArray, carryingDenoiser and manifestCarry into a compiled folder's run.js: they use nothing but CARRY_PREFIX.
  */
 
 /** One carried value: its input's name, dtype and size, and the output that holds its next value. */
@@ -44,6 +44,20 @@ export class CarryState {
       return carryArray(s, o);
     });
   }
+}
+
+/**
+ * A forward over named inputs (x, t, y and the carries) as an x/t/y denoiser: each call gets the carries the call
+ * before left, and the velocity (the first output) comes back.
+ */
+export function carryingDenoiser<T extends ArrayLike<number>>(
+  carry: CarryState, forward: (inputs: Record<string, ArrayLike<number>>) => Promise<readonly T[]>,
+): (x: Float32Array, t: Float32Array, y: Int32Array) => Promise<T> {
+  return async (x, t, y) => {
+    const outs = await forward({ x, t, y, ...carry.inputs() });
+    carry.update(outs);
+    return outs[0]!;
+  };
 }
 
 /** A graph's carried state (its carries checked against their outputs first). */

@@ -5,7 +5,7 @@
  * <folder>` and `node <folder>/run.js` run the same code.
  */
 import { f16BitsToF32 } from '../compiler/weights/f16.ts';
-import { manifestCarry } from './carry.ts';
+import { carryingDenoiser, manifestCarry } from './carry.ts';
 
 export const COMPILED_FORMAT = 'vdit-compiled/1';
 
@@ -229,10 +229,5 @@ function decodeOutput(t: ManifestTensor, bytes: ArrayBuffer): Float32Array {
 export function compiledDenoiser(
   exec: CompiledExecutor,
 ): (x: Float32Array, t: Float32Array, y: Int32Array) => Promise<Float32Array> {
-  const carry = manifestCarry(exec.manifest.inputs, exec.manifest.outputs.length);
-  return async (x, t, y) => {
-    const outs = await exec.run({ x, t, y, ...carry.inputs() });
-    carry.update(outs);
-    return outs[0]!;
-  };
+  return carryingDenoiser(manifestCarry(exec.manifest.inputs, exec.manifest.outputs.length), (inputs) => exec.run(inputs));
 }

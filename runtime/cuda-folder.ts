@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { manifestCarry } from './carry.ts';
+import { carryingDenoiser, manifestCarry } from './carry.ts';
 import { widenHalves, type CompiledManifest, type ManifestTensor } from './compiled-executor.ts';
 import { buildCudaRunner, type CudaBuildOptions } from './cuda-build.ts';
 import { CudaProcess, type CudaRunnerSpec } from './cuda-process.ts';
@@ -45,15 +45,10 @@ export async function openFolderCuda(
     proc.close();
     throw e;
   }
-  const carry = manifestCarry(spec.inputs, spec.outputs.length);
   const floats = (o: Uint8Array, i: number): Float32Array =>
     new Float32Array(o.buffer, o.byteOffset, spec.outputs[i]!.shape.reduce((a, b) => a * b, 1));
-  const denoise = async (x: Float32Array, t: Float32Array, y: Int32Array): Promise<Float32Array> => {
-    const data: Record<string, ArrayLike<number>> = { x, t, y, ...carry.inputs() };
-    const outs = await proc.forward(spec.inputs.map((s) => folderInput(s, data[s.name])));
-    carry.update(outs.map(floats));
-    return floats(outs[0]!, 0);
-  };
+  const denoise = carryingDenoiser(manifestCarry(spec.inputs, spec.outputs.length),
+    async (data) => (await proc.forward(spec.inputs.map((s) => folderInput(s, data[s.name])))).map(floats));
   return { device: proc.device, denoise, close: () => proc.close() };
 }
 

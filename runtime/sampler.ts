@@ -1,11 +1,11 @@
 import type { Graph } from '../ir/graph.ts';
 import { attr } from '../ir/node.ts';
 import type { Weights } from '../compiler/weights/weights.ts';
-import { graphCarry, type CarryState } from './carry.ts';
+import { carryingDenoiser, graphCarry } from './carry.ts';
 import type { CudaRunner } from './cuda-runner.ts';
 import type { WgslExecutor } from './executor.ts';
 import { runReference } from './reference.ts';
-import { tensor, type Tensor } from './tensor.ts';
+import { tensor, type Tensor, type TensorData } from './tensor.ts';
 
 /**
  * Euler sampler for rectified flow (SD3, Wan): x_t = (1 − t)·x_0 + t·ε and the model predicts v = ε − x_0.
@@ -82,17 +82,14 @@ function checkSampleArgs(noise: readonly Float32Array[], classes: readonly numbe
   if (!Number.isFinite(opts.cfg)) throw new Error(`sampleFlow: cfg must be finite, got ${opts.cfg}`);
 }
 
-/** The graph's x/t/y inputs (and its carried state) as tensors of the right types; checks the batch built for. */
-function denoiserInputs(
-  g: Graph, x: Float32Array, t: Float32Array, y: Int32Array, carry: CarryState,
-): Record<string, Tensor> {
+/** Named inputs (x, t, y and the carries) as tensors of the graph's input types; checks they are all it takes. */
+function denoiserInputs(g: Graph, given: Readonly<Record<string, ArrayLike<number>>>): Record<string, Tensor> {
   const byName = new Map(g.inputs.map((n) => [attr<string>(n, 'name'), n]));
   const out: Record<string, Tensor> = {};
-  const given = { x, t, y, ...carry.inputs() };
   for (const [name, data] of Object.entries(given)) {
     const leaf = byName.get(name);
     if (!leaf) throw new Error(`graph '${g.name}' has no input '${name}': not a class-conditioned denoiser`);
-    out[name] = tensor(leaf.type, data);
+    out[name] = tensor(leaf.type, data as TensorData);
   }
   if (byName.size !== Object.keys(given).length) {
     throw new Error(`graph '${g.name}' takes inputs ${[...byName.keys()].join(', ')}; want x, t, y (and carry.*)`);
@@ -102,12 +99,9 @@ function denoiserInputs(
 
 /** A graph's forward on named tensors as a denoiser: x/t/y in, the velocity out, the carried state kept between. */
 function graphDenoiser(g: Graph, forward: (inputs: Record<string, Tensor>) => Promise<readonly Tensor[]>): Denoiser {
-  const carry = graphCarry(g);
-  return async (x, t, y) => {
-    const outs = await forward(denoiserInputs(g, x, t, y, carry));
-    carry.update(outs.map((o) => o.data));
-    return outs[0]!.data as Float32Array;
-  };
+  const denoise = carryingDenoiser(graphCarry(g), async (given) =>
+    (await forward(denoiserInputs(g, given))).map((o) => o.data));
+  return async (x, t, y) => (await denoise(x, t, y)) as Float32Array;
 }
 
 /** The CPU reference interpreter as a denoiser. */

@@ -29,7 +29,7 @@ export const RUN_JS_SOURCES: readonly Inlined[] = [
   { file: 'compiler/video/frames.ts', names: ['checkClip', 'checkScale', 'frameAt', 'upscaleNearest'] },
   { file: 'compiler/video/gif.ts', names: ['gifenc', 'QUANTIZE_FORMAT', 'GIF_DEFAULTS', 'encodeGif'] },
   { file: 'ir/carry.ts', names: ['CARRY_PREFIX'] },
-  { file: 'runtime/carry.ts', names: ['CarrySlot', 'carryArray', 'CarryState', 'manifestCarry'] },
+  { file: 'runtime/carry.ts', names: ['CarrySlot', 'carryArray', 'CarryState', 'carryingDenoiser', 'manifestCarry'] },
   { file: 'runtime/compiled-executor.ts', names: 'all' },
   { file: 'runtime/cuda-build.ts', names: 'all' },
   { file: 'runtime/cuda-process.ts', names: 'all' },
