@@ -115,6 +115,18 @@ async function timeRunner(
   }
 }
 
+/** One row for several launches of one runner: their times summed, labelled `what (launch ms + …)`. */
+function summed(what: string, parts: readonly Row[], qtile: number, keep: number): Row {
+  const ms = parts.reduce((a, x) => a + x.ms, 0);
+  const flops = parts.reduce((a, x) => a + x.tflops * x.ms * 1e9, 0);
+  return { kernel: `${what} (${parts.map((x) => `${x.kernel} ${x.ms.toFixed(2)}`).join(' + ')})`,
+    variant: `qtile ${qtile}`, keep, ms, tflops: flops / ms / 1e9 };
+}
+
+/** The params a residual form reads (its refresh lists) as Weights. */
+const paramWeights = (params: ReadonlyMap<string, Tensor>): Weights =>
+  ({ get: (x) => params.get(x), names: () => [...params.keys()] });
+
 /** max |a − b| over two outputs of the same shape. */
 function maxDiff(a: Tensor, b: Tensor): number {
   let worst = 0;
@@ -136,10 +148,7 @@ if (online) {
   for (const [keep, qtile] of configs) {
     const out = onlineSparse(keep, qtile);
     const [parts, [o]] = await timeRunner([out], ['q', 'k', 'v']);
-    const ms = parts.reduce((a, x) => a + x.ms, 0);
-    const flops = parts.reduce((a, x) => a + x.tflops * x.ms * 1e9, 0);
-    rows.push({ kernel: `online (${parts.map((x) => `${x.kernel} ${x.ms.toFixed(2)}`).join(' + ')})`,
-      variant: `qtile ${qtile}`, keep, ms, tflops: flops / ms / 1e9 });
+    rows.push(summed('online', parts, qtile, keep));
     last = [o, out];
   }
   const [, [ref]] = await timeRunner([last![1]], ['q', 'k', 'v'], 'f32');
@@ -157,20 +166,15 @@ if (online) {
   for (const [keep, qtile, frozen] of configs) {
     const [out, params] = residualForm(keep, qtile, frozen);
     names = ['q', 'k', 'v', 't', 'carry.blocks.0.attn', ...(frozen ? ['carry.blocks.0.lists'] : [])];
-    const weights: Weights = { get: (x) => params.get(x), names: () => [...params.keys()] };
     for (const [step, t] of [['pruned', 0.1], ['refresh', 0.5], ['dense', 0.9]] as const) {
       inputs['t'] = timestep(t);
-      const [parts, [o]] = await timeRunner([out], names, undefined, weights);
-      const ms = parts.reduce((a, x) => a + x.ms, 0);
-      const flops = parts.reduce((a, x) => a + x.tflops * x.ms * 1e9, 0);
-      rows.push({ kernel: `${frozen ? 'frozen' : 'residual'}, ${step} step (${parts.map((x) => `${x.kernel} ${x.ms.toFixed(2)}`).join(' + ')})`,
-        variant: `qtile ${qtile}`, keep, ms, tflops: flops / ms / 1e9 });
+      const [parts, [o]] = await timeRunner([out], names, undefined, paramWeights(params));
+      rows.push(summed(`${frozen ? 'frozen' : 'residual'}, ${step} step`, parts, qtile, keep));
       if (step === 'pruned') last = [o, out, params];
     }
   }
   inputs['t'] = timestep(0.1);
-  const params = last![2];
-  const [, [ref]] = await timeRunner([last![1]], names, 'f32', { get: (x) => params.get(x), names: () => [...params.keys()] });
+  const [, [ref]] = await timeRunner([last![1]], names, 'f32', paramWeights(last![2]));
   maxAbs = maxDiff(ref!, last![0]!);
   const bound = f16AttentionTolerance(last![1].src[0]!).atol;
   if (maxAbs > bound) process.exitCode = 1;
