@@ -37,6 +37,9 @@ const CASES: Record<string, Node> = {
   reduce_sum: node('reduce_sum', [x], { axes: [1], keepdims: false }),
   reduce_max_i32: node('reduce_max', [input('i', 'i32', [6, 10])], { axes: [-1], keepdims: true }),
   reduce_mean: node('reduce_mean', [x], { axes: [0, 2], keepdims: false }),
+  // the token pooling's layout, innermost axis kept: one thread per output (kernels/reduce.ts)
+  reduce_mean_pool: node('reduce_mean', [input('k', 'f32', [1, 4, 64, 64, 64])], { axes: [3], keepdims: false }),
+  reduce_max_pool: node('reduce_max', [input('k', 'f32', [1, 4, 64, 64, 64])], { axes: [3], keepdims: false }),
   layernorm_affine: node('layernorm', [x, input('lw', 'f32', [64]), input('lb', 'f32', [64])], { eps: 1e-5 }),
   rmsnorm: node('rmsnorm', [x], { eps: 1e-6 }),
   softmax_mid: node('softmax', [x], { axis: 1 }),
