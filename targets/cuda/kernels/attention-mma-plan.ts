@@ -27,12 +27,15 @@ export interface Plan {
   readonly warps: number;
   /** two K/V buffers: chunk c + 1 is loaded into registers while chunk c computes */
   readonly pipe: boolean;
-  /** bytes of the K and V staging buffers (both buffers when pipelined) */
+  /** bytes of shared memory: the K and V staging buffers (both buffers when pipelined), a sparse block's list */
   readonly smem: number;
   readonly blocks: number;
   /** sets bh, q0 (first query row of the block) and qend (rows at or past it are not stored) */
   readonly head: readonly string[];
-  readonly chunks: number;
+  /** after head, every thread: a sparse block's list staged in shared memory (listLines) */
+  readonly prologue: readonly string[];
+  /** the chunk count, a CUDA expression (uniform across the block) */
+  readonly chunks: string;
   /** sets kbase and kend for chunk c: keys kbase.. < kend are live; the chunk is skipped when kbase ≥ kend */
   readonly chunk: readonly string[];
 }
@@ -69,7 +72,8 @@ function densePlan(n: Node, v: MmaVariant, warps = v.warps ?? defaultWarps(n.src
   return {
     B, H, Nq, Nk, D, Dv, KC, warps, pipe: v.pipe, smem: stagingBytes(KC, D, Dv, v.pipe), blocks: B * H * QB,
     head: [`const unsigned bh = blk / ${QB}u, q0 = (blk % ${QB}u) * ${rows * warps}u, qend = ${Nq}u;`],
-    chunks: Math.ceil(Nk / KC),
+    prologue: [],
+    chunks: `${Math.ceil(Nk / KC)}u`,
     chunk: [`const unsigned kbase = c * ${KC}u, kend = ${Nk}u;`],
   };
 }
@@ -106,15 +110,43 @@ function sparsePlan(n: Node, v: MmaVariant): Plan {
       `const unsigned srow = bh * ${QT}u + qt;`]
     : [...d.head, ...scheduleRow(n, d.H)];
   return {
-    ...d, KC, smem: stagingBytes(KC, d.D, d.Dv, v.pipe), blocks: d.B * d.H * QB, head, chunks: kept * per,
+    ...d, KC, smem: stagingBytes(KC, d.D, d.Dv, v.pipe) + 4 * (kept + warps), blocks: d.B * d.H * QB, head,
+    prologue: listLines(`tiles[srow * ${kept}u + i]`, kept, nt, warps), chunks: `live * ${per}u`,
     chunk: [
-      // padding (−1) and out-of-range entries become the empty tile nt: skipped, as in attention-sparse.ts
-      `const int tr = tiles[srow * ${kept}u + c / ${per}u];`,
-      `const unsigned kt = tr < 0 || tr >= ${nt} ? ${nt}u : unsigned(tr);`,
+      `const unsigned kt = lst[c / ${per}u];`,
       `const unsigned kbase = kt * ${tile}u + (c % ${per}u) * ${KC}u;`,
       `const unsigned kend = kt * ${tile}u + ${tile}u < ${d.Nk}u ? kt * ${tile}u + ${tile}u : ${d.Nk}u;`,
     ],
   };
+}
+
+/**
+ * The block's list row staged once into shared `lst`, compacted: its live entries (0 ≤ tile < nt; −1 padding and
+ * out-of-range entries are skipped, attention-sparse.ts's semantics) in order, `live` of them. Each round of
+ * blockDim entries takes one ballot per warp and the earlier warps' counts. The chunk walk then reads shared memory
+ * instead of a global load it depends on, and a list of −1 only walks no chunk (0.36 ms of empty chunks before on
+ * cogvideox-2b shapes, bench/results/prune.md).
+ */
+function listLines(entry: string, kept: number, nt: number, warps: number): string[] {
+  const threads = 32 * warps;
+  return [
+    `__shared__ int lst[${kept}];`,
+    `__shared__ unsigned wcount[${warps}];`,
+    'unsigned live = 0u;',
+    `for (unsigned i0 = 0u; i0 < ${kept}u; i0 += ${threads}u) {`,
+    '  const unsigned i = i0 + threadIdx.x;',
+    `  const int tr = i < ${kept}u ? ${entry} : -1;`,
+    `  const bool ok = tr >= 0 && tr < ${nt};`,
+    '  const unsigned mask = __ballot_sync(0xffffffffu, ok);',
+    '  if (lane == 0u) wcount[threadIdx.x >> 5] = __popc(mask);',
+    '  __syncthreads();',
+    '  unsigned at = live;',
+    '  for (unsigned w = 0u; w < (threadIdx.x >> 5); ++w) at += wcount[w];',
+    '  if (ok) lst[at + __popc(mask & ((1u << lane) - 1u))] = tr;',
+    `  for (unsigned w = 0u; w < ${warps}u; ++w) live += wcount[w];`,
+    '  __syncthreads();',
+    '}',
+  ];
 }
 
 /** The list row of the 1-D form (0) or of the scheduled form (the batch's timestep against the bounds). */

@@ -27,17 +27,28 @@ export function mmaAttentionUnfit(n: Node, ctx: LowerContext): string | undefine
 
 /**
  * A ctx.variant name of the tensor-core kernel, `mma[-w4|-w8][-pipe|-nopipe]`: 'mma' is the default choice (8 warps
- * where Nq ≥ 128 outside per-query-tile lists and for those with a qtile other than the tile, else 4; each chunk
- * staged between two barriers), -w4 / -w8 force the warps per block (per-query-tile lists still cap them by the
- * query tile's rows), -pipe double-buffers the K/V staging through registers (the next chunk's loads issued before
- * this chunk's MMAs). Not the default: on an H100 (cogvideox-2b, B=2, D=64) its 174 registers cost more than the
- * overlap gains: dense 25.4 ms vs 20.5 ms unpipelined at 8 warps (bench/results/cuda.md). Undefined for any other
- * name.
+ * where Nq ≥ 128 outside per-query-tile lists and for those with a qtile other than the tile, else 4; staging by
+ * defaultPipe), -w4 / -w8 force the warps per block (per-query-tile lists still cap them by the query tile's rows),
+ * -pipe double-buffers the K/V staging through registers (the next chunk's loads issued before this chunk's MMAs),
+ * -nopipe stages each chunk between two barriers. Undefined for any other name; pipe undefined: the default.
  */
-export function parseMmaVariant(name: string): MmaVariant | undefined {
+export function parseMmaVariant(name: string): Partial<MmaVariant> | undefined {
   const m = /^mma(?:-w([48]))?(-pipe|-nopipe)?$/.exec(name);
   if (!m) return undefined;
-  return { ...(m[1] ? { warps: Number(m[1]) as 4 | 8 } : {}), pipe: m[2] === '-pipe' };
+  return { ...(m[1] ? { warps: Number(m[1]) as 4 | 8 } : {}), ...(m[2] ? { pipe: m[2] === '-pipe' } : {}) };
+}
+
+/**
+ * The default staging: double-buffered for blocks of at most 4 warps over per-query-tile lists, where so few threads
+ * cannot hide a chunk's loads (measured at 4: cogvideox-2b, one list per 64 queries, H100, the pruned step's sparse
+ * kernel 1.87 vs 2.03 ms at keep 0.125, 3.2 vs 4.1 ms at 0.25), when the double buffer keeps the chunk size; single-buffered otherwise: at 8
+ * warps the double buffer's registers cost more than the overlap gains (dense 25.4 ms vs 20.5 ms at B=2,
+ * bench/results/cuda.md; 8-warp per-query-tile lists 2.30 vs 2.03 ms, bench/results/prune.md).
+ */
+export function defaultPipe(n: Node, v: Partial<MmaVariant>): boolean {
+  if (n.op !== 'sparse_attention' || n.src[3]!.type.shape.length !== 4) return false;
+  const [single, piped] = [mmaPlan(n, { ...v, pipe: false }), mmaPlan(n, { ...v, pipe: true })];
+  return single.warps <= 4 && piped.KC === single.KC;
 }
 
 /** Whether the op lowers to the tensor-core kernel: forced by ctx.variant (mma… / 'f32'), else when it fits. */
@@ -237,7 +248,7 @@ function singleLoop(p: Plan, compute: readonly string[]): string[] {
     'unsigned short* Ks = reinterpret_cast<unsigned short*>(Ks4);',
     'unsigned short* Vs = reinterpret_cast<unsigned short*>(Vs4);',
     // the chunk's bounds are the block's (one list per block), so skipping an empty chunk is uniform
-    `for (unsigned c = 0; c < ${p.chunks}u; ++c) {`,
+    `for (unsigned c = 0; c < ${p.chunks}; ++c) {`,
     ...p.chunk.map((l) => `  ${l}`),
     '  if (kbase >= kend) continue;',
     '  __syncthreads();  // the previous chunk is read',
@@ -257,7 +268,7 @@ function singleLoop(p: Plan, compute: readonly string[]): string[] {
 function pipelinedLoop(p: Plan, compute: readonly string[]): string[] {
   const [ks, vs] = [(p.KC * (p.D + PAD)) / 8, (p.KC * (p.Dv + PAD)) / 8];
   const seek = (from: string): string[] => [
-    `  for (${from}; c < ${p.chunks}u; ++c) {`,
+    `  for (${from}; c < ${p.chunks}; ++c) {`,
     ...p.chunk.map((l) => `    ${l}`),
     '    if (kbase < kend) { kb = kbase; ke = kend; break; }',
     '  }',
@@ -271,16 +282,16 @@ function pipelinedLoop(p: Plan, compute: readonly string[]): string[] {
     // c: the next live chunk (the block's lists, so uniform), kb..ke its keys
     'unsigned c = 0u, kb = 0u, ke = 0u;',
     ...seek('').map((l) => l.slice(2)),
-    `if (c < ${p.chunks}u) {`,
+    `if (c < ${p.chunks}) {`,
     ...fetch.map((l) => l.slice(2)),
     ...depositLines(p, 'kx', 'Kb', p.D).map((l) => l.slice(2)),
     ...depositLines(p, 'vx', 'Vb', p.Dv).map((l) => l.slice(2)),
     '}',
     '__syncthreads();',
-    `for (unsigned buf = 0u; c < ${p.chunks}u; buf ^= 1u) {`,
+    `for (unsigned buf = 0u; c < ${p.chunks}; buf ^= 1u) {`,
     '  const unsigned cb = kb, ce = ke;',
     ...seek('++c'),
-    `  if (c < ${p.chunks}u) {`,
+    `  if (c < ${p.chunks}) {`,
     ...fetch,
     '  }',
     '  {',
@@ -289,7 +300,7 @@ function pipelinedLoop(p: Plan, compute: readonly string[]): string[] {
     `    const unsigned short* const Vs = Vb + buf * ${8 * vs}u;`,
     ...compute.map((l) => `  ${l}`),
     '  }',
-    `  if (c < ${p.chunks}u) {`,
+    `  if (c < ${p.chunks}) {`,
     `    unsigned short* const Kn = Kb + (buf ^ 1u) * ${8 * ks}u;`,
     `    unsigned short* const Vn = Vb + (buf ^ 1u) * ${8 * vs}u;`,
     ...depositLines(p, 'kx', 'Kn', p.D),
@@ -315,11 +326,11 @@ function pipelinedLoop(p: Plan, compute: readonly string[]): string[] {
 export function lowerCudaAttentionMma(n: Node, ctx: LowerContext): CudaKernel {
   const sparse = n.op === 'sparse_attention';
   const forced = ctx.variant?.[n.op];
-  const variant = forced === undefined ? { pipe: false } : parseMmaVariant(forced);
-  if (!variant) throw new Error(`cuda: ${n.op} variant '${forced}' is not a tensor-core variant`);
-  const p = mmaPlan(n, variant);
+  const chosen = forced === undefined ? {} : parseMmaVariant(forced);
+  if (!chosen) throw new Error(`cuda: ${n.op} variant '${forced}' is not a tensor-core variant`);
+  const p = mmaPlan(n, { ...chosen, pipe: chosen.pipe ?? defaultPipe(n, chosen) });
   if (p.smem > MMA_ATTENTION.smem) {
-    throw new Error(`cuda: ${n.op} mma staging needs ${p.smem} bytes of shared memory, over ${MMA_ATTENTION.smem}`);
+    throw new Error(`cuda: ${n.op} mma needs ${p.smem} bytes of shared memory (staging and list), over ${MMA_ATTENTION.smem}`);
   }
   const names = ['q', 'k', 'v', 'tiles', 't'];
   const vars = n.src.map((s, i) => cudaTensor(names[i]!, s.type.dtype, s.type.shape, ctx.elem));
@@ -332,6 +343,7 @@ export function lowerCudaAttentionMma(n: Node, ctx: LowerContext): CudaKernel {
     body: [
       'const unsigned lane = threadIdx.x & 31u, t4 = lane & 3u;',
       ...p.head,
+      ...p.prologue,
       `const unsigned r0 = q0 + 16u * (threadIdx.x >> 5) + (lane >> 2), r1 = r0 + 8u;`,
       ...loadQ(p),
       `float o[${p.Dv / 8}][4];`,

@@ -7,7 +7,7 @@ import { f16BitsToF32, f32ToF16Bits } from '../../../compiler/weights/f16.ts';
 import { node, type Node } from '../../../ir/node.ts';
 import { tensor, type Tensor } from '../../../runtime/tensor.ts';
 import { mmaPlan } from '../../../targets/cuda/kernels/attention-mma-plan.ts';
-import { parseMmaVariant } from '../../../targets/cuda/kernels/attention-mma.ts';
+import { defaultPipe, parseMmaVariant } from '../../../targets/cuda/kernels/attention-mma.ts';
 import { lowerCudaNode } from '../../../targets/cuda/select.ts';
 import type { LowerContext } from '../../../targets/target.ts';
 import { emulateKernel, GXX } from './emulate/emulate.ts';
@@ -141,8 +141,8 @@ describe('CUDA tensor-core attention: selection', () => {
   it('per query tile of qtile rows: qtile 128 takes 8 warps where Nq ≥ 128, capped by ceil(qtile/16)', () => {
     const wide = CASES['per query tile, tile 64, qtile 128, N=200']!.n;
     const plan = mmaPlan(wide, { pipe: false });
-    // 2 query tiles × 2 heads, one 128-row block each; chunks of 64 keys, one per kept key tile
-    expect(plan).toMatchObject({ warps: 8, blocks: 4, KC: 64, chunks: 2 });
+    // 2 query tiles × 2 heads, one 128-row block each; chunks of 64 keys, one per live entry of the staged list
+    expect(plan).toMatchObject({ warps: 8, blocks: 4, KC: 64, chunks: 'live * 1u' });
     expect(plan.head).toContain('const unsigned q0 = qt * 128u + (blk % 1u) * 128u;');
     expect(plan.head).toContain('const unsigned qend = qt * 128u + 128u < 200u ? qt * 128u + 128u : 200u;');
     expect(lowerCudaNode(wide, CTX).block).toEqual([256, 1, 1]);
@@ -161,7 +161,7 @@ describe('CUDA tensor-core attention: selection', () => {
   });
 
   it('parses variant names; the double buffer stays under 48 KiB (D = Dv = 128 halves the chunk)', () => {
-    expect(parseMmaVariant('mma')).toEqual({ pipe: false });
+    expect(parseMmaVariant('mma')).toEqual({});
     expect(parseMmaVariant('mma-w4-pipe')).toEqual({ warps: 4, pipe: true });
     expect(parseMmaVariant('mma-w8-nopipe')).toEqual({ warps: 8, pipe: false });
     expect(parseMmaVariant('mma-nopipe')).toEqual({ pipe: false });
@@ -170,9 +170,24 @@ describe('CUDA tensor-core attention: selection', () => {
     expect(mmaPlan(wide, { pipe: true })).toMatchObject({ KC: 32, smem: 2 * 32 * 2 * 136 * 2 });
     expect(mmaPlan(wide, { pipe: false })).toMatchObject({ KC: 64, smem: 64 * 2 * 136 * 2 });
     const d64 = mmaPlan(CASES['scheduled tile 64, D=64']!.n, { pipe: true });
-    expect(d64).toMatchObject({ KC: 64, smem: 2 * 64 * 2 * 72 * 2, warps: 8 });
+    // the double-buffered staging plus the staged list (3 entries) and the 8 warps' ballot counts
+    expect(d64).toMatchObject({ KC: 64, smem: 2 * 64 * 2 * 72 * 2 + 4 * (3 + 8), warps: 8 });
     expect(d64.smem).toBeLessThanOrEqual(48 * 1024);
     expect(() => lowerCudaNode(wide, forced('mma-w16'))).toThrow("variant 'mma-w16' is not one of mma[-w4|-w8]");
+  });
+
+  it('double-buffers by default only blocks of at most 4 warps over per-query-tile lists', () => {
+    const pick = (name: string): boolean => defaultPipe(CASES[name]!.n, {});
+    expect(pick('per query tile, tile 32, D=32')).toBe(true);
+    expect(pick('per query tile, tile 16, Dv=32')).toBe(true);
+    expect(pick('per query tile, tile 64, qtile 128, N=200')).toBe(false); // 8 warps
+    expect(defaultPipe(CASES['per query tile, tile 64, qtile 128, N=200']!.n, { warps: 4 })).toBe(true);
+    expect(pick('scheduled tile 64, D=64')).toBe(false);
+    expect(pick('dense N=130, D=64')).toBe(false);
+    // the default lowering stages through registers (kx) exactly where defaultPipe says so
+    const src = (name: string): string => lowerCudaNode(CASES[name]!.n, CTX).source;
+    expect(src('per query tile, tile 32, D=32')).toContain('float4 kx[');
+    expect(src('per query tile, tile 64, qtile 128, N=200')).not.toContain('float4 kx[');
   });
 
   it('keeps the f32 kernel for masks, head dims off 16 or over 128, and tiles under 16 keys', () => {

@@ -87,6 +87,18 @@ template <class T> T __shfl_xor_sync(unsigned, T v, int lane_mask) {
   return out;
 }
 
+// a warp's predicates as a mask (bit l: lane l's), through the block-wide slots like the shuffles
+inline unsigned __ballot_sync(unsigned, bool pred) {
+  vdit_shfl_slots[threadIdx.x] = pred ? 1u : 0u;
+  __syncthreads();
+  unsigned mask = 0u;
+  const unsigned warp = threadIdx.x & ~31u;
+  for (unsigned l = 0; l < 32 && warp + l < blockDim.x; ++l) mask |= vdit_shfl_slots[warp + l] << l;
+  __syncthreads();
+  return mask;
+}
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
+
 struct VditWarpFragments { unsigned a[32][4]; unsigned b[32][2]; };
 inline VditWarpFragments vdit_fragments[32];
 
