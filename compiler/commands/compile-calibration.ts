@@ -34,7 +34,7 @@ export interface PruneRequest {
 }
 
 const PRUNE_USAGE =
-  'expected keep=F or schedule=F1/F2/…[,tile=N][,select=store|online][,qtile=N][,dense=B1/B2/…][,cache=none|residual|frozen]';
+  'expected keep=F or schedule=F1/F2/… (FxN: N entries of F)[,tile=N][,select=store|online][,qtile=N][,dense=B1/B2/…][,cache=none|residual|frozen]';
 const PRUNE_KEYS = ['keep', 'schedule', 'tile', 'select', 'qtile', 'dense', 'cache'];
 
 /** A positive (or, with min 0, non-negative) integer option's value. */
@@ -44,6 +44,16 @@ function intOption(name: string, text: string, min = 1): number {
     throw new Error(`--prune: ${name} must be ${min ? 'a positive' : 'a non-negative'} integer, got '${text}'`);
   }
   return x;
+}
+
+/** A schedule's fractions: F1/F2/…, where FxN stands for N entries of F (`1x4/0.25x3/1/0.25x3`). */
+function scheduleKeeps(text: string): number[] {
+  return text.split('/').flatMap((entry) => {
+    const [f, count, ...rest] = entry.split('x');
+    if (count === undefined) return [Number(f)];
+    if (rest.length) throw new Error(`--prune: schedule entry '${entry}' is not F or FxN`);
+    return new Array<number>(intOption('a schedule repeat', count)).fill(Number(f));
+  });
 }
 
 /** `--prune keep=0.5,tile=64`, `--prune schedule=1/0.5/0.25`, `--prune keep=0.5,select=online` → its request. */
@@ -60,7 +70,7 @@ export function parsePrune(text: string): PruneRequest {
   if (select !== 'store' && select !== 'online') throw new Error(`--prune: select must be store or online, got '${select}'`);
   const [keep, schedule] = [opts.get('keep'), opts.get('schedule')];
   if ((keep === undefined) === (schedule === undefined)) throw new Error(`--prune '${text}': ${PRUNE_USAGE} (one of keep, schedule)`);
-  const keeps = keep !== undefined ? [Number(keep)] : schedule!.split('/').map(Number);
+  const keeps = keep !== undefined ? [Number(keep)] : scheduleKeeps(schedule!);
   for (const f of keeps) if (!(f > 0 && f <= 1)) throw new Error(`--prune: keep must be in (0, 1], got '${keep ?? schedule}'`);
   const tile = intOption('tile', opts.get('tile') ?? String(DEFAULT_PRUNE_TILE));
   const qtile = opts.get('qtile');

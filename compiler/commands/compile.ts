@@ -73,7 +73,8 @@ export const compileCommand = {
         type: 'string',
         describe: 'keep=F[,tile=N]: prune self-attention K/V to the fraction F of key tiles (N keys each, default 64) ' +
           'with the highest attention importance of --calib-store (passes/prune-tokens.ts); schedule=F1/F2/… instead ' +
-          'gives one fraction per equal range of sampling steps, noisiest first, each ranked by its own steps; ' +
+          'gives one fraction per equal range of sampling steps, noisiest first, each ranked by its own steps (FxN: ' +
+          'N entries of F); ' +
           'select=online picks the tiles per sample, head and query tile at run time instead (no --calib-store; ' +
           'a schedule then splits the 30 steps of vdit generate/eval; qtile=N: queries per selection, default tile, ' +
           '128 lets CUDA run 8-warp blocks); dense=B1/B2/…: blocks whose attention stays dense; cache=residual ' +

@@ -41,6 +41,11 @@ describe('--prune schedule=…,select=online', () => {
   it('parses a schedule and splits the default sampler\'s 30 steps (no store)', () => {
     expect(parsePrune('schedule=1/0.5/0.25,select=online,tile=16')).toEqual({ keeps: [1, 0.5, 0.25], tile: 16, online: true });
     expect(() => parsePrune('schedule=1/0/0.5,select=online')).toThrow(/keep must be in \(0, 1\]/);
+    // FxN: N entries of F
+    expect(parsePrune('schedule=1x3/0.25x2/1/0.5,select=online').keeps).toEqual([1, 1, 1, 0.25, 0.25, 1, 0.5]);
+    expect(() => parsePrune('schedule=1x0/0.5,select=online')).toThrow(/a schedule repeat must be a positive integer/);
+    expect(() => parsePrune('schedule=1x2x3,select=online')).toThrow(/schedule entry '1x2x3' is not F or FxN/);
+    expect(() => parsePrune('schedule=0.5x,select=online')).toThrow(/a schedule repeat must be a positive integer, got ''/);
     expect(() => parsePrune('keep=0.5,schedule=1/0.5,select=online')).toThrow(/one of keep, schedule/);
     expect(pruneFromStore(parsePrune('schedule=1/0.5/0.25,select=online,tile=16'), undefined))
       .toEqual({ keeps: [1, 0.5, 0.25], bounds: samplerBounds(3), tile: 16, keepFirst: 0, online: true });
