@@ -8,11 +8,12 @@
 // --online times online selection as `--prune …,select=online` builds it, one runner each beside dense: the key tiles
 // pooled (poolKeyTiles), tile_select per query tile, and the per-query-tile sparse kernel, at keep 0.5 with query
 // tiles of 64 and 128 (qtile: 8-warp blocks) and keep 0.25 with 128; the last is checked against its f32 twin.
-// --residual times `--prune schedule=…,select=online,cache=residual|frozen` (passes/prune-residual.ts) as its pruned
-// step (t in a pruned range: sparse lists, the refresh lists empty, the carried residual added), its refresh step
-// (all tiles besides, the residual refreshed) and a dense step before another (all tiles, no sparse part), at keep 0.25 with query tiles of 64 and 128 (residual and frozen) and
-// keep 0.5 with 64 (frozen), beside dense; the carried residual (and lists) are seeded inputs; the last pruned step
-// is checked against its f32 twin.
+// --residual times `--prune schedule=…,select=online,cache=frozen` (passes/prune-residual.ts) as its pruned step
+// (t in a pruned range: sparse lists, the refresh lists empty, the carried residual added), its refresh step (all
+// tiles besides, the residual refreshed) and a dense step before another (all tiles, no sparse part), at keep 0.25 and
+// 0.125 with query tiles of 64 and 128 (the pruned step also as variant mma-pipe), beside dense; the carried residual and lists are seeded inputs; the last
+// pruned step is checked against its f32 twin. Then each schedule of bench/step-schedules.ts whose keep and query
+// tile were timed, over its 30 steps: the sum of its steps' kinds (`schedules` in the JSON) against 30 dense steps.
 // --emulate test/targets/cuda/emulate/cuda-host.h runs it on the CPU emulation instead (a smoke test: small presets).
 // Inputs are seeded uniform values in [-1, 1), never zeros; kept tiles are spread evenly.
 import { renameSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,7 @@ import { node, type Node } from '../ir/node.ts';
 import { tensorType } from '../ir/types.ts';
 import { CudaRunner } from '../runtime/cuda-runner.ts';
 import { tensor, type Tensor } from '../runtime/tensor.ts';
+import { kindCounts, SCHEDULE_STEPS, STEP_SCHEDULES, type StepKind } from './step-schedules.ts';
 
 const { preset, h, n, hd, opt } = attentionArgs(process.argv.slice(2));
 const b = Number(opt('--batch', '1'));
@@ -140,6 +142,13 @@ let rows: Row[];
 let f32Rows: Row[];
 let maxAbs = 0;
 const checks: string[] = [];
+/** --residual: a schedule's 30 steps summed from its step kinds' times, beside 30 dense steps */
+interface ScheduleSum {
+  readonly name: string; readonly qtile: number; readonly keep: number;
+  readonly dense: number; readonly refresh: number; readonly pruned: number;
+  readonly ms: number; readonly denseMs: number;
+}
+const schedules: ScheduleSum[] = [];
 if (online) {
   const [denseRows] = await timeRunner([dense], ['q', 'k', 'v']);
   [f32Rows, rows] = [denseRows, [...denseRows]];
@@ -162,15 +171,26 @@ if (online) {
   [f32Rows, rows] = [denseRows, [...denseRows]];
   let names: string[] = [];
   let last: [Tensor | undefined, Node, Map<string, Tensor>] | undefined;
-  const configs = [[0.25, tile, false], [0.25, 128, false], [0.25, tile, true], [0.25, 128, true], [0.5, tile, true]] as const;
-  for (const [keep, qtile, frozen] of configs) {
-    const [out, params] = residualForm(keep, qtile, frozen);
-    names = ['q', 'k', 'v', 't', 'carry.blocks.0.attn', ...(frozen ? ['carry.blocks.0.lists'] : [])];
+  for (const [keep, qtile] of [[0.25, tile], [0.25, 128], [0.125, tile], [0.125, 128]] as const) {
+    const [out, params] = residualForm(keep, qtile, true);
+    names = ['q', 'k', 'v', 't', 'carry.blocks.0.attn', 'carry.blocks.0.lists'];
+    const kinds = new Map<StepKind, number>();
     for (const [step, t] of [['pruned', 0.1], ['refresh', 0.5], ['dense', 0.9]] as const) {
       inputs['t'] = timestep(t);
       const [parts, [o]] = await timeRunner([out], names, undefined, paramWeights(params));
-      rows.push(summed(`${frozen ? 'frozen' : 'residual'}, ${step} step`, parts, qtile, keep));
+      const row = summed(`frozen, ${step} step`, parts, qtile, keep);
+      rows.push(row);
+      kinds.set(step, row.ms);
       if (step === 'pruned') last = [o, out, params];
+    }
+    // the pruned step once more with double-buffered staging (4-warp blocks may hide their loads better)
+    inputs['t'] = timestep(0.1);
+    const [piped] = await timeRunner([out], names, 'mma-pipe', paramWeights(params));
+    rows.push({ ...summed('frozen, pruned step, mma-pipe', piped, qtile, keep) });
+    for (const s of STEP_SCHEDULES.filter((x) => x.keep === keep && (x.qtile ?? tile) === qtile)) {
+      const counts = kindCounts(s);
+      const ms = (Object.keys(counts) as StepKind[]).reduce((a, kind) => a + counts[kind] * kinds.get(kind)!, 0);
+      schedules.push({ name: s.name, qtile, keep, ...counts, ms, denseMs: SCHEDULE_STEPS * denseRows[0]!.ms });
     }
   }
   inputs['t'] = timestep(0.1);
@@ -178,8 +198,8 @@ if (online) {
   maxAbs = maxDiff(ref!, last![0]!);
   const bound = f16AttentionTolerance(last![1].src[0]!).atol;
   if (maxAbs > bound) process.exitCode = 1;
-  checks.push(`frozen keep 0.5 pruned step, tensor-core vs f32: max abs difference ${maxAbs.toExponential(2)} ` +
-    `(bound ${bound.toExponential(2)})`);
+  checks.push(`frozen keep 0.125 qtile 128 pruned step, tensor-core vs f32: max abs difference ` +
+    `${maxAbs.toExponential(2)} (bound ${bound.toExponential(2)})`);
 } else if (variants.length === 0) {
   const [f32, [f32Out]] = await timeRunner([dense], ['q', 'k', 'v'], 'f32');
   const [mmaRows, [mmaOut]] = await timeRunner([dense, sparse('t50'), sparse('t25')], ['q', 'k', 'v', 't50', 't25']);
@@ -207,10 +227,15 @@ const md = [
   '', `| kernel | variant | keep | ms | TFLOP/s | vs ${online || residual ? 'dense mma' : 'f32 dense'} |`, '|---|---|---:|---:|---:|---:|',
   ...rows.map((x) => `| ${x.kernel} | ${x.variant} | ${x.keep.toFixed(2)} | ${x.ms.toFixed(2)} | ` +
     `${x.tflops.toFixed(1)} | ${(f32Rows[0]!.ms / x.ms).toFixed(2)}× |`),
+  ...(schedules.length ? ['', '| schedule | query tile | keep | dense / refresh / pruned steps | ms over the steps | vs dense |',
+    '|---|---:|---:|---|---:|---:|',
+    ...schedules.map((x) => `| ${x.name} | ${x.qtile} | ${x.keep} | ${x.dense} / ${x.refresh} / ${x.pruned} | ` +
+      `${x.ms.toFixed(1)} | ${(x.denseMs / x.ms).toFixed(2)}× |`)] : []),
   '', ...checks,
 ].join('\n');
 console.log(md);
 if (out) {
-  writeFileSync(`${out}.tmp`, JSON.stringify({ preset, b, h, n, hd, tile, variants, online, residual, rows, maxAbs, bound: tol.atol }, null, 1));
+  writeFileSync(`${out}.tmp`, JSON.stringify({ preset, b, h, n, hd, tile, variants, online, residual, rows,
+    ...(schedules.length ? { schedules } : {}), maxAbs, bound: tol.atol }, null, 1));
   renameSync(`${out}.tmp`, out);
 }

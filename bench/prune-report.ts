@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { BenchReport } from '../compiler/bench/bench-run.ts';
 import type { EvalResult } from '../compiler/generate/eval-run.ts';
 import { readQualityRuns } from './quality-report.ts';
+import { pruneValue, SCHEDULE_STEPS, scheduleLabel, STEP_SCHEDULES } from './step-schedules.ts';
 import { writeReportPage } from './report-file.ts';
 
 const METRICS = [
@@ -55,18 +56,14 @@ const RESIDUAL: readonly (readonly [string, string])[] = [
 ];
 
 /**
- * Frozen lists (`cache=frozen`): the residual and the dense step's tile lists both reused until the next dense step.
- * fz30*: one schedule entry per step of the 30 (D dense, p pruned), e.g. C = D×3 then (D p p p)×6 then p p p.
+ * Frozen lists (`cache=frozen`): the residual and the dense step's tile lists both reused until the next dense step;
+ * then the per-step schedules of bench/step-schedules.ts (fz30*: one schedule entry per step of the 30).
  */
 const FROZEN: readonly (readonly [string, string])[] = [
   ['fz-sch1-.5x3', 'schedule 1 / 0.5 ×3'], ['fz-sch1-.25x3', 'schedule 1 / 0.25 ×3'],
   ['fz-sch1-.25x9', 'schedule 1 / 0.25 ×9'], ['fz-r3-.25', 'schedule (1 / 0.25 / 0.25) ×3 / 0.25'],
   ['fz-15-.25', 'schedule (1 / 0.25 / 0.25) ×5, ranges of 2 steps'], ['fz-alt-.25', 'schedule (1 / 0.25) ×5'],
-  ['fz30A-.25', 'steps 0–6 dense, then 1 dense : 2 at 0.25'], ['fz30B-.25', 'steps 0–4 dense, then 1 : 2 at 0.25'],
-  ['fz30B-.375', 'steps 0–4 dense, then 1 : 2 at 0.375'], ['fz30E-.25', 'steps 0–3 dense, then 1 : 2 at 0.25'],
-  ['fz30F-.25', 'steps 0–6 dense, then 1 : 3 at 0.25'], ['fz30C-.25', 'steps 0–3 dense, then 1 : 3 at 0.25'],
-  ['fz30C-.25-q128', 'steps 0–3 dense, then 1 : 3 at 0.25, query tiles of 128'],
-  ['fz30H-.25', 'steps 0–2 dense, then 1 : 4 at 0.25'], ['fz30G-.25', 'steps 0–3 dense, then 1 : 5 at 0.25'],
+  ...STEP_SCHEDULES.map((x) => [x.name, scheduleLabel(x)] as const),
 ];
 
 const VARIANTS: readonly Variant[] = [
@@ -137,6 +134,10 @@ interface MmaAttentionBench {
   readonly preset: string; readonly b: number; readonly h: number; readonly n: number; readonly hd: number; readonly tile: number;
   readonly device?: string;
   readonly rows: readonly { kernel: string; variant?: string; keep: number; ms: number; tflops: number }[];
+  /** --residual: each schedule's steps summed from its step kinds' times */
+  readonly schedules?: readonly {
+    name: string; qtile: number; keep: number; dense: number; refresh: number; pruned: number; ms: number; denseMs: number;
+  }[];
 }
 
 function mmaAttentionTable(a: MmaAttentionBench): string[] {
@@ -170,8 +171,49 @@ function onlineCudaTable(a: MmaAttentionBench, title: string, how: string): stri
       'queries (4-warp blocks); qtile 128: per 128 (8-warp blocks).', '',
     '| launches | query tile | kept K/V | ms | vs dense |', '|---|---:|---:|---:|---:|',
     ...a.rows.map((r) => `| ${r.kernel} | ${r.variant === 'default' ? '–' : r.variant!.replace('qtile ', '')} | ` +
-      `${r.keep.toFixed(2)} | ${r.ms.toFixed(2)} | ${(dense / r.ms).toFixed(2)}× |`),
+      `${Number(r.keep.toFixed(3))} | ${r.ms.toFixed(2)} | ${(dense / r.ms).toFixed(2)}× |`),
     '',
+  ];
+}
+
+/** The issue's quality bar on the tiny model: PSNR vs dense and the largest task-metric drop (points). */
+const BAR = { psnr: 30, drop: 1 } as const;
+
+/**
+ * The per-step schedules whole: the tiny model's quality (PSNR/SSIM vs dense, the largest task-metric drop) beside
+ * cogvideox-2b attention over the 30 steps on CUDA, each step kind's launches summed as the bench timed them.
+ */
+function wholeRunTable(runs: ReadonlyMap<string, EvalResult>, fp: EvalResult, a: MmaAttentionBench | undefined): string[] {
+  const rows = STEP_SCHEDULES.flatMap((s) => {
+    const r = runs.get(s.name);
+    const sum = a?.schedules?.find((x) => x.name === s.name);
+    if (!r && !sum) return [];
+    const quality = r
+      ? (() => {
+        const [m, d] = [agg(r), agg(fp)];
+        const drop = Math.max(0, ...METRICS.map(([k]) => d[k]! - m[k]!));
+        const psnr = num(r.reference!.psnr);
+        return `${psnr.toFixed(2)} | ${num(r.reference!.ssim).toFixed(3)} | ${drop.toFixed(2)} | ` +
+          `${psnr >= BAR.psnr && drop <= BAR.drop ? 'yes' : 'no'}`;
+      })()
+      : '– | – | – | –';
+    const time = sum
+      ? `${sum.dense} / ${sum.refresh} / ${sum.pruned} | ${sum.ms.toFixed(1)} | **${(sum.denseMs / sum.ms).toFixed(2)}×**`
+      : '– | – | –';
+    return [`| ${scheduleLabel(s)} | \`${pruneValue(s)}\` | ${quality} | ${time} |`];
+  });
+  if (!rows.length) return [];
+  const dense = a?.schedules?.[0]?.denseMs;
+  return [
+    `### A whole sampling run: quality and attention time per schedule (${SCHEDULE_STEPS} steps)`, '',
+    'Tiny quality as in the first table (largest drop: the worst task metric\'s fall below dense FP, points; the bar: ' +
+      `PSNR ≥ ${BAR.psnr} dB and no metric down more than ${BAR.drop} point); CUDA: ` +
+      `cogvideox-2b self-attention over the ${SCHEDULE_STEPS} steps, each step the summed launches of its kind in the ` +
+      `table above (dense before another / refresh / pruned steps), against ${SCHEDULE_STEPS} dense attentions` +
+      `${dense ? ` (${dense.toFixed(1)} ms)` : ''}.`, '',
+    '| schedule | --prune | PSNR vs dense | SSIM | largest drop | meets the bar | dense / refresh / pruned | ms | vs dense |',
+    '|---|---|---:|---:|---:|:---:|---|---:|---:|',
+    ...rows, '',
   ];
 }
 
@@ -328,11 +370,12 @@ export function renderPruneReport(dir: string, svgName: string): { md: string; s
   }
   const residualCuda = readJson<MmaAttentionBench>(dir, 'attention-residual-cuda.json');
   if (residualCuda) {
-    lines.push(...onlineCudaTable(residualCuda, 'CUDA, residual reuse and frozen lists (cache=residual|frozen) per kind of step',
+    lines.push(...onlineCudaTable(residualCuda, 'CUDA, frozen lists (cache=frozen) per kind of step',
       '(bench/attention-sparse-cuda.ts --residual, the elementwise tail fused as a compile fuses it): a pruned step ' +
       '(sparse part + the empty refresh launch + the carried residual added), a refresh step (sparse part + every tile) ' +
       'and a dense step before another (every tile, no sparse part); the kept column is the pruned budget'));
   }
+  lines.push(...wholeRunTable(runs, fp, residualCuda));
   const steps = ([['step-prune.json', 'static lists'], ['step-online.json', 'online selection, a later call']] as const)
     .map(([f, what]) => [readJson<BenchReport>(dir, f), what] as const).filter(([r]) => r !== undefined);
   if (steps.length) lines.push('## Step time', '', ...steps.flatMap(([r, what]) => stepTable(r!, what)));

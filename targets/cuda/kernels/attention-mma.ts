@@ -40,10 +40,11 @@ export function parseMmaVariant(name: string): Partial<MmaVariant> | undefined {
 
 /**
  * The default staging: double-buffered for blocks of at most 4 warps over per-query-tile lists, where so few threads
- * cannot hide a chunk's loads (measured at 4: cogvideox-2b, one list per 64 queries, H100, the pruned step's sparse
- * kernel 1.87 vs 2.03 ms at keep 0.125, 3.2 vs 4.1 ms at 0.25), when the double buffer keeps the chunk size; single-buffered otherwise: at 8
- * warps the double buffer's registers cost more than the overlap gains (dense 25.4 ms vs 20.5 ms at B=2,
- * bench/results/cuda.md; 8-warp per-query-tile lists 2.30 vs 2.03 ms, bench/results/prune.md).
+ * cannot hide a chunk's loads, when the double buffer keeps the chunk size; single-buffered otherwise, where the
+ * double buffer's registers cost more than the overlap gains. Measured at 4 and 8 warps on an H100 (cogvideox-2b, one
+ * self-attention, the sparse kernel of a frozen pruned step, bench/attention-sparse-cuda.ts --residual, one call):
+ * one list per 64 queries (4 warps) 1.87 ms double-buffered vs 2.32 single at keep 0.125, 3.60 vs 4.50 at 0.25; per
+ * 128 queries (8 warps) 1.79 vs 1.52 and 3.48 vs 2.97; dense at 8 warps 25.4 vs 20.5 ms (B=2, bench/results/cuda.md).
  */
 export function defaultPipe(n: Node, v: Partial<MmaVariant>): boolean {
   if (n.op !== 'sparse_attention' || n.src[3]!.type.shape.length !== 4) return false;
