@@ -3,7 +3,9 @@
 #   bash bench/gpu/prune-online.sh [variant...]
 # A variant is <name>:<--prune value>[:<quant>], e.g. `online0.5-t32:keep=0.5,tile=32,select=online` or
 # `w4a6-sch:schedule=1/0.5/0.5/0.5,select=online:w4a6`; default: the online rows of bench/results/prune.md at tiles of
-# 64, 32 and 16. The dense clips of the standard set first (FP, and each quant setting named, RTN), then each variant
+# 64, 32 and 16. The per-step schedules of bench/step-schedules.ts print as variants: pass
+# `$(npx tsx bench/step-schedules.ts fz30w6r4e fz30C-.25 …)`.
+# The dense clips of the standard set first (FP, and each quant setting named, RTN), then each variant
 # compiled (`vdit compile tiny --quant <quant|none> --prune …`) and evaluated against its dense twin; then, alone on the
 # card, the cogvideox-2b WGSL step with online selection (its `tile_select` launches included) beside dense and static
 # lists. STEP=0 skips the step. Results: $OUT/results.tgz (<name>.json, <name>.compile.json, fp.json, <quant>.json,
