@@ -46,9 +46,9 @@ const ceil16 = (x: number): number => Math.ceil(x / 16) * 16;
 const stagingBytes = (KC: number, D: number, Dv: number, pipe: boolean): number =>
   (pipe ? 2 : 1) * KC * (D + PAD + Dv + PAD) * 2;
 
-/** The largest chunk (64, 48, 32 or 16 keys) whose staging fits the shared memory budget. */
-function maxKeys(D: number, Dv: number, pipe: boolean): number {
-  return [64, 48, 32, 16].find((c) => c <= MMA_ATTENTION.keys && stagingBytes(c, D, Dv, pipe) <= MMA_ATTENTION.smem)
+/** The largest chunk (64, 48, 32 or 16 keys) whose staging fits the shared memory budget beside `other` bytes. */
+function maxKeys(D: number, Dv: number, pipe: boolean, other = 0): number {
+  return [64, 48, 32, 16].find((c) => c <= MMA_ATTENTION.keys && stagingBytes(c, D, Dv, pipe) + other <= MMA_ATTENTION.smem)
     ?? 16;
 }
 
@@ -96,7 +96,8 @@ function sparsePlan(n: Node, v: MmaVariant): Plan {
   const warps = perQueryTile ? Math.min(v.warps ?? wide, Math.ceil(qtile / rows)) : v.warps ?? defaultWarps(Nq);
   const d = densePlan(n, v, warps);
   const kept = list.at(-1)!;
-  const most = maxKeys(d.D, d.Dv, v.pipe);
+  const listBytes = 4 * (kept + warps);
+  const most = maxKeys(d.D, d.Dv, v.pipe, listBytes);
   const KC = [64, 48, 32, 16].find((c) => c <= most && tile % c === 0) ?? Math.min(most, ceil16(tile));
   const per = Math.ceil(tile / KC);
   const nt = keyTiles(d.Nk, tile);
@@ -110,7 +111,7 @@ function sparsePlan(n: Node, v: MmaVariant): Plan {
       `const unsigned srow = bh * ${QT}u + qt;`]
     : [...d.head, ...scheduleRow(n, d.H)];
   return {
-    ...d, KC, smem: stagingBytes(KC, d.D, d.Dv, v.pipe) + 4 * (kept + warps), blocks: d.B * d.H * QB, head,
+    ...d, KC, smem: stagingBytes(KC, d.D, d.Dv, v.pipe) + listBytes, blocks: d.B * d.H * QB, head,
     prologue: listLines(`tiles[srow * ${kept}u + i]`, kept, nt, warps), chunks: `live * ${per}u`,
     chunk: [
       `const unsigned kt = lst[c / ${per}u];`,
