@@ -1,6 +1,7 @@
 import { verify } from '../../ir/verify.ts';
 import type { Graph } from '../../ir/graph.ts';
 import { DEFAULT_PIPELINE, parsePipeline, runPipeline } from '../../passes/pipeline.ts';
+import { pruneTokens, withTensors, type PruneTokensOptions } from '../../passes/prune-tokens.ts';
 import { builtinPasses } from '../../passes/registry.ts';
 import { closeDevice, openDevice } from '../../runtime/device.ts';
 import { WgslExecutor } from '../../runtime/executor.ts';
@@ -25,6 +26,8 @@ export interface SessionOptions {
   readonly quant?: QuantRequest;
   /** forced WGSL kernel variants by op (`--kernel qgemm=dp4a`); unset ops choose by device capabilities */
   readonly kernels?: KernelChoice;
+  /** attention K/V tile pruning (passes/prune-tokens.ts), applied to the (quantized) graph before lowering */
+  readonly prune?: PruneTokensOptions;
 }
 
 /** A quantized build as the CLI names it: checked by compiler/compile/quant-build.ts checkCompileOptions. */
@@ -52,8 +55,9 @@ export async function openDenoiser(model: LoadedModel, opts: SessionOptions): Pr
   const k = clipsPerForward(fp);
   // the quantized build is lowered already (qgemm, fused elementwise); both backends run that same graph
   const q = opts.quant;
-  const { graph, weights } = q ? lowerQuantized(fp, model.weights, q.setting, q.keepFp, q.method)
-    : { graph: fp, weights: model.weights };
+  const built = q ? lowerQuantized(fp, model.weights, q.setting, q.keepFp, q.method) : { graph: fp, weights: model.weights };
+  const pruned = opts.prune ? pruneTokens(built.graph, opts.prune) : undefined;
+  const [graph, weights] = pruned ? [pruned.graph, withTensors(built.weights, pruned.tensors)] : [built.graph, built.weights];
   const [, t, h, w, c] = graph.inputs.find((n) => n.attrs['name'] === 'x')!.type.shape;
   const clipShape = [t!, h!, w!, c!] as const;
   const nullClass = model.config?.classes !== undefined ? model.config.classes - 1 : NULL_CLASS;
@@ -61,7 +65,7 @@ export async function openDenoiser(model: LoadedModel, opts: SessionOptions): Pr
     const denoise = cpuDenoiser({ graph, weights });
     return { denoise, clipsPerForward: k, clipShape, nullClass, close: () => undefined };
   }
-  const lowered = opts.quant ? graph
+  const lowered = opts.quant && !opts.prune ? graph
     : runPipeline(graph, parsePipeline(DEFAULT_PIPELINE, new Map(builtinPasses())), { verify }).graph;
   if (opts.backend === 'cuda') {
     if (opts.kernels && Object.keys(opts.kernels).length) throw new Error('--kernel picks WGSL variants: not with --backend cuda');
