@@ -86,6 +86,11 @@ export interface CompiledExecutor {
   readonly manifest: CompiledManifest;
   /** inputs by name (floats as Float32Array, i32 as Int32Array) → the outputs, floats as Float32Array */
   run(inputs: Readonly<Record<string, ArrayLike<number>>>): Promise<Float32Array[]>;
+  /**
+   * A run with the carried state kept on the device (runtime/carry.ts: the `carry.*` inputs, their next values the
+   * last outputs): the other inputs → the outputs before the carries; the carries start at zero
+   */
+  step(inputs: Readonly<Record<string, ArrayLike<number>>>): Promise<Float32Array[]>;
   dispose(): void;
 }
 
@@ -126,8 +131,13 @@ export async function createCompiledExecutor(
     return { pipeline, bindGroup: device.createBindGroup({ layout, entries }), dispatch: s.dispatch };
   });
   await device.queue.onSubmittedWorkDone();
-  const run = async (inputs: Readonly<Record<string, ArrayLike<number>>>): Promise<Float32Array[]> => {
-    for (const t of manifest.inputs) device.queue.writeBuffer(buffers[t.buffer]!, 0, encodeInput(t, inputs[t.name]));
+  const carry = manifestCarry(manifest.inputs, manifest.outputs.length);
+  const carried = new Set(carry.slots.map((c) => c.name));
+  const execute = async (inputs: Readonly<Record<string, ArrayLike<number>>>, onDevice: boolean): Promise<Float32Array[]> => {
+    for (const t of manifest.inputs) {
+      if (onDevice && carried.has(t.name)) continue;
+      device.queue.writeBuffer(buffers[t.buffer]!, 0, encodeInput(t, inputs[t.name]));
+    }
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     for (const s of steps) {
@@ -136,7 +146,12 @@ export async function createCompiledExecutor(
       pass.dispatchWorkgroups(s.dispatch[0], s.dispatch[1], s.dispatch[2]);
     }
     pass.end();
-    const staged = manifest.outputs.map((o) => {
+    const slots = onDevice ? carry.slots : [];
+    for (const c of slots) {
+      const [from, to] = [manifest.outputs[c.output]!, manifest.inputs.find((t) => t.name === c.name)!];
+      if (from.buffer !== to.buffer) enc.copyBufferToBuffer(buffers[from.buffer]!, 0, buffers[to.buffer]!, 0, from.bytes);
+    }
+    const staged = manifest.outputs.slice(0, manifest.outputs.length - slots.length).map((o) => {
       const buf = device.createBuffer({ size: o.bytes, usage: BUF_MAP_READ | BUF_COPY_DST });
       enc.copyBufferToBuffer(buffers[o.buffer]!, 0, buf, 0, o.bytes);
       return buf;
@@ -152,7 +167,7 @@ export async function createCompiledExecutor(
   const dispose = (): void => {
     for (const b of [...buffers, ...uniforms]) b.destroy();
   };
-  return { manifest, run, dispose };
+  return { manifest, run: (inputs) => execute(inputs, false), step: (inputs) => execute(inputs, true), dispose };
 }
 
 function createLoadedBuffer(device: GPUDevice, b: ManifestBuffer, weights: Uint8Array): GPUBuffer {
@@ -229,5 +244,8 @@ function decodeOutput(t: ManifestTensor, bytes: ArrayBuffer): Float32Array {
 export function compiledDenoiser(
   exec: CompiledExecutor,
 ): (x: Float32Array, t: Float32Array, y: Int32Array) => Promise<Float32Array> {
-  return carryingDenoiser(manifestCarry(exec.manifest.inputs, exec.manifest.outputs.length), (inputs) => exec.run(inputs));
+  const carry = manifestCarry(exec.manifest.inputs, exec.manifest.outputs.length);
+  // carried state stays on the device: only x, t, y and the velocity cross to and from it
+  if (carry.slots.length) return async (x, t, y) => (await exec.step({ x, t, y }))[0]!;
+  return carryingDenoiser(carry, (inputs) => exec.run(inputs));
 }

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { carryingDenoiser, manifestCarry } from './carry.ts';
 import { widenHalves, type CompiledManifest, type ManifestTensor } from './compiled-executor.ts';
 import { buildCudaRunner, type CudaBuildOptions } from './cuda-build.ts';
-import { CudaProcess, type CudaRunnerSpec } from './cuda-process.ts';
+import { CudaProcess, freshInputs, type CudaRunnerSpec } from './cuda-process.ts';
 
 export interface FolderCuda {
   readonly device: string;
@@ -47,8 +47,16 @@ export async function openFolderCuda(
   }
   const floats = (o: Uint8Array, i: number): Float32Array =>
     new Float32Array(o.buffer, o.byteOffset, spec.outputs[i]!.shape.reduce((a, b) => a * b, 1));
-  const denoise = carryingDenoiser(manifestCarry(spec.inputs, spec.outputs.length),
-    async (data) => (await proc.forward(spec.inputs.map((s) => folderInput(s, data[s.name])))).map(floats));
+  // carried state stays on the device (the runner's step request): only x, t, y and the velocity cross the pipes
+  const carry = manifestCarry(spec.inputs, spec.outputs.length);
+  const fresh = freshInputs(spec);
+  const denoise = carry.slots.length
+    ? async (x: Float32Array, t: Float32Array, y: Int32Array): Promise<Float32Array> => {
+      const data: Record<string, ArrayLike<number>> = { x, t, y };
+      return floats((await proc.step(fresh.map((s) => folderInput(s, data[s.name]))))[0]!, 0);
+    }
+    : carryingDenoiser(carry, async (data) =>
+      (await proc.forward(spec.inputs.map((s) => folderInput(s, data[s.name])))).map(floats));
   return { device: proc.device, denoise, close: () => proc.close() };
 }
 

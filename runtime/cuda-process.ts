@@ -6,23 +6,27 @@
  * GPU, and one process serves a whole sampling loop: weights are uploaded once, no start-up per forward.
  *
  * Protocol (all integers little-endian u32; a part is `u32 length, length bytes`):
- *   request  = op, count, count × part            op: 1 params, 2 forward, 3 time, 4 quit (no answer)
+ *   request  = op, count, count × part            op: 1 params, 2 forward, 3 time, 4 quit (no answer), 5 step
  *   response = status, count, count × part        status 0 ok; 1 error: one part, the UTF-8 message
  * The child speaks first: a hello response (ok: one part, the device's description; error: no device, or
  * cudaMalloc failed). `params` carries one part per spec.params in order, `forward` one per spec.inputs, each in
  * storage bytes (runtime/buffers.ts encodeTensor, f32); the forward answer is one part per spec.outputs. `time`
  * carries one 8-byte part (u32 warm-ups, u32 repeats) and reruns the last forward's inputs; its answer is one part
- * of f64 milliseconds: each step's median, then the whole forward's median. A bad request (wrong part count or
+ * of f64 milliseconds: each step's median, then the whole forward's median. `step` is a forward whose carried state
+ * (ir/carry.ts) stays on the device: one part per spec input that is not a carry (`carry.*`), the carries read
+ * from their device buffers (zero before the first forward), each carry's next value copied into its input buffer
+ * after the run, and the answer only the outputs before the carries (the model's own). A bad request (wrong part count or
  * length) is answered with an error and the child keeps serving; a CUDA error is answered, then the child exits.
  *
  * emit-run.ts inlines this module into compiled folders' run.js: node builtins only, imported as namespaces so their
  * names never clash with the other inlined modules' imports. Building the runner is runtime/cuda-build.ts.
  */
 import * as childProcess from 'node:child_process';
+import { CARRY_PREFIX } from '../ir/carry.ts';
 import type { CudaBuildOptions } from './cuda-build.ts';
 
 export const CUDA_RUNNER_FORMAT = 'vdit-cuda-runner/1';
-export const RUNNER_OPS = { params: 1, forward: 2, time: 3, quit: 4 } as const;
+export const RUNNER_OPS = { params: 1, forward: 2, time: 3, quit: 4, step: 5 } as const;
 export type RunnerOp = keyof typeof RUNNER_OPS;
 
 export interface CudaRunnerTensor {
@@ -162,6 +166,15 @@ export class CudaProcess {
     return this.request('forward', parts);
   }
 
+  /**
+   * A forward with the carried state on the device: the non-carry inputs in spec.inputs order → the outputs before
+   * the carries. Each step's carry outputs become the next step's carry inputs without leaving the device.
+   */
+  async step(parts: readonly Uint8Array[]): Promise<Uint8Array[]> {
+    checkParts('input', freshInputs(this.spec), parts);
+    return this.request('step', parts);
+  }
+
   /** Times the last forward's inputs: `warmup` untimed forwards, then `repeats` timed ones (CUDA events). */
   async time(warmup: number, repeats: number): Promise<CudaStepTimes> {
     if (!(Number.isInteger(warmup) && warmup >= 0 && Number.isInteger(repeats) && repeats >= 1)) {
@@ -248,6 +261,11 @@ export class CudaProcess {
       p.reject(e);
     }
   }
+}
+
+/** The inputs a `step` request sends: every input but the carries (their values stay on the device). */
+export function freshInputs(spec: CudaRunnerSpec): CudaRunnerTensor[] {
+  return spec.inputs.filter((t) => !t.name.startsWith(CARRY_PREFIX));
 }
 
 function checkParts(what: string, want: readonly CudaRunnerTensor[], parts: readonly Uint8Array[]): void {

@@ -1,6 +1,7 @@
 import { emitCuda } from '../compiler/compile/emit-cuda.ts';
 import type { Weights } from '../compiler/weights/weights.ts';
 import { isFloat } from '../ir/dtype.ts';
+import { carryInputs } from '../ir/carry.ts';
 import { params, type Graph } from '../ir/graph.ts';
 import { attr } from '../ir/node.ts';
 import { formatType, sameShape } from '../ir/types.ts';
@@ -71,6 +72,20 @@ export class CudaRunner {
     });
   }
 
+  /**
+   * A forward with the carried state (ir/carry.ts) kept on the device: the inputs but the carries by name → the
+   * outputs before the carries. The carries start at zero and each step's next values feed the following step.
+   */
+  async step(inputs: Readonly<Record<string, Tensor>>): Promise<Tensor[]> {
+    const carried = new Set(carryInputs(this.graph));
+    const fresh = this.graph.inputs.filter((n) => !carried.has(n));
+    const outs = await this.proc.step(encodeInputs(this.graph, inputs, fresh));
+    return this.graph.outputs.slice(0, outs.length).map((o, i) => {
+      const b = outs[i]!;
+      return decodeTensor(o.type, b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer, 'f32');
+    });
+  }
+
   /** One forward on `inputs`, then median CUDA-event times of each launch and of the whole forward. */
   async time(inputs: Readonly<Record<string, Tensor>>, warmup = 3, repeats = 10): Promise<CudaTimes> {
     await this.forward(inputs);
@@ -94,11 +109,12 @@ function checkTensor(what: string, want: Graph['inputs'][number], t: Tensor): vo
   }
 }
 
-function encodeInputs(g: Graph, inputs: Readonly<Record<string, Tensor>>): Uint8Array[] {
-  const names = g.inputs.map((n) => attr<string>(n, 'name'));
+/** `inputs` as storage bytes in the order of `leaves` (the graph's inputs, or those a step sends). */
+function encodeInputs(g: Graph, inputs: Readonly<Record<string, Tensor>>, leaves = g.inputs): Uint8Array[] {
+  const names = leaves.map((n) => attr<string>(n, 'name'));
   const extra = Object.keys(inputs).filter((k) => !names.includes(k));
   if (extra.length) throw new Error(`unknown inputs: ${extra.join(', ')} (graph takes ${names.join(', ')})`);
-  return g.inputs.map((n, i) => {
+  return leaves.map((n, i) => {
     const t = inputs[names[i]!];
     if (!t) throw new Error(`missing input '${names[i]}' (${formatType(n.type)})`);
     checkTensor(`input '${names[i]}'`, n, t);

@@ -1,3 +1,4 @@
+import { carryPairs } from '../ir/carry.ts';
 import type { Graph } from '../ir/graph.ts';
 import { attr, type Node } from '../ir/node.ts';
 import { formatType, sameShape } from '../ir/types.ts';
@@ -79,19 +80,28 @@ export class WgslExecutor {
   }
 
   /** Not reentrant: runs share the input and activation buffers, so await one before starting the next. */
-  async run(inputs: Readonly<Record<string, Tensor>>, opts: RunOptions = {}): Promise<RunResult> {
+  async run(inputs: Readonly<Record<string, Tensor>>, opts: RunOptions = {}, carry = false): Promise<RunResult> {
     if (this.disposed) throw new Error(`executor for graph '${this.program.graph.name}' is disposed`);
     if (this.running) throw new Error('WgslExecutor.run is not reentrant: await the previous run first');
     checkDevice(this.gpu);
     this.running = true;
     try {
-      this.uploadInputs(inputs);
+      const pairs = carry ? carryPairs(this.program.graph) : [];
+      this.uploadInputs(inputs, new Set(pairs.map((c) => c.input)));
       const timer = opts.profile ? await createTimer(this.gpu, this.steps.length) : undefined;
-      if (typeof timer === 'string') return { ...(await this.execute(undefined)), timingsUnavailable: timer };
-      return await this.execute(timer);
+      if (typeof timer === 'string') return { ...(await this.execute(undefined, pairs)), timingsUnavailable: timer };
+      return await this.execute(timer, pairs);
     } finally {
       this.running = false;
     }
+  }
+
+  /**
+   * A run with the carried state (ir/carry.ts) kept on the device: the inputs but the carries → the outputs before
+   * the carries. The carries start at zero (fresh buffers) and each step copies their next values into them.
+   */
+  async step(inputs: Readonly<Record<string, Tensor>>, opts: RunOptions = {}): Promise<RunResult> {
+    return this.run(inputs, opts, true);
   }
 
   dispose(): void {
@@ -102,7 +112,8 @@ export class WgslExecutor {
     this.staging.dispose();
   }
 
-  private async execute(timer: StepTimer | undefined): Promise<RunResult> {
+  /** The steps, then with `carries` each carry's next value copied into its input, then the outputs before them. */
+  private async execute(timer: StepTimer | undefined, carries: ReturnType<typeof carryPairs> = []): Promise<RunResult> {
     const { device } = this.gpu;
     const enc = device.createCommandEncoder({ label: this.program.graph.name });
     if (timer) {
@@ -117,7 +128,13 @@ export class WgslExecutor {
       for (const s of this.steps) dispatch(pass, s);
       pass.end();
     }
-    const outs = this.program.graph.outputs;
+    const { graph, bufferOf } = this.program;
+    for (const c of carries) {
+      const [from, to] = [bufferOf.get(graph.outputs[c.output]!)!, bufferOf.get(c.input)!];
+      const [src, dst] = [this.buffers[from]!, this.buffers[to]!];
+      if (from !== to) enc.copyBufferToBuffer(src, 0, dst, 0, Math.min(src.size, dst.size));
+    }
+    const outs = graph.outputs.slice(0, graph.outputs.length - carries.length);
     const staged = await Promise.all(outs.map((o) => this.stageOutput(enc, o)));
     await submitChecked(this.gpu, enc.finish());
     const outputs = await Promise.all(outs.map(async (o, i) => {
@@ -139,10 +156,11 @@ export class WgslExecutor {
     return { buf, bytes };
   }
 
-  private uploadInputs(inputs: Readonly<Record<string, Tensor>>): void {
+  /** Uploads every input but `kept` (carries that stay on the device); throws on a missing or unknown one. */
+  private uploadInputs(inputs: Readonly<Record<string, Tensor>>, kept: ReadonlySet<Node> = new Set()): void {
     const expected = new Set<string>();
     for (const b of this.program.buffers) {
-      if (b.kind !== 'input') continue;
+      if (b.kind !== 'input' || kept.has(b.leaf!)) continue;
       const leaf = b.leaf!;
       const name = attr<string>(leaf, 'name');
       expected.add(name);

@@ -1,4 +1,5 @@
 import type { Graph } from '../ir/graph.ts';
+import { carryInputs, carryPairs } from '../ir/carry.ts';
 import { attr } from '../ir/node.ts';
 import type { Weights } from '../compiler/weights/weights.ts';
 import { carryingDenoiser, graphCarry } from './carry.ts';
@@ -82,9 +83,15 @@ function checkSampleArgs(noise: readonly Float32Array[], classes: readonly numbe
   if (!Number.isFinite(opts.cfg)) throw new Error(`sampleFlow: cfg must be finite, got ${opts.cfg}`);
 }
 
-/** Named inputs (x, t, y and the carries) as tensors of the graph's input types; checks they are all it takes. */
-function denoiserInputs(g: Graph, given: Readonly<Record<string, ArrayLike<number>>>): Record<string, Tensor> {
-  const byName = new Map(g.inputs.map((n) => [attr<string>(n, 'name'), n]));
+/**
+ * Named inputs (x, t, y, and the carries unless `withCarries` is false) as tensors of the graph's input types;
+ * checks they are all it takes.
+ */
+function denoiserInputs(
+  g: Graph, given: Readonly<Record<string, ArrayLike<number>>>, withCarries = true,
+): Record<string, Tensor> {
+  const carried = new Set(withCarries ? [] : carryInputs(g));
+  const byName = new Map(g.inputs.filter((n) => !carried.has(n)).map((n) => [attr<string>(n, 'name'), n]));
   const out: Record<string, Tensor> = {};
   for (const [name, data] of Object.entries(given)) {
     const leaf = byName.get(name);
@@ -109,14 +116,27 @@ export function cpuDenoiser(model: { readonly graph: Graph; readonly weights: We
   return graphDenoiser(model.graph, async (inputs) => runReference(model.graph, inputs, model.weights));
 }
 
-/** A WGSL executor (built for a batch-2K graph) as a denoiser. */
+/** A WGSL executor (built for a batch-2K graph) as a denoiser; carried state stays on the device (exec.step). */
 export function wgslDenoiser(exec: WgslExecutor): Denoiser {
-  return graphDenoiser(exec.program.graph, async (inputs) => (await exec.run(inputs)).outputs);
+  const g = exec.program.graph;
+  if (!carryInputs(g).length) return graphDenoiser(g, async (inputs) => (await exec.run(inputs)).outputs);
+  return deviceCarryDenoiser(g, async (inputs) => (await exec.step(inputs)).outputs);
 }
 
-/** A CUDA runner (runtime/cuda-runner.ts, built for a batch-2K graph) as a denoiser. */
+/**
+ * A CUDA runner (runtime/cuda-runner.ts, built for a batch-2K graph) as a denoiser; carried state stays on the
+ * device (runner.step), so a forward moves only x, t, y and the velocity over the pipes.
+ */
 export function cudaDenoiser(runner: CudaRunner): Denoiser {
-  return graphDenoiser(runner.graph, (inputs) => runner.forward(inputs));
+  const g = runner.graph;
+  if (!carryInputs(g).length) return graphDenoiser(g, (inputs) => runner.forward(inputs));
+  return deviceCarryDenoiser(g, (inputs) => runner.step(inputs));
+}
+
+/** A forward whose carried state stays on its device as a denoiser: x, t, y in, the velocity out. */
+function deviceCarryDenoiser(g: Graph, step: (inputs: Record<string, Tensor>) => Promise<readonly Tensor[]>): Denoiser {
+  carryPairs(g);
+  return async (x, t, y) => (await step(denoiserInputs(g, { x, t, y }, false)))[0]!.data as Float32Array;
 }
 
 /** Clips per forward (K) of a denoiser graph: half its batch. */

@@ -89,7 +89,7 @@ static void start() {
 static bool read_request(uint32_t& op, std::vector<std::vector<unsigned char>>& parts) {
   uint32_t count = 0;
   if (!get_u32(op) || !get_u32(count)) return false;
-  if (op < 1 || op > 4 || count > (1u << 20)) {
+  if (op < 1 || op > ${Math.max(...Object.values(RUNNER_OPS))} || count > (1u << 20)) {
     fatal("malformed request (op " + std::to_string(op) + "): pipe out of step");
   }
   parts.assign(count, {});
@@ -137,12 +137,18 @@ static void sync(const char* what) {
   check(cudaDeviceSynchronize(), std::string(what) + " (CUDA_LAUNCH_BLOCKING=1 names the failing kernel)");
 }
 
-static void forward() {
+// reads back the first 'outputs' outputs; a step request (carry) first moves each carry's next value into its input
+static void forward(int outputs = kOutputs, bool carry = false) {
   run_steps();
   sync("forward");
-  std::vector<std::vector<unsigned char>> out(kOutputs);
+  for (int c = 0; carry && c < kCarries; ++c) {
+    if (kCarryOutBuf[c] == kCarryInBuf[c]) continue;
+    check(cudaMemcpy(buf[kCarryInBuf[c]], buf[kCarryOutBuf[c]], kSize[kCarryInBuf[c]], cudaMemcpyDeviceToDevice),
+          std::string("carry into ") + kLabels[kCarryInBuf[c]]);
+  }
+  std::vector<std::vector<unsigned char>> out(outputs);
   std::vector<Part> parts;
-  for (int i = 0; i < kOutputs; ++i) {
+  for (int i = 0; i < outputs; ++i) {
     const int b = kOutputBuf[i];
     out[i].resize(kSize[b]);
     check(cudaMemcpy(out[i].data(), buf[b], kSize[b], cudaMemcpyDeviceToHost),
@@ -216,6 +222,12 @@ int main() {
       else if (upload("input", kInputBuf, kInputs, parts)) {
         have_inputs = true;
         forward();
+      }
+    } else if (op == ${RUNNER_OPS.step}) {
+      if (!have_params) respond_error("step before the params were sent");
+      else if (upload("input", kFreshInputBuf, kFreshInputs, parts)) {
+        have_inputs = true;
+        forward(kOutputs - kCarries, true);
       }
     } else if (op == ${RUNNER_OPS.time}) {
       uint32_t arg[2] = {0, 0};

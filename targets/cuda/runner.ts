@@ -1,4 +1,5 @@
 import { toposort, type Graph } from '../../ir/graph.ts';
+import { carryPairs } from '../../ir/carry.ts';
 import { attr, type Node } from '../../ir/node.ts';
 import { CUDA_RUNNER_FORMAT, type CudaRunnerSpec, type CudaRunnerTensor } from '../../runtime/cuda-process.ts';
 import { storageBytes } from '../../runtime/buffers.ts';
@@ -56,6 +57,8 @@ function stepFunction(order: readonly Node[], e: RunnerEmission, bufferOf: (n: N
  */
 export function emitCudaRunner(g: Graph, e: RunnerEmission): CudaRunnerProgram {
   const order = toposort(g);
+  const carries = carryPairs(g);
+  const fresh = g.inputs.filter((n) => !carries.some((c) => c.input === n));
   const { buffers, bufferOf, plan } = planRunnerBuffers(order, e.steps, g);
   const paramNodes = order.filter((n) => n.op === 'param' && bufferOf(n) !== undefined);
   const byEntry = new Map(e.kernels.map((k) => [k.entry, k]));
@@ -73,6 +76,12 @@ export function emitCudaRunner(g: Graph, e: RunnerEmission): CudaRunnerProgram {
     table('int', 'kInputBuf', g.inputs.map((n) => bufferOf(n)!)),
     `constexpr int kOutputs = ${g.outputs.length};`,
     table('int', 'kOutputBuf', g.outputs.map((n) => bufferOf(n)!)),
+    // carried state (ir/carry.ts) for the `step` request: the other inputs, and each carry's input and output buffers
+    `constexpr int kFreshInputs = ${fresh.length};`,
+    table('int', 'kFreshInputBuf', fresh.map((n) => bufferOf(n)!)),
+    `constexpr int kCarries = ${carries.length};`,
+    table('int', 'kCarryInBuf', carries.map((c) => bufferOf(c.input)!)),
+    table('int', 'kCarryOutBuf', carries.map((c) => bufferOf(g.outputs[c.output]!)!)),
     `constexpr int kSteps = ${e.steps.length};`,
     table('char* const', 'kStepNames', stepNames.map((s) => cString(`${s.name} ${s.node}`))),
     'static void* buf[kBuffers + 1];',

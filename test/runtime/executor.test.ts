@@ -3,14 +3,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cacheKey } from '../../compiler/cache-key.ts';
 import { roundF16 } from '../../compiler/weights/f16.ts';
 import type { Weights } from '../../compiler/weights/weights.ts';
+import { withCarries } from '../../ir/carry.ts';
 import { graph, type Graph } from '../../ir/graph.ts';
 import { node, type Node } from '../../ir/node.ts';
 import { numel, tensorType } from '../../ir/types.ts';
 import { DEFAULT_CAPS, type LowerContext } from '../../targets/target.ts';
 import type { KernelSpec } from '../../targets/wgsl/kernel.ts';
 import { closeDevice, openDevice, type GpuContext } from '../../runtime/device.ts';
+import { graphCarry } from '../../runtime/carry.ts';
 import { WgslExecutor } from '../../runtime/executor.ts';
 import { aggregateTimings, formatProfile } from '../../runtime/profile.ts';
+import { runReference } from '../../runtime/reference.ts';
 import { tensor, type Tensor } from '../../runtime/tensor.ts';
 import { planWgsl } from '../../runtime/wgsl-program.ts';
 
@@ -213,6 +216,45 @@ describe('WgslExecutor with the default lowering (targets/wgsl/select.ts)', () =
       const [e0, e1] = expected(x, y, w, Math.fround);
       expect(Array.from(outputs[0]!.data)).toEqual(e0);
       expect(Array.from(outputs[1]!.data)).toEqual(e1);
+    } finally {
+      exec.dispose();
+    }
+  });
+});
+
+describe('WgslExecutor.step: carried state on the device', () => {
+  it('starts the carries at zero, feeds each step\'s next values to the following one, and reads back the model\'s outputs only', async () => {
+    // y = x + carry.a; next a = y·y, next l = l + 1 (an i32 carry, as tile lists are)
+    const x = node('input', [], { name: 'x' }, tensorType('f32', [2, 3]));
+    const a = node('input', [], { name: 'carry.a' }, tensorType('f32', [2, 3]));
+    const l = node('input', [], { name: 'carry.l' }, tensorType('i32', [4]));
+    const y = node('add', [x, a]);
+    const one = node('const', [], { value: 1 }, tensorType('i32', [1]));
+    const g = withCarries(graph('carried', [x], [y]), [
+      { input: a, next: node('mul', [y, y]) }, { input: l, next: node('add', [l, one]) },
+    ]);
+    const noWeights: Weights = { get: () => undefined, names: () => [] };
+    const exec = await WgslExecutor.create(gpu, g, noWeights, { elem: 'f32' });
+    try {
+      const state = graphCarry(g);
+      const r = mulberry32(12).next;
+      for (let s = 0; s < 3; s++) {
+        const xs = tensor(x.type, Float32Array.from({ length: 6 }, () => 2 * r() - 1));
+        const got = (await exec.step({ x: xs })).outputs;
+        const held = state.inputs();
+        const want = runReference(g, { x: xs, 'carry.a': tensor(a.type, held['carry.a']!), 'carry.l': tensor(l.type, held['carry.l']!) }, noWeights);
+        state.update(want.map((t) => t.data));
+        expect(got).toHaveLength(1);
+        expect(Array.from(got[0]!.data)).toEqual(Array.from(want[0]!.data));
+      }
+      // after three steps the device holds l = 3: an explicit run given the host's state agrees
+      const held = state.inputs();
+      const probe = tensor(x.type, Float32Array.from({ length: 6 }, () => 2 * r() - 1));
+      const [viaStep] = (await exec.step({ x: probe })).outputs;
+      const [viaRun, , nextL] = (await exec.run({ x: probe, 'carry.a': tensor(a.type, held['carry.a']!), 'carry.l': tensor(l.type, held['carry.l']!) })).outputs;
+      expect(Array.from(viaStep!.data)).toEqual(Array.from(viaRun!.data));
+      expect(Array.from(nextL!.data)).toEqual([4, 4, 4, 4]);
+      await expect(exec.step({ x: probe, 'carry.l': tensor(l.type, held['carry.l']!) })).rejects.toThrow(/unknown inputs: carry.l/);
     } finally {
       exec.dispose();
     }
