@@ -3,8 +3,10 @@ import type { Graph } from '../ir/graph.ts';
 
 /*
  * The carried state of a denoiser loop (ir/carry.ts): zeros before the first forward, then each forward's carry
- * outputs become the next forward's carry inputs. A graph without carry inputs has an empty state. The values are
- * copied out of the outputs, so a backend may reuse its output buffers. compiler/compile/emit-run.ts inlines
+ * outputs become the next forward's carry inputs. A graph without carry inputs has an empty state. Here the state
+ * is held on the host (the CPU reference; explicit runs): the values are copied out of the outputs, so a backend
+ * may reuse its output buffers. The GPU denoisers keep it on the device instead (CudaRunner.step, WgslExecutor.step,
+ * a compiled folder's step), by the same convention. compiler/compile/emit-run.ts inlines
  * CarryState, carryArray, carryingDenoiser and manifestCarry into a compiled folder's run.js: they use nothing but CARRY_PREFIX.
  */
 

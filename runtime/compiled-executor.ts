@@ -133,7 +133,8 @@ export async function createCompiledExecutor(
   await device.queue.onSubmittedWorkDone();
   const carry = manifestCarry(manifest.inputs, manifest.outputs.length);
   const carried = new Set(carry.slots.map((c) => c.name));
-  const execute = async (inputs: Readonly<Record<string, ArrayLike<number>>>, onDevice: boolean): Promise<Float32Array[]> => {
+  type Inputs = Readonly<Record<string, ArrayLike<number>>>;
+  const execute = async (inputs: Inputs, onDevice: boolean): Promise<Float32Array[]> => {
     for (const t of manifest.inputs) {
       if (onDevice && carried.has(t.name)) continue;
       device.queue.writeBuffer(buffers[t.buffer]!, 0, encodeInput(t, inputs[t.name]));
@@ -149,7 +150,8 @@ export async function createCompiledExecutor(
     const slots = onDevice ? carry.slots : [];
     for (const c of slots) {
       const [from, to] = [manifest.outputs[c.output]!, manifest.inputs.find((t) => t.name === c.name)!];
-      if (from.buffer !== to.buffer) enc.copyBufferToBuffer(buffers[from.buffer]!, 0, buffers[to.buffer]!, 0, from.bytes);
+      if (from.buffer === to.buffer) continue;
+      enc.copyBufferToBuffer(buffers[from.buffer]!, 0, buffers[to.buffer]!, 0, from.bytes);
     }
     const staged = manifest.outputs.slice(0, manifest.outputs.length - slots.length).map((o) => {
       const buf = device.createBuffer({ size: o.bytes, usage: BUF_MAP_READ | BUF_COPY_DST });

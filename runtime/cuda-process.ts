@@ -12,11 +12,12 @@
  * cudaMalloc failed). `params` carries one part per spec.params in order, `forward` one per spec.inputs, each in
  * storage bytes (runtime/buffers.ts encodeTensor, f32); the forward answer is one part per spec.outputs. `time`
  * carries one 8-byte part (u32 warm-ups, u32 repeats) and reruns the last forward's inputs; its answer is one part
- * of f64 milliseconds: each step's median, then the whole forward's median. `step` is a forward whose carried state
- * (ir/carry.ts) stays on the device: one part per spec input that is not a carry (`carry.*`), the carries read
- * from their device buffers (zero before the first forward), each carry's next value copied into its input buffer
- * after the run, and the answer only the outputs before the carries (the model's own). A bad request (wrong part count or
- * length) is answered with an error and the child keeps serving; a CUDA error is answered, then the child exits.
+ * of f64 milliseconds: each step's median, then the whole forward's median. `step` is a forward whose carried
+ * state (ir/carry.ts) stays on the device: one part per spec input that is not a carry (`carry.*`), the carries
+ * read from their device buffers (zero before the first forward), each carry's next value copied into its input
+ * buffer after the run, and the answer only the outputs before the carries (the model's own). A bad request (wrong
+ * part count or length) is answered with an error and the child keeps serving; a CUDA error is answered, then the
+ * child exits.
  *
  * emit-run.ts inlines this module into compiled folders' run.js: node builtins only, imported as namespaces so their
  * names never clash with the other inlined modules' imports. Building the runner is runtime/cuda-build.ts.

@@ -80,7 +80,21 @@ export class WgslExecutor {
   }
 
   /** Not reentrant: runs share the input and activation buffers, so await one before starting the next. */
-  async run(inputs: Readonly<Record<string, Tensor>>, opts: RunOptions = {}, carry = false): Promise<RunResult> {
+  async run(inputs: Readonly<Record<string, Tensor>>, opts: RunOptions = {}): Promise<RunResult> {
+    return this.runWith(inputs, opts, false);
+  }
+
+  /**
+   * A run with the carried state (ir/carry.ts) kept on the device: the inputs but the carries → the outputs before
+   * the carries. The carries start at zero (fresh buffers) and each step copies their next values into them.
+   */
+  async step(inputs: Readonly<Record<string, Tensor>>, opts: RunOptions = {}): Promise<RunResult> {
+    return this.runWith(inputs, opts, true);
+  }
+
+  private async runWith(
+    inputs: Readonly<Record<string, Tensor>>, opts: RunOptions, carry: boolean,
+  ): Promise<RunResult> {
     if (this.disposed) throw new Error(`executor for graph '${this.program.graph.name}' is disposed`);
     if (this.running) throw new Error('WgslExecutor.run is not reentrant: await the previous run first');
     checkDevice(this.gpu);
@@ -94,14 +108,6 @@ export class WgslExecutor {
     } finally {
       this.running = false;
     }
-  }
-
-  /**
-   * A run with the carried state (ir/carry.ts) kept on the device: the inputs but the carries → the outputs before
-   * the carries. The carries start at zero (fresh buffers) and each step copies their next values into them.
-   */
-  async step(inputs: Readonly<Record<string, Tensor>>, opts: RunOptions = {}): Promise<RunResult> {
-    return this.run(inputs, opts, true);
   }
 
   dispose(): void {

@@ -55,9 +55,11 @@ export async function openDenoiser(model: LoadedModel, opts: SessionOptions): Pr
   const k = clipsPerForward(fp);
   // the quantized build is lowered already (qgemm, fused elementwise); both backends run that same graph
   const q = opts.quant;
-  const built = q ? lowerQuantized(fp, model.weights, q.setting, q.keepFp, q.method) : { graph: fp, weights: model.weights };
+  const built = q ? lowerQuantized(fp, model.weights, q.setting, q.keepFp, q.method)
+    : { graph: fp, weights: model.weights };
   const pruned = opts.prune ? pruneTokens(built.graph, opts.prune) : undefined;
-  const [graph, weights] = pruned ? [pruned.graph, withTensors(built.weights, pruned.tensors)] : [built.graph, built.weights];
+  const [graph, weights] = pruned ? [pruned.graph, withTensors(built.weights, pruned.tensors)]
+    : [built.graph, built.weights];
   const [, t, h, w, c] = graph.inputs.find((n) => n.attrs['name'] === 'x')!.type.shape;
   const clipShape = [t!, h!, w!, c!] as const;
   const nullClass = model.config?.classes !== undefined ? model.config.classes - 1 : NULL_CLASS;
