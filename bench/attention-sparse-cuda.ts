@@ -11,8 +11,8 @@
 // --residual times `--prune schedule=…,select=online,cache=frozen` (passes/prune-residual.ts) as its pruned step
 // (t in a pruned range: sparse lists, the refresh lists empty, the carried residual added), its refresh step (all
 // tiles besides, the residual refreshed) and a dense step before another (all tiles, no sparse part), at keep 0.25 and
-// 0.125 with query tiles of 64 and 128 (the pruned step also as variant mma-pipe), beside dense; the carried residual and lists are seeded inputs; the last
-// pruned step is checked against its f32 twin. Then each schedule of bench/step-schedules.ts whose keep and query
+// 0.125 with query tiles of 64 and 128 (the pruned step also with the double buffer forced: variant mma-pipe), beside
+// dense; the carried residual and lists are seeded inputs; the last pruned step is checked against its f32 twin. Then each schedule of bench/step-schedules.ts whose keep and query
 // tile were timed, over its 30 steps: the sum of its steps' kinds (`schedules` in the JSON) against 30 dense steps.
 // --emulate test/targets/cuda/emulate/cuda-host.h runs it on the CPU emulation instead (a smoke test: small presets).
 // Inputs are seeded uniform values in [-1, 1), never zeros; kept tiles are spread evenly.
@@ -183,10 +183,10 @@ if (online) {
       kinds.set(step, row.ms);
       if (step === 'pruned') last = [o, out, params];
     }
-    // the pruned step once more with double-buffered staging (4-warp blocks may hide their loads better)
+    // the pruned step once more with double-buffered staging forced (attention-mma.ts defaultPipe: 4-warp blocks only)
     inputs['t'] = timestep(0.1);
     const [piped] = await timeRunner([out], names, 'mma-pipe', paramWeights(params));
-    rows.push({ ...summed('frozen, pruned step, mma-pipe', piped, qtile, keep) });
+    rows.push(summed('frozen, pruned step, mma-pipe', piped, qtile, keep));
     for (const s of STEP_SCHEDULES.filter((x) => x.keep === keep && (x.qtile ?? tile) === qtile)) {
       const counts = kindCounts(s);
       const ms = (Object.keys(counts) as StepKind[]).reduce((a, kind) => a + counts[kind] * kinds.get(kind)!, 0);

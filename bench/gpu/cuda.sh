@@ -14,8 +14,9 @@
 #   bash bench/gpu/cuda.sh online  (~8 min) online selection on CUDA: bench/attention-sparse-cuda.ts --online (pooling +
 #       tile_select + per-query-tile sparse kernel at query tiles of 64 and 128, beside dense), then cogvideox-2b W4A8
 #       forwards: dense and online keep 0.5 with query tiles of 128 (8-warp blocks).
-#   bash bench/gpu/cuda.sh residual (~2 min) residual reuse on CUDA: bench/attention-sparse-cuda.ts --residual (the
-#       pruned and the dense step of cache=residual at keep 0.25 / 0.5, query tiles of 64 and 128, beside dense).
+#   bash bench/gpu/cuda.sh residual (~2.5 min) frozen lists on CUDA: bench/attention-sparse-cuda.ts --residual (the
+#       pruned, refresh and dense steps of cache=frozen at keep 0.25 / 0.125, query tiles of 64 and 128, beside dense,
+#       and every per-step schedule of bench/step-schedules.ts summed over its 30 steps).
 # Results: $OUT/results.tgz.
 set -uo pipefail
 R=/tmp/cres
