@@ -34,11 +34,25 @@ describe('bench/prune-report.ts', () => {
         'cog-cuda-w4a8.json', 'cog-cuda-w4a8-online0.5-q128.json']) copyFileSync(join(RESULTS, f), join(dir, f));
       const cuda = renderPruneReport(dir, 'plot.svg').md;
       expect(cuda).toMatch(/\| online, schedule 1 \/ 0\.5 ×3, query tiles of 128 \| 0\.63 \|/);
-      expect(cuda).toMatch(/\| online \(.*tile_select [\d.]+ \+ sparse_attention_mma [\d.]+\) \| 128 \| 0\.50 \| [\d.]+ \| [\d.]+× \|/);
+      expect(cuda).toMatch(/\| online \(.*tile_select [\d.]+ \+ sparse_attention_mma [\d.]+\) \| 128 \| 0\.5 \| [\d.]+ \| [\d.]+× \|/);
       const fwd = cuda.split('\n').find((l) => l.startsWith('| W4A8, online keep 0.5, qtile 128 |'))!;
       const run = JSON.parse(readFileSync(join(dir, 'cog-cuda-w4a8-online0.5-q128.json'), 'utf8')) as { timeMs: number };
       expect(fwd).toContain(`| ${run.timeMs.toFixed(1)} |`);
       expect(cuda).toMatch(/\| W4A8 \| [\d.]+ \| [\d.]+ \| – \| 1\.00× \| 1\.00× \|/);
+      // the whole-run table: a per-step schedule's tiny quality, the bar, and its CUDA steps summed over the run
+      for (const f of ['fz30w6r4e.json', 'fz30w6r4e.compile.json', 'attention-residual-cuda.json']) {
+        copyFileSync(join(RESULTS, f), join(dir, f));
+      }
+      const whole = renderPruneReport(dir, 'plot.svg').md;
+      const sums = JSON.parse(readFileSync(join(dir, 'attention-residual-cuda.json'), 'utf8')) as
+        { schedules: { name: string; ms: number; denseMs: number }[] };
+      const s = sums.schedules.find((x) => x.name === 'fz30w6r4e')!;
+      const line = whole.split('\n').find((l) => l.startsWith('| steps 0–5 dense, then 4p D 4p D 4p D 4p D 4p at 0.125 |'))!;
+      expect(line).toContain('`schedule=1x6/0.125x4/1/0.125x4/1/0.125x4/1/0.125x4/1/0.125x4,select=online,cache=frozen`');
+      expect(line).toMatch(/\| yes \| 5 \/ 5 \/ 20 \|/);
+      expect(line).toContain(`| ${s.ms.toFixed(1)} | **${(s.denseMs / s.ms).toFixed(2)}×** |`);
+      // a schedule timed but not evaluated keeps its time, its quality cells empty
+      expect(whole).toMatch(/\| steps 0–3 dense, then 3p D 3p D 3p D 3p D 3p D 6p at 0\.25 \| .* \| – \| – \| – \| – \| 3 \/ 6 \/ 21 \|/);
       writeFileSync(join(dir, 'fp.json'), '{}');
       expect(() => renderPruneReport(dir, 'plot.svg')).toThrow(/no fp.json/);
     } finally {
