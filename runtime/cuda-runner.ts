@@ -1,7 +1,7 @@
 import { emitCuda } from '../compiler/compile/emit-cuda.ts';
 import type { Weights } from '../compiler/weights/weights.ts';
 import { isFloat } from '../ir/dtype.ts';
-import { carryInputs } from '../ir/carry.ts';
+import { carryInputs, carryPairs } from '../ir/carry.ts';
 import { params, type Graph } from '../ir/graph.ts';
 import { attr } from '../ir/node.ts';
 import { formatType, sameShape } from '../ir/types.ts';
@@ -77,6 +77,7 @@ export class CudaRunner {
    * outputs before the carries. The carries start at zero and each step's next values feed the following step.
    */
   async step(inputs: Readonly<Record<string, Tensor>>): Promise<Tensor[]> {
+    carryPairs(this.graph); // carry inputs without their next values among the outputs: an error naming them
     const carried = new Set(carryInputs(this.graph));
     const fresh = this.graph.inputs.filter((n) => !carried.has(n));
     const outs = await this.proc.step(encodeInputs(this.graph, inputs, fresh));

@@ -1,5 +1,5 @@
 import { toposort, type Graph } from '../../ir/graph.ts';
-import { carryPairs } from '../../ir/carry.ts';
+import { carryInputs, carryPairs } from '../../ir/carry.ts';
 import { attr, type Node } from '../../ir/node.ts';
 import { CUDA_RUNNER_FORMAT, type CudaRunnerSpec, type CudaRunnerTensor } from '../../runtime/cuda-process.ts';
 import { storageBytes } from '../../runtime/buffers.ts';
@@ -57,7 +57,10 @@ function stepFunction(order: readonly Node[], e: RunnerEmission, bufferOf: (n: N
  */
 export function emitCudaRunner(g: Graph, e: RunnerEmission): CudaRunnerProgram {
   const order = toposort(g);
-  const carries = carryPairs(g);
+  // a graph carries state when its carry.* inputs have next values among its outputs (ir/carry.ts); inputs so named
+  // without them (a bench feeding a residual as data) are plain inputs, and `step` is refused for lack of carries
+  const named = carryInputs(g).length;
+  const carries = named && g.outputs.length > named ? carryPairs(g) : [];
   const fresh = g.inputs.filter((n) => !carries.some((c) => c.input === n));
   const { buffers, bufferOf, plan } = planRunnerBuffers(order, e.steps, g);
   const paramNodes = order.filter((n) => n.op === 'param' && bufferOf(n) !== undefined);

@@ -227,4 +227,18 @@ describe.skipIf(!GXX)('carried state on the device: CudaRunner.step (needs g++)'
       runner.close();
     }
   }, 300_000);
+
+  it('a carry.* input without its next value among the outputs is a plain input (forward), and step says why not', async () => {
+    // bench/attention-sparse-cuda.ts feeds a residual this way
+    const plain = irGraph('plain', [x, a], [y]);
+    const runner = await CudaRunner.open(plain, NO_WEIGHTS, opts);
+    try {
+      const inputs = randomInputs(4, plain);
+      const [got] = await runner.forward(inputs);
+      expect(Array.from(got!.data)).toEqual(Array.from(runReference(plain, inputs, NO_WEIGHTS)[0]!.data));
+      await expect(runner.step({ x: inputs['x']! })).rejects.toThrow(/1 carry inputs need 1 carry outputs after its own/);
+    } finally {
+      runner.close();
+    }
+  }, 300_000);
 });
