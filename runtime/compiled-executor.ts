@@ -133,6 +133,9 @@ export async function createCompiledExecutor(
   await device.queue.onSubmittedWorkDone();
   const carry = manifestCarry(manifest.inputs, manifest.outputs.length);
   const carried = new Set(carry.slots.map((c) => c.name));
+  // each carry's output buffer and its input buffer, resolved once
+  const moves = carry.slots.map((c) =>
+    ({ from: manifest.outputs[c.output]!, to: manifest.inputs.find((t) => t.name === c.name)! }));
   type Inputs = Readonly<Record<string, ArrayLike<number>>>;
   const execute = async (inputs: Inputs, onDevice: boolean): Promise<Float32Array[]> => {
     for (const t of manifest.inputs) {
@@ -147,13 +150,12 @@ export async function createCompiledExecutor(
       pass.dispatchWorkgroups(s.dispatch[0], s.dispatch[1], s.dispatch[2]);
     }
     pass.end();
-    const slots = onDevice ? carry.slots : [];
-    for (const c of slots) {
-      const [from, to] = [manifest.outputs[c.output]!, manifest.inputs.find((t) => t.name === c.name)!];
+    const copies = onDevice ? moves : [];
+    for (const { from, to } of copies) {
       if (from.buffer === to.buffer) continue;
       enc.copyBufferToBuffer(buffers[from.buffer]!, 0, buffers[to.buffer]!, 0, from.bytes);
     }
-    const staged = manifest.outputs.slice(0, manifest.outputs.length - slots.length).map((o) => {
+    const staged = manifest.outputs.slice(0, manifest.outputs.length - copies.length).map((o) => {
       const buf = device.createBuffer({ size: o.bytes, usage: BUF_MAP_READ | BUF_COPY_DST });
       enc.copyBufferToBuffer(buffers[o.buffer]!, 0, buf, 0, o.bytes);
       return buf;

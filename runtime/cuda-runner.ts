@@ -66,10 +66,7 @@ export class CudaRunner {
   /** Inputs by name → the graph's outputs (floats as f32). Not reentrant: await one call before the next. */
   async forward(inputs: Readonly<Record<string, Tensor>>): Promise<Tensor[]> {
     const outs = await this.proc.forward(encodeInputs(this.graph, inputs));
-    return this.graph.outputs.map((o, i) => {
-      const b = outs[i]!;
-      return decodeTensor(o.type, b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer, 'f32');
-    });
+    return this.decode(outs);
   }
 
   /**
@@ -81,10 +78,13 @@ export class CudaRunner {
     const carried = new Set(carryInputs(this.graph));
     const fresh = this.graph.inputs.filter((n) => !carried.has(n));
     const outs = await this.proc.step(encodeInputs(this.graph, inputs, fresh));
-    return this.graph.outputs.slice(0, outs.length).map((o, i) => {
-      const b = outs[i]!;
-      return decodeTensor(o.type, b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer, 'f32');
-    });
+    return this.decode(outs);
+  }
+
+  /** The first outs.length outputs from the child's storage bytes (all of them, or those before the carries). */
+  private decode(outs: readonly Uint8Array[]): Tensor[] {
+    return outs.map((b, i) => decodeTensor(this.graph.outputs[i]!.type,
+      b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer, 'f32'));
   }
 
   /** One forward on `inputs`, then median CUDA-event times of each launch and of the whole forward. */
