@@ -50,22 +50,33 @@ export type OnlinePruneOptions = PruneCommon & {
   readonly residual?: boolean | 'frozen';
 } & ({ readonly keep: number } | OnlineSchedule);
 
+/** The smallest key group poolKeyTiles averages first when Nk is no multiple of the tile (else it slices k). */
+export const POOL_GROUP_MIN = 8;
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
 /**
  * k̄[B, H, ceil(Nk/tile), D], the means of k's key tiles, in existing ops: reshape [B, H, KT, tile, D] and
- * reduce_mean over axis 3 for the whole tiles (sliced off first when the last is partial), the partial last tile by
- * slice + reduce_mean{keepdims}, then concat on the token axis.
+ * reduce_mean over axis 3 for the whole tiles, the partial last tile by reduce_mean{keepdims} over its keys, then
+ * concat on the token axis. When Nk is no multiple of the tile, k is first averaged in groups of g = gcd(Nk, tile)
+ * keys (a reshape, no copy) where g ≥ POOL_GROUP_MIN, and the tiles average their tile/g group means (equal
+ * weights, so the same means): only the g-fold smaller group means are sliced, not k (a 0.12 ms copy per
+ * self-attention and step at cogvideox-2b's 17776 keys, bench/results/prune.md); else k itself is sliced.
  */
 export function poolKeyTiles(k: Node, tile: number): Node {
   const [b, h, nk, d] = k.type.shape as [number, number, number, number];
   const whole = Math.floor(nk / tile);
-  const means = (x: Node, tiles: number): Node =>
-    node('reduce_mean', [node('reshape', [x], { shape: [b, h, tiles, tile, d] })], { axes: [3], keepdims: false });
-  if (whole * tile === nk) return means(k, whole);
-  const rest = node('slice', [k], { axis: 2, start: whole * tile, end: nk, step: 1 });
+  const means = (x: Node, rows: number, per: number): Node =>
+    node('reduce_mean', [node('reshape', [x], { shape: [b, h, rows, per, d] })], { axes: [3], keepdims: false });
+  if (whole * tile === nk) return means(k, whole, tile);
+  const g = gcd(nk, tile);
+  const [src, unit] = g >= POOL_GROUP_MIN && whole > 0 ? [means(k, nk / g, g), g] : [k, 1];
+  const [split, end] = [(whole * tile) / unit, nk / unit];
+  const rest = node('slice', [src], { axis: 2, start: split, end, step: 1 });
   const last = node('reduce_mean', [rest], { axes: [2], keepdims: true });
   if (whole === 0) return last;
-  const head = node('slice', [k], { axis: 2, start: 0, end: whole * tile, step: 1 });
-  return node('concat', [means(head, whole), last], { axis: 2 });
+  const head = node('slice', [src], { axis: 2, start: 0, end: split, step: 1 });
+  return node('concat', [means(head, whole, tile / unit), last], { axis: 2 });
 }
 
 /**

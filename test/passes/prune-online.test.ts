@@ -4,7 +4,7 @@ import { buildDiT } from '../../compiler/model/dit.ts';
 import { seededWeights } from '../../compiler/weights/init.ts';
 import { graph, stats, substitute, tensorType, toposort, verify, node, type Graph, type Node } from '../../ir/index.ts';
 import { samplerBounds } from '../../passes/prune-schedule.ts';
-import { blockSelfAttentions, pruneTokens, withTensors } from '../../passes/prune-tokens.ts';
+import { blockSelfAttentions, poolKeyTiles, pruneTokens, withTensors } from '../../passes/prune-tokens.ts';
 import { runReference } from '../../runtime/reference.ts';
 import { tensor, type Tensor } from '../../runtime/tensor.ts';
 import { narrowTiny, narrowTinySmallClip } from '../compiler/model/narrow-tiny.ts';
@@ -159,7 +159,7 @@ describe('online pruneTokens pools K once per head (tile_select\'s pooled form)'
   // tile 64 over 8×8×8 = 512 keys (whole tiles) and 8×7×7 = 392 keys (a last tile of 8)
   const models = [['whole tiles', narrowTiny({ batch: 2 })], ['a ragged last tile', narrowTiny({ batch: 2, video: [16, 28, 28, 3] })]] as const;
 
-  it.each(models)('emits reshape + reduce_mean (+ slice, concat) into tile_select{keys}: %s', (_name, config) => {
+  it.each(models)('emits reshape + reduce_mean (+ group means, slice, concat) into tile_select{keys}: %s', (_name, config) => {
     const dense = buildDiT(config);
     const attns = blockSelfAttentions(dense);
     const out = pruneTokens(dense, { keep: 0.5, tile: 64, online: true });
@@ -173,12 +173,35 @@ describe('online pruneTokens pools K once per head (tile_select\'s pooled form)'
       expect(sel.src[1]!.type.shape).toEqual([...k.type.shape.slice(0, 2), KT, k.type.shape[3]]);
       const pool = toposort(graph('p', [], [sel.src[1]!])).filter((n) => !toposort(graph('k', [], [k])).includes(n));
       const ops = pool.map((n) => n.op).sort();
+      // 392 keys: groups of gcd(392, 64) = 8 first, so the slices copy the group means, not k
       expect(ops).toEqual(Nk % 64 === 0 ? ['reduce_mean', 'reshape']
-        : ['concat', 'reduce_mean', 'reduce_mean', 'reshape', 'slice', 'slice']);
+        : ['concat', 'reduce_mean', 'reduce_mean', 'reduce_mean', 'reshape', 'reshape', 'slice', 'slice']);
       const means = pool.filter((n) => n.op === 'reduce_mean').map((n) => n.attrs);
       expect(means).toContainEqual({ axes: [3], keepdims: false });
       if (Nk % 64) expect(means).toContainEqual({ axes: [2], keepdims: true });
+      for (const s of pool.filter((n) => n.op === 'slice')) expect(s.src[0]).not.toBe(k);
     }
+  });
+
+  it.each([
+    ['groups of 8 (Nk 200, tile 64)', 200, 64, true],
+    ['groups of 4 slice k (Nk 100, tile 64)', 100, 64, false],
+    ['one partial tile (Nk 40, tile 64)', 40, 64, false],
+    ['whole tiles (Nk 128, tile 32)', 128, 32, false],
+  ] as const)('gives the tile means of k: %s', (_name, nk, tile, grouped) => {
+    const k = node('input', [], { name: 'k' }, tensorType('f32', [2, 3, nk, 5]));
+    const pooled = poolKeyTiles(k, tile);
+    expect(toposort(graph('p', [k], [pooled])).filter((n) => n.op === 'slice').some((n) => n.src[0] === k)).toBe(!grouped && nk % tile !== 0);
+    const data = Float32Array.from({ length: 2 * 3 * nk * 5 }, (_, i) => Math.sin(i * 0.37) * 3 + (i % 7));
+    const got = runReference(graph('p', [k], [pooled]), { k: tensor(k.type, data) }, { get: () => undefined, names: () => [] })[0]!;
+    const kt = Math.ceil(nk / tile);
+    const want = new Float32Array(2 * 3 * kt * 5);
+    for (let bh = 0; bh < 6; bh++) for (let j = 0; j < kt; j++) for (let c = 0; c < 5; c++) {
+      const rows = Array.from({ length: Math.min(tile, nk - j * tile) }, (_, r) => data[(bh * nk + j * tile + r) * 5 + c]!);
+      want[(bh * kt + j) * 5 + c] = rows.reduce((a, x) => a + x, 0) / rows.length;
+    }
+    expect(got.type.shape).toEqual([2, 3, kt, 5]);
+    expectClose(got.data, want, 1e-5);
   });
 
   it.each(models)('forwards as the unpooled tile_select did, online keep 0.5 and schedule 1/0.5: %s', (_name, config) => {

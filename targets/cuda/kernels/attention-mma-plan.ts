@@ -38,6 +38,11 @@ export interface Plan {
   readonly chunks: string;
   /** sets kbase and kend for chunk c: keys kbase.. < kend are live; the chunk is skipped when kbase ≥ kend */
   readonly chunk: readonly string[];
+  /**
+   * a sparse list that may hold every key tile (T = the key tile count): the dense walk of the same chunks, taken
+   * when the block's list is exactly 0, 1, …, T − 1 (prologue's `inorder`), as a refresh's all-tile list is
+   */
+  readonly whole?: Pick<Plan, 'chunks' | 'chunk'>;
 }
 
 const ceil16 = (x: number): number => Math.ceil(x / 16) * 16;
@@ -113,6 +118,7 @@ function sparsePlan(n: Node, v: MmaVariant): Plan {
   return {
     ...d, KC, smem: stagingBytes(KC, d.D, d.Dv, v.pipe) + listBytes, blocks: d.B * d.H * QB, head,
     prologue: listLines(`tiles[srow * ${kept}u + i]`, kept, nt, warps), chunks: `live * ${per}u`,
+    ...(kept === nt ? { whole: { chunks: `${Math.ceil(d.Nk / KC)}u`, chunk: [`const unsigned kbase = c * ${KC}u, kend = ${d.Nk}u;`] } } : {}),
     chunk: [
       `const unsigned kt = lst[c / ${per}u];`,
       `const unsigned kbase = kt * ${tile}u + (c % ${per}u) * ${KC}u;`,
@@ -126,25 +132,28 @@ function sparsePlan(n: Node, v: MmaVariant): Plan {
  * out-of-range entries are skipped, attention-sparse.ts's semantics) in order, `live` of them. Each round of
  * blockDim entries takes one ballot per warp and the earlier warps' counts. The chunk walk then reads shared memory
  * instead of a global load it depends on, and a list of −1 only walks no chunk (0.36 ms of empty chunks before on
- * cogvideox-2b shapes, bench/results/prune.md).
+ * cogvideox-2b shapes, bench/results/prune.md). `inorder`: every entry i is tile i (with kept = nt, the whole
+ * walk's condition), from a second ballot per round.
  */
 function listLines(entry: string, kept: number, nt: number, warps: number): string[] {
   const threads = 32 * warps;
   return [
     `__shared__ int lst[${kept}];`,
-    `__shared__ unsigned wcount[${warps}];`,
+    `__shared__ unsigned wcount[${warps}], wbad[${warps}];`,
     'unsigned live = 0u;',
+    'bool inorder = true;',
     `for (unsigned i0 = 0u; i0 < ${kept}u; i0 += ${threads}u) {`,
     '  const unsigned i = i0 + threadIdx.x;',
     `  const int tr = i < ${kept}u ? ${entry} : -1;`,
     `  const bool ok = tr >= 0 && tr < ${nt};`,
     '  const unsigned mask = __ballot_sync(0xffffffffu, ok);',
-    '  if (lane == 0u) wcount[threadIdx.x >> 5] = __popc(mask);',
+    `  const unsigned bad = __ballot_sync(0xffffffffu, i < ${kept}u && tr != (int)i);`,
+    '  if (lane == 0u) { wcount[threadIdx.x >> 5] = __popc(mask); wbad[threadIdx.x >> 5] = bad; }',
     '  __syncthreads();',
     '  unsigned at = live;',
     '  for (unsigned w = 0u; w < (threadIdx.x >> 5); ++w) at += wcount[w];',
     '  if (ok) lst[at + __popc(mask & ((1u << lane) - 1u))] = tr;',
-    `  for (unsigned w = 0u; w < ${warps}u; ++w) live += wcount[w];`,
+    `  for (unsigned w = 0u; w < ${warps}u; ++w) { live += wcount[w]; inorder = inorder && wbad[w] == 0u; }`,
     '  __syncthreads();',
     '}',
   ];

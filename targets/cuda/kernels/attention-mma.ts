@@ -241,13 +241,22 @@ function storeLines(p: Plan, y: string): string[] {
   ];
 }
 
+/** The K/V staging buffers in shared memory (f16 bits, 16-byte aligned for ldmatrix: uint4 storage), once or twice. */
+function stagingDecl(p: Plan): string[] {
+  const [ks, vs] = [(p.KC * (p.D + PAD)) / 8, (p.KC * (p.Dv + PAD)) / 8];
+  const copies = p.pipe ? 2 : 1;
+  return [
+    `__shared__ uint4 Ks4[${copies * ks}], Vs4[${copies * vs}];`,
+    'unsigned short* const Kb = reinterpret_cast<unsigned short*>(Ks4);',
+    'unsigned short* const Vb = reinterpret_cast<unsigned short*>(Vs4);',
+  ];
+}
+
 /** The single-buffer walk: each live chunk is loaded and stored between two barriers, then computed. */
 function singleLoop(p: Plan, compute: readonly string[]): string[] {
   return [
-    // f16 bits, 16-byte aligned for ldmatrix (uint4 storage)
-    `__shared__ uint4 Ks4[${(p.KC * (p.D + PAD)) / 8}], Vs4[${(p.KC * (p.Dv + PAD)) / 8}];`,
-    'unsigned short* Ks = reinterpret_cast<unsigned short*>(Ks4);',
-    'unsigned short* Vs = reinterpret_cast<unsigned short*>(Vs4);',
+    'unsigned short* const Ks = Kb;',
+    'unsigned short* const Vs = Vb;',
     // the chunk's bounds are the block's (one list per block), so skipping an empty chunk is uniform
     `for (unsigned c = 0; c < ${p.chunks}; ++c) {`,
     ...p.chunk.map((l) => `  ${l}`),
@@ -276,9 +285,6 @@ function pipelinedLoop(p: Plan, compute: readonly string[]): string[] {
   ];
   const fetch = [...prefetchLines(p, 'k', 'kx', p.D, 'kb', 'ke'), ...prefetchLines(p, 'v', 'vx', p.Dv, 'kb', 'ke')];
   return [
-    `__shared__ uint4 Ks4[${2 * ks}], Vs4[${2 * vs}];`,
-    'unsigned short* const Kb = reinterpret_cast<unsigned short*>(Ks4);',
-    'unsigned short* const Vb = reinterpret_cast<unsigned short*>(Vs4);',
     `float4 kx[${stageCount(p, p.D).per}], vx[${stageCount(p, p.Dv).per}];`,
     // c: the next live chunk (the block's lists, so uniform), kb..ke its keys
     'unsigned c = 0u, kb = 0u, ke = 0u;',
@@ -310,6 +316,21 @@ function pipelinedLoop(p: Plan, compute: readonly string[]): string[] {
     '  __syncthreads();  // the next buffer is written and this one read',
     '}',
   ];
+}
+
+/**
+ * The chunk walk: the plan's, or, for a list that may name every key tile, the dense walk when the block's list is
+ * 0, 1, …, T − 1 (the same chunks in the same order, so the same sums) and the plan's otherwise. The dense walk's
+ * constant trip count and chunk bounds are what the dense kernel runs: the all-tile list of a refresh step was 7%
+ * slower than it through the list (bench/results/prune.md).
+ */
+function walkLines(p: Plan, compute: readonly string[]): string[] {
+  const loop = (q: Plan): string[] => (q.pipe ? pipelinedLoop(q, compute) : singleLoop(q, compute));
+  if (!p.whole) return [...stagingDecl(p), ...loop(p)];
+  const indent = (lines: string[]): string[] => lines.map((l) => `  ${l}`);
+  // with T entries, every entry i being tile i is the whole list in order
+  return [...stagingDecl(p), 'if (inorder) {',
+    ...indent(loop({ ...p, ...p.whole })), '} else {', ...indent(loop(p)), '}'];
 }
 
 /**
@@ -350,7 +371,7 @@ export function lowerCudaAttentionMma(n: Node, ctx: LowerContext): CudaKernel {
       `float o[${p.Dv / 8}][4];`,
       `for (int j = 0; j < ${p.Dv / 8}; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;`,
       'float m[2] = {-VDIT_INF, -VDIT_INF}, l[2] = {0.0f, 0.0f};',
-      ...(p.pipe ? pipelinedLoop(p, compute) : singleLoop(p, compute)),
+      ...walkLines(p, compute),
       ...storeLines(p, 'y'),
     ],
     flops: 2 * p.B * p.H * p.Nq * keys * (p.D + p.Dv),

@@ -255,6 +255,25 @@ describe.skipIf(!GXX)('CUDA tensor-core attention emulated vs the reference (nee
     expect(maxError(got, reference(c.n, c.inputs))).toBeLessThanOrEqual(f16AttentionTolerance(c.n).atol);
   }, 120_000);
 
+  it('a list of every tile walks as the dense kernel (bitwise); a shorter row of the same op walks its list', () => {
+    // t = 0.9 reads row 0 (tiles 0, 1, 2: the dense walk), t = 0.1 row 1 (tiles 0 and 2, −1 padded)
+    const t = tensor({ dtype: 'f32', shape: [2] }, Float32Array.from([0.9, 0.1]));
+    const c = attnCase([2, 1, 130, 130, 64, 64], 16, { tiles: ints([2, 3], [0, 1, 2, 0, 2, -1]), t }, { tile: 64, bounds: [0.5] });
+    const dense = attnCase([2, 1, 130, 130, 64, 64], 16);
+    const want = reference(c.n, c.inputs);
+    const half = 130 * 64;
+    for (const v of ['mma', 'mma-w8-pipe']) {
+      const got = emulated(c, forced(v), `whole ${v}`);
+      const plain = emulated(dense, forced(v), `whole dense ${v}`);
+      expect(Array.from(got.data.subarray(0, half))).toEqual(Array.from(plain.data.subarray(0, half)));
+      expect(maxError(got, want)).toBeLessThanOrEqual(f16AttentionTolerance(c.n).atol);
+      // not vacuous: the second row leaves tile 1 out
+      expect(Array.from(got.data.subarray(half)).some((x, i) => x !== plain.data[half + i])).toBe(true);
+    }
+    expect(mmaPlan(c.n, { pipe: false }).whole).toBeDefined();
+    expect(mmaPlan(CASES['sparse tile 16, D=16']!.n, { pipe: false }).whole).toBeUndefined();
+  }, 300_000);
+
   it('the scheduled form\'s empty range gives rows of exactly 0, single-buffered and pipelined', () => {
     const c = CASES['scheduled with an empty range, tile 32, D=32']!;
     for (const ctx of [CTX, forced('mma-w4-pipe')]) {
