@@ -42,6 +42,13 @@ export const STEP_SCHEDULES: readonly StepSchedule[] = [
   { name: 'fz30w5r2b-q128', runs: '5D 5p D 7p D 11p', keep: 0.25, qtile: 128 },
   { name: 'fz30w7r3e-q128', runs: '7D 5p D 5p D 5p D 5p', keep: 0.125, qtile: 128 },
   { name: 'fz30w6r4e-q128', runs: '6D 4p D 4p D 4p D 4p D 4p', keep: 0.125, qtile: 128 },
+  // refreshes closer together early, where the shape metric is decided, farther apart late
+  { name: 'fz30w5g', runs: '5D 3p D 3p D 4p D 5p D 6p', keep: 0.125 },
+  { name: 'fz30w5h', runs: '5D 3p D 4p D 4p D 5p D 5p', keep: 0.125 },
+  { name: 'fz30w6g', runs: '6D 4p D 5p D 6p D 6p', keep: 0.125 },
+  { name: 'fz30w6g-q128', runs: '6D 3p D 3p D 4p D 4p D 6p', keep: 0.125, qtile: 128 },
+  { name: 'fz30w5r5-q128', runs: '5D 4p D 4p D 3p D 3p D 3p D 3p', keep: 0.125, qtile: 128 },
+  { name: 'fz30w7g-q128', runs: '7D 3p D 4p D 5p D 8p', keep: 0.125, qtile: 128 },
 ];
 
 /** The keep of every step: runs expanded, D → 1, p → the schedule's keep; throws unless they cover the 30 steps. */

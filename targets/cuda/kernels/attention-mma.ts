@@ -65,8 +65,13 @@ export function useMmaAttention(n: Node, ctx: LowerContext): boolean {
   return true;
 }
 
-/** Q rows g and g + 8 of the warp as A fragments, f32 pairs rounded to f16 once (zeros past qend). */
+/**
+ * Q rows g and g + 8 of the warp as A fragments, f32 pairs rounded to f16 once (zeros past qend). A sparse block
+ * whose list is empty reads no Q (it walks no chunk and stores rows of 0): a pruned step's refresh launch then
+ * costs the zeros it writes, not Q besides.
+ */
 function loadQ(p: Plan): string[] {
+  const live = p.prologue.length ? 'live != 0u && ' : '';
   const ks = p.D / 16;
   return [
     `unsigned qa[${ks}][4];`,
@@ -75,7 +80,7 @@ function loadQ(p: Plan): string[] {
     '  #pragma unroll',
     '  for (int r = 0; r < 4; ++r) {',
     `    const unsigned row = (r & 1) ? r1 : r0, col = 16u * d + 8u * (r >> 1) + 2u * t4;`,
-    `    const float2 x = row < qend ? *reinterpret_cast<const float2*>(q + (bh * ${p.Nq}u + row) * ${p.D}u + col)`,
+    `    const float2 x = ${live}row < qend ? *reinterpret_cast<const float2*>(q + (bh * ${p.Nq}u + row) * ${p.D}u + col)`,
     '                                : float2{0.0f, 0.0f};',
     '    qa[d][r] = vdit_f16x2(x.x, x.y);',
     '  }',
