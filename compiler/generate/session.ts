@@ -55,9 +55,12 @@ export async function openDenoiser(model: LoadedModel, opts: SessionOptions): Pr
   const k = clipsPerForward(fp);
   // the quantized build is lowered already (qgemm, fused elementwise); both backends run that same graph
   const q = opts.quant;
-  const built = q ? lowerQuantized(fp, model.weights, q.setting, q.keepFp, q.method)
+  // a quantized build prunes inside lowerQuantized, before its lowering fuses the attention blocks out of reach
+  const built = q ? lowerQuantized(fp, model.weights, q.setting, q.keepFp, q.method, opts.prune ? { prune: opts.prune } : {})
     : { graph: fp, weights: model.weights };
-  const pruned = opts.prune ? pruneTokens(built.graph, opts.prune) : undefined;
+  const pruned = opts.prune && !q ? pruneTokens(fp, opts.prune) : undefined;
+  const report = 'pruned' in built ? built.pruned : pruned?.report;
+  if (opts.prune && !report?.length) throw new Error(`prune: ${model.name} has no block self-attention to prune`);
   const [graph, weights] = pruned ? [pruned.graph, withTensors(built.weights, pruned.tensors)]
     : [built.graph, built.weights];
   const [, t, h, w, c] = graph.inputs.find((n) => n.attrs['name'] === 'x')!.type.shape;
@@ -67,8 +70,8 @@ export async function openDenoiser(model: LoadedModel, opts: SessionOptions): Pr
     const denoise = cpuDenoiser({ graph, weights });
     return { denoise, clipsPerForward: k, clipShape, nullClass, close: () => undefined };
   }
-  const lowered = opts.quant && !opts.prune ? graph
-    : runPipeline(graph, parsePipeline(DEFAULT_PIPELINE, new Map(builtinPasses())), { verify }).graph;
+  // the quantized build is lowered already; the FP one (pruned or not) takes the default pipeline here
+  const lowered = q ? graph : runPipeline(graph, parsePipeline(DEFAULT_PIPELINE, new Map(builtinPasses())), { verify }).graph;
   if (opts.backend === 'cuda') {
     if (opts.kernels && Object.keys(opts.kernels).length) throw new Error('--kernel picks WGSL variants: not with --backend cuda');
     const runner = await CudaRunner.open(lowered, weights, { dtype: opts.dtype });
