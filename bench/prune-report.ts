@@ -246,6 +246,37 @@ function cudaStepTable(rows: readonly (readonly [string, CudaRun])[]): string[] 
   ];
 }
 
+/** bench/prune-run-cuda.ts's result: a whole sampling run, dense against a per-step schedule, wall ms per step. */
+export interface SamplingRun {
+  readonly preset: string;
+  readonly quant: string;
+  readonly schedule: string;
+  readonly prune: string;
+  readonly device: string;
+  readonly steps: number;
+  readonly denseStepMs: number;
+  readonly denseRunMs: number;
+  readonly prunedRunMs: number;
+  readonly byKind: Readonly<Record<'dense' | 'refresh' | 'pruned', { readonly steps: number; readonly medianMs: number }>>;
+}
+
+function samplingRunTable(r: SamplingRun, file: string): string[] {
+  const k = r.byKind;
+  return [
+    `### ${r.preset} sampling run (CUDA ${r.quant.toUpperCase()}, carried state on the device, ${r.steps} steps)`, '',
+    `${r.device.replace(/, [\d.]+ MiB of buffers/, '')}; seeded weights, batch 1; each step's wall time (inputs up, velocity back, the forward through ` +
+      '`CudaRunner.step`) the faster of two runs on fresh runners (`npx tsx bench/prune-run-cuda.ts ' +
+      `${r.preset} --schedule ${r.schedule}\`, \`prune/${file}\`).`, '',
+    '| build | dense step ms | dense before dense | refresh | pruned | run ms | run vs dense |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    `| dense | ${r.denseStepMs.toFixed(1)} | – | – | – | ${r.denseRunMs.toFixed(0)} | 1.00× |`,
+    `| ${r.schedule} (\`${r.prune}\`) | – | ${k.dense.medianMs.toFixed(1)} (×${k.dense.steps}) | ` +
+      `${k.refresh.medianMs.toFixed(1)} (×${k.refresh.steps}) | ${k.pruned.medianMs.toFixed(1)} (×${k.pruned.steps}) | ` +
+      `${r.prunedRunMs.toFixed(0)} | **${(r.denseRunMs / r.prunedRunMs).toFixed(2)}×** |`,
+    '',
+  ];
+}
+
 function stepTable(s: BenchReport, what: string): string[] {
   const rows = s.step.filter((r) => r.gpuMs !== undefined);
   const base = rows.find((r) => !r.build.includes('@'));
@@ -382,6 +413,9 @@ export function renderPruneReport(dir: string, svgName: string): { md: string; s
   const cudaRuns = ([['W4A8', 'cog-cuda-w4a8.json'], ['W4A8, online keep 0.5, qtile 128', 'cog-cuda-w4a8-online0.5-q128.json']] as const)
     .map(([label, f]) => [label, readJson<CudaRun>(dir, f)] as const);
   if (cudaRuns.every(([, r]) => r)) lines.push(...cudaStepTable(cudaRuns as readonly (readonly [string, CudaRun])[]));
+  for (const f of readdirSync(dir).filter((x) => /^run-cuda-.*\.json$/.test(x)).sort()) {
+    lines.push(...samplingRunTable(readJson<SamplingRun>(dir, f)!, f));
+  }
   return { md: lines.join('\n'), svg: plot(points) };
 }
 

@@ -17,6 +17,8 @@
 #   bash bench/gpu/cuda.sh residual (~2.5 min) frozen lists on CUDA: bench/attention-sparse-cuda.ts --residual (the
 #       pruned, refresh and dense steps of cache=frozen at keep 0.25 / 0.125, query tiles of 64 and 128, beside dense,
 #       and every per-step schedule of bench/step-schedules.ts summed over its 30 steps).
+#   bash bench/gpu/cuda.sh run     (~8 min) a whole 30-step sampling run of cogvideox-2b W4A8 on the CUDA runner,
+#       dense against the recommended schedule with its carried state on the device (bench/prune-run-cuda.ts).
 # Results: $OUT/results.tgz.
 set -uo pipefail
 R=/tmp/cres
@@ -77,6 +79,10 @@ case "${1:-}" in
     t0=$SECONDS
     timeout 300 $TSX bench/attention-sparse-cuda.ts cogvideox-2b --residual -o "$R/attention-residual-cuda.json" 2> >(grep -v '^Warning' | tail -8 >> "$R/cuda.log")
     log "attention residual rc=$? $((SECONDS - t0)) s" ;;
-  *) echo "usage: bash bench/gpu/cuda.sh tiny|kernels|step|online|residual" >&2; exit 2 ;;
+  run)
+    t0=$SECONDS
+    timeout 580 $TSX bench/prune-run-cuda.ts cogvideox-2b --schedule fz30w6r4e -o "$R/run-cuda-fz30w6r4e.json" 2> >(grep -v '^Warning' | tail -4 >> "$R/cuda.log")
+    log "sampling run rc=$? $((SECONDS - t0)) s" ;;
+  *) echo "usage: bash bench/gpu/cuda.sh tiny|kernels|step|online|residual|run" >&2; exit 2 ;;
 esac
 log "$1 done"

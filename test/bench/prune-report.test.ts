@@ -53,6 +53,15 @@ describe('bench/prune-report.ts', () => {
       expect(line).toContain(`| ${s.ms.toFixed(1)} | **${(s.denseMs / s.ms).toFixed(2)}×** |`);
       // a schedule timed but not evaluated keeps its time, its quality cells empty
       expect(whole).toMatch(/\| steps 0–3 dense, then 3p D 3p D 3p D 3p D 3p D 6p at 0\.25 \| .* \| – \| – \| – \| – \| 3 \/ 6 \/ 21 \|/);
+      // a whole sampling run on CUDA (bench/prune-run-cuda.ts): per kind of step and the run against dense
+      copyFileSync(join(RESULTS, 'run-cuda-fz30w6r4e.json'), join(dir, 'run-cuda-fz30w6r4e.json'));
+      const sampled = renderPruneReport(dir, 'plot.svg').md;
+      const r = JSON.parse(readFileSync(join(dir, 'run-cuda-fz30w6r4e.json'), 'utf8')) as
+        { denseRunMs: number; prunedRunMs: number; byKind: { pruned: { medianMs: number } } };
+      const runRow = sampled.split('\n').find((l) => l.startsWith('| fz30w6r4e ('))!;
+      expect(runRow).toContain(`| ${r.byKind.pruned.medianMs.toFixed(1)} (×20) | ${r.prunedRunMs.toFixed(0)} |`);
+      expect(runRow).toContain(`**${(r.denseRunMs / r.prunedRunMs).toFixed(2)}×**`);
+      expect(sampled).not.toContain('MiB of buffers); seeded weights, batch 1');
       writeFileSync(join(dir, 'fp.json'), '{}');
       expect(() => renderPruneReport(dir, 'plot.svg')).toThrow(/no fp.json/);
     } finally {
