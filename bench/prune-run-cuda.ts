@@ -1,9 +1,9 @@
 // A whole sampling run of a preset's denoiser on the CUDA runner, dense against a per-step pruning schedule with its
 // carried state on the device (bench/step-schedules.ts; default fz30w6r4e, the recommended one): each build runs the
 // sampler's 30 forwards (t = the Euler timesteps, noisiest first) through CudaRunner.step, in two runs on fresh
-// runners, and every step's wall time (inputs up, velocity back, the forward) is the faster of the two. Seeded weights and inputs, never
-// zeros; x and the conditioning stay the same across steps (the time does not depend on their values, the tile lists
-// the online selection picks aside). Run on the GPU:
+// runners, and every step's wall time (inputs up, velocity back, the forward) is the faster of the two. Seeded
+// weights and inputs, never zeros; x and the conditioning stay the same across steps (the time does not depend on
+// their values, the tile lists the online selection picks aside). Run on the GPU:
 //   npx tsx bench/prune-run-cuda.ts [preset=cogvideox-2b] [--schedule fz30w6r4e] [--quant w4a8|none] [-o out.json]
 import { renameSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';

@@ -101,7 +101,7 @@ function sparsePlan(n: Node, v: MmaVariant): Plan {
   const warps = perQueryTile ? Math.min(v.warps ?? wide, Math.ceil(qtile / rows)) : v.warps ?? defaultWarps(Nq);
   const d = densePlan(n, v, warps);
   const kept = list.at(-1)!;
-  const listBytes = 4 * (kept + warps);
+  const listBytes = 4 * (kept + 2 * warps);
   const most = maxKeys(d.D, d.Dv, v.pipe, listBytes);
   const KC = [64, 48, 32, 16].find((c) => c <= most && tile % c === 0) ?? Math.min(most, ceil16(tile));
   const per = Math.ceil(tile / KC);
