@@ -101,11 +101,14 @@ function sparsePlan(n: Node, v: MmaVariant): Plan {
   const warps = perQueryTile ? Math.min(v.warps ?? wide, Math.ceil(qtile / rows)) : v.warps ?? defaultWarps(Nq);
   const d = densePlan(n, v, warps);
   const kept = list.at(-1)!;
-  const listBytes = 4 * (kept + 2 * warps);
+  const nt = keyTiles(d.Nk, tile);
+  // a list as long as the key tiles may name them all: the dense walk for such a block (Plan.whole)
+  const whole = kept === nt;
+  // the staged list and the ballot words: counts, and with `whole` the out-of-order flags
+  const listBytes = 4 * (kept + (whole ? 2 : 1) * warps);
   const most = maxKeys(d.D, d.Dv, v.pipe, listBytes);
   const KC = [64, 48, 32, 16].find((c) => c <= most && tile % c === 0) ?? Math.min(most, ceil16(tile));
   const per = Math.ceil(tile / KC);
-  const nt = keyTiles(d.Nk, tile);
   const QT = keyTiles(d.Nq, qtile);
   const SUB = Math.ceil(qtile / (rows * warps));
   const QB = perQueryTile ? QT * SUB : Math.ceil(d.Nq / (rows * warps));
@@ -117,8 +120,9 @@ function sparsePlan(n: Node, v: MmaVariant): Plan {
     : [...d.head, ...scheduleRow(n, d.H)];
   return {
     ...d, KC, smem: stagingBytes(KC, d.D, d.Dv, v.pipe) + listBytes, blocks: d.B * d.H * QB, head,
-    prologue: listLines(`tiles[srow * ${kept}u + i]`, kept, nt, warps), chunks: `live * ${per}u`,
-    ...(kept === nt ? { whole: { chunks: `${Math.ceil(d.Nk / KC)}u`, chunk: [`const unsigned kbase = c * ${KC}u, kend = ${d.Nk}u;`] } } : {}),
+    prologue: listLines(`tiles[srow * ${kept}u + i]`, kept, nt, warps, whole), chunks: `live * ${per}u`,
+    ...(whole ? { whole: { chunks: `${Math.ceil(d.Nk / KC)}u`, chunk: [`const unsigned kbase = c * ${KC}u, kend = ${d.Nk}u;`] } }
+      : {}),
     chunk: [
       `const unsigned kt = lst[c / ${per}u];`,
       `const unsigned kbase = kt * ${tile}u + (c % ${per}u) * ${KC}u;`,
@@ -132,28 +136,31 @@ function sparsePlan(n: Node, v: MmaVariant): Plan {
  * out-of-range entries are skipped, attention-sparse.ts's semantics) in order, `live` of them. Each round of
  * blockDim entries takes one ballot per warp and the earlier warps' counts. The chunk walk then reads shared memory
  * instead of a global load it depends on, and a list of −1 only walks no chunk (0.36 ms of empty chunks before on
- * cogvideox-2b shapes, bench/results/prune.md). `inorder`: every entry i is tile i (with kept = nt, the whole
- * walk's condition), from a second ballot per round.
+ * cogvideox-2b shapes, bench/results/prune.md). With `whole` (kept = nt) also `inorder`: every entry i is tile i,
+ * the dense walk's condition, from a second ballot per round; shorter lists never take that walk and skip it.
  */
-function listLines(entry: string, kept: number, nt: number, warps: number): string[] {
+function listLines(entry: string, kept: number, nt: number, warps: number, whole: boolean): string[] {
   const threads = 32 * warps;
+  const order = (lines: readonly string[]): readonly string[] => (whole ? lines : []);
   return [
     `__shared__ int lst[${kept}];`,
-    `__shared__ unsigned wcount[${warps}], wbad[${warps}];`,
+    `__shared__ unsigned wcount[${warps}];`,
+    ...order([`__shared__ unsigned wbad[${warps}];`, 'bool inorder = true;']),
     'unsigned live = 0u;',
-    'bool inorder = true;',
     `for (unsigned i0 = 0u; i0 < ${kept}u; i0 += ${threads}u) {`,
     '  const unsigned i = i0 + threadIdx.x;',
     `  const int tr = i < ${kept}u ? ${entry} : -1;`,
     `  const bool ok = tr >= 0 && tr < ${nt};`,
     '  const unsigned mask = __ballot_sync(0xffffffffu, ok);',
-    `  const unsigned bad = __ballot_sync(0xffffffffu, i < ${kept}u && tr != (int)i);`,
-    '  if (lane == 0u) { wcount[threadIdx.x >> 5] = __popc(mask); wbad[threadIdx.x >> 5] = bad; }',
+    '  if (lane == 0u) wcount[threadIdx.x >> 5] = __popc(mask);',
+    ...order([`  const unsigned bad = __ballot_sync(0xffffffffu, i < ${kept}u && tr != (int)i);`,
+      '  if (lane == 0u) wbad[threadIdx.x >> 5] = bad;']),
     '  __syncthreads();',
     '  unsigned at = live;',
     '  for (unsigned w = 0u; w < (threadIdx.x >> 5); ++w) at += wcount[w];',
     '  if (ok) lst[at + __popc(mask & ((1u << lane) - 1u))] = tr;',
-    `  for (unsigned w = 0u; w < ${warps}u; ++w) { live += wcount[w]; inorder = inorder && wbad[w] == 0u; }`,
+    `  for (unsigned w = 0u; w < ${warps}u; ++w) live += wcount[w];`,
+    ...order([`  for (unsigned w = 0u; w < ${warps}u; ++w) inorder = inorder && wbad[w] == 0u;`]),
     '  __syncthreads();',
     '}',
   ];
