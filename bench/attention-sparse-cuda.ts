@@ -12,8 +12,9 @@
 // (t in a pruned range: sparse lists, the refresh lists empty, the carried residual added), its refresh step (all
 // tiles besides, the residual refreshed) and a dense step before another (all tiles, no sparse part), at keep 0.25 and
 // 0.125 with query tiles of 64 and 128 (the pruned step also with the double buffer forced: variant mma-pipe), beside
-// dense; the carried residual and lists are seeded inputs; the last pruned step is checked against its f32 twin. Then each schedule of bench/step-schedules.ts whose keep and query
-// tile were timed, over its 30 steps: the sum of its steps' kinds (`schedules` in the JSON) against 30 dense steps.
+// dense; the carried residual and lists are seeded inputs; the last pruned step is checked against its f32 twin.
+// Then each schedule of bench/step-schedules.ts whose keep and query tile were timed, over its 30 steps: the sum of
+// its steps' kinds (`schedules` in the JSON) against 30 dense steps.
 // --emulate test/targets/cuda/emulate/cuda-host.h runs it on the CPU emulation instead (a smoke test: small presets).
 // Inputs are seeded uniform values in [-1, 1), never zeros; kept tiles are spread evenly.
 import { renameSync, writeFileSync } from 'node:fs';
@@ -30,7 +31,7 @@ import { node, type Node } from '../ir/node.ts';
 import { tensorType } from '../ir/types.ts';
 import { CudaRunner } from '../runtime/cuda-runner.ts';
 import { tensor, type Tensor } from '../runtime/tensor.ts';
-import { kindCounts, SCHEDULE_STEPS, STEP_SCHEDULES, type StepKind } from './step-schedules.ts';
+import { kindCounts, SCHEDULE_STEPS, STEP_SCHEDULES, type ScheduleSum, type StepKind } from './step-schedules.ts';
 
 const { preset, h, n, hd, opt } = attentionArgs(process.argv.slice(2));
 const b = Number(opt('--batch', '1'));
@@ -142,12 +143,7 @@ let rows: Row[];
 let f32Rows: Row[];
 let maxAbs = 0;
 const checks: string[] = [];
-/** --residual: a schedule's 30 steps summed from its step kinds' times, beside 30 dense steps */
-interface ScheduleSum {
-  readonly name: string; readonly qtile: number; readonly keep: number;
-  readonly dense: number; readonly refresh: number; readonly pruned: number;
-  readonly ms: number; readonly denseMs: number;
-}
+/** --residual: each schedule's 30 steps summed from its step kinds' times, beside 30 dense steps */
 const schedules: ScheduleSum[] = [];
 if (online) {
   const [denseRows] = await timeRunner([dense], ['q', 'k', 'v']);

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { BenchReport } from '../compiler/bench/bench-run.ts';
 import type { EvalResult } from '../compiler/generate/eval-run.ts';
 import { readQualityRuns } from './quality-report.ts';
-import { pruneValue, SCHEDULE_STEPS, scheduleLabel, STEP_SCHEDULES } from './step-schedules.ts';
+import { pruneValue, SCHEDULE_STEPS, scheduleLabel, STEP_SCHEDULES, type ScheduleSum, type StepKind } from './step-schedules.ts';
 import { writeReportPage } from './report-file.ts';
 
 const METRICS = [
@@ -135,9 +135,7 @@ interface MmaAttentionBench {
   readonly device?: string;
   readonly rows: readonly { kernel: string; variant?: string; keep: number; ms: number; tflops: number }[];
   /** --residual: each schedule's steps summed from its step kinds' times */
-  readonly schedules?: readonly {
-    name: string; qtile: number; keep: number; dense: number; refresh: number; pruned: number; ms: number; denseMs: number;
-  }[];
+  readonly schedules?: readonly ScheduleSum[];
 }
 
 function mmaAttentionTable(a: MmaAttentionBench): string[] {
@@ -257,15 +255,15 @@ export interface SamplingRun {
   readonly denseStepMs: number;
   readonly denseRunMs: number;
   readonly prunedRunMs: number;
-  readonly byKind: Readonly<Record<'dense' | 'refresh' | 'pruned', { readonly steps: number; readonly medianMs: number }>>;
+  readonly byKind: Readonly<Record<StepKind, { readonly steps: number; readonly medianMs: number }>>;
 }
 
 function samplingRunTable(r: SamplingRun, file: string): string[] {
   const k = r.byKind;
   return [
     `### ${r.preset} sampling run (CUDA ${r.quant.toUpperCase()}, carried state on the device, ${r.steps} steps)`, '',
-    `${r.device.replace(/, [\d.]+ MiB of buffers/, '')}; seeded weights, batch 1; each step's wall time (inputs up, velocity back, the forward through ` +
-      '`CudaRunner.step`) the faster of two runs on fresh runners (`npx tsx bench/prune-run-cuda.ts ' +
+    `${r.device.replace(/, [\d.]+ MiB of buffers/, '')}; seeded weights, batch 1; each step's wall time (inputs up, ` +
+      'velocity back, the forward through `CudaRunner.step`) the faster of two runs on fresh runners (`npx tsx bench/prune-run-cuda.ts ' +
       `${r.preset} --schedule ${r.schedule}\`, \`prune/${file}\`).`, '',
     '| build | dense step ms | dense before dense | refresh | pruned | run ms | run vs dense |',
     '|---|---:|---:|---:|---:|---:|---:|',

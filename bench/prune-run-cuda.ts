@@ -21,6 +21,7 @@ import { CudaRunner } from '../runtime/cuda-runner.ts';
 import { flowTimestep } from '../runtime/sampler.ts';
 import { tensor, type Tensor } from '../runtime/tensor.ts';
 import type { Weights } from '../compiler/weights/weights.ts';
+import type { SamplingRun } from './prune-report.ts';
 import { pruneValue, SCHEDULE_STEPS, STEP_SCHEDULES, stepKeeps, stepKinds } from './step-schedules.ts';
 
 const args = process.argv.slice(2);
@@ -87,11 +88,14 @@ const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[
 const byKind = Object.fromEntries((['dense', 'refresh', 'pruned'] as const).map((k) => {
   const ms = sparse.stepMs.filter((_, i) => kinds[i] === k);
   return [k, { steps: ms.length, medianMs: ms.length ? median(ms) : 0 }];
-}));
-const result = {
+})) as SamplingRun['byKind'];
+// the fields bench/prune-report.ts reads, then the speedup and the per-step times
+const summary: SamplingRun = {
   preset, quant, schedule: schedule.name, prune, device: dense.device, steps: SCHEDULE_STEPS,
-  denseStepMs: median(dense.stepMs), denseRunMs: sum(dense.stepMs), prunedRunMs: sum(sparse.stepMs),
-  speedup: sum(dense.stepMs) / sum(sparse.stepMs), byKind, kinds, denseSteps: dense.stepMs, prunedSteps: sparse.stepMs,
+  denseStepMs: median(dense.stepMs), denseRunMs: sum(dense.stepMs), prunedRunMs: sum(sparse.stepMs), byKind,
+};
+const result = {
+  ...summary, speedup: summary.denseRunMs / summary.prunedRunMs, kinds, denseSteps: dense.stepMs, prunedSteps: sparse.stepMs,
 };
 console.log(`${preset} ${quant} on ${dense.device}: 30-step run ${result.denseRunMs.toFixed(0)} ms dense, ` +
   `${result.prunedRunMs.toFixed(0)} ms with ${schedule.name} (${result.speedup.toFixed(2)}×); per step: dense ` +

@@ -86,6 +86,13 @@ export function stepKinds(keeps: readonly number[]): StepKind[] {
   return keeps.map((_, i) => (!plan.refresh[i] ? 'pruned' : plan.sparseKeeps[i] ? 'refresh' : 'dense'));
 }
 
+/** A schedule's 30 steps summed from its step kinds' times (bench/attention-sparse-cuda.ts --residual), beside dense. */
+export interface ScheduleSum {
+  readonly name: string; readonly qtile: number; readonly keep: number;
+  readonly dense: number; readonly refresh: number; readonly pruned: number;
+  readonly ms: number; readonly denseMs: number;
+}
+
 /** The steps of each kind in a schedule. */
 export function kindCounts(s: StepSchedule): Record<StepKind, number> {
   const counts = { dense: 0, refresh: 0, pruned: 0 };
