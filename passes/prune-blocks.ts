@@ -50,6 +50,8 @@ export interface OnlineTiles {
   readonly queryTile: number;
   /** residual reuse (prune-residual.ts): per range, whether it is dense and refreshes the carried residual */
   readonly refreshRanges?: readonly boolean[];
+  /** cache=lazy: the dense ranges run no sparse part (their count is 0); the first pruned range after one anchors */
+  readonly lazy?: boolean;
 }
 
 export interface PruneTokensResult {

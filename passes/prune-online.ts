@@ -7,7 +7,7 @@ import {
   timestepInput,
   type PruneCommon, type PrunedBlock, type PruneTokensResult,
 } from './prune-blocks.ts';
-import { residualAttention, residualPlan, type ResidualBlock } from './prune-residual.ts';
+import { residualAttention, residualPlan, type ResidualBlock, type ResidualPlan } from './prune-residual.ts';
 import { rangeSteps } from './prune-schedule.ts';
 
 /*
@@ -22,7 +22,7 @@ import { rangeSteps } from './prune-schedule.ts';
  * so that each query tile reads KT rows of k̄ instead of all Nk keys (QT× the bytes of K per head otherwise).
  * `qtile` sets the queries that share one list (both ops' attribute, default tile); `dense` blocks stay whole;
  * `residual` adds, at pruned steps, the residual dense − sparse carried from the last dense step, and 'frozen' prunes
- * those steps by that step's lists too (prune-residual.ts).
+ * those steps by that step's lists too; 'lazy' takes both at the first pruned step (prune-residual.ts).
  */
 
 /**
@@ -45,9 +45,9 @@ export type OnlinePruneOptions = PruneCommon & {
   readonly qtile?: number;
   /**
    * reuse the last dense step's residual (dense − sparse) at pruned steps: needs a schedule, dense first; 'frozen'
-   * reuses that step's tile lists too
+   * reuses that step's tile lists too; 'lazy' takes the residual and lists at the first pruned step instead
    */
-  readonly residual?: boolean | 'frozen';
+  readonly residual?: boolean | 'frozen' | 'lazy';
 } & ({ readonly keep: number } | OnlineSchedule);
 
 /** The smallest key group poolKeyTiles averages first when Nk is no multiple of the tile (else it slices k). */
@@ -90,7 +90,7 @@ export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneToke
   checkSchedule(keeps.length, bounds);
   checkOptions(keeps.map((keep) => ({ keep })), tile, keepFirst);
   if (!(Number.isInteger(qtile) && qtile >= 1)) throw new Error(`prune-tokens: qtile must be an integer ≥ 1, got ${qtile}`);
-  const plan = opts.residual ? residualPlan(keeps, opts.residual === 'frozen') : undefined;
+  const plan = opts.residual ? residualPlan(keeps, opts.residual === true ? 'residual' : opts.residual) : undefined;
   const budgets = plan?.sparseKeeps ?? keeps;
   // frozen lists are selected at dense steps only: a pruned range's tile_select keeps nothing (its rows −1, no work)
   const selectKeeps = plan?.selectKeeps ?? keeps;
@@ -108,7 +108,7 @@ export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneToke
       if (a.src.length > 3) throw new Error(`prune-tokens: block ${block} self-attention has a mask; sparse_attention takes none`);
       planned.add(block);
     }
-    return onlineReport(block, nk, tile, counts, steps, qtile, pruned ? plan?.refresh : undefined);
+    return onlineReport(block, nk, tile, counts, steps, qtile, pruned ? plan : undefined);
   });
   const t = keeps.length > 1 && planned.size ? timestepInput(g, [...found.values()][0]!.type.shape[0]!) : undefined;
   // qtile = tile is the attribute's default: left out, so such graphs print as before
@@ -138,8 +138,9 @@ export function pruneTokensOnline(g: Graph, opts: OnlinePruneOptions): PruneToke
  */
 function onlineReport(
   block: number, nk: number, tile: number, counts: readonly number[], steps: readonly number[], queryTile: number,
-  refresh?: readonly number[],
+  plan?: ResidualPlan,
 ): PrunedBlock {
+  const refresh = plan?.refresh;
   const ranges = counts.map((c, r) => {
     const keptKeys = Math.min(c * tile, nk) + (refresh?.[r] ? nk : 0);
     return { keptTiles: [], keptKeys, keptFraction: keptKeys / nk };
@@ -148,5 +149,5 @@ function onlineReport(
   const keptFraction = ranges.reduce((acc, r, i) => acc + r.keptFraction * steps[i]!, 0) / total;
   return { block, totalTiles: keyTiles(nk, tile), totalKeys: nk, ranges, keptFraction,
     online: { tilesPerQueryTile: Math.max(...counts), tilesPerRange: counts, stepsPerRange: steps, queryTile,
-      ...(refresh ? { refreshRanges: refresh.map((w) => w === 1) } : {}) } };
+      ...(refresh ? { refreshRanges: refresh.map((w) => w === 1) } : {}), ...(plan?.lazy ? { lazy: true } : {}) } };
 }

@@ -28,13 +28,14 @@ export interface PruneRequest {
   readonly dense?: readonly number[];
   /**
    * cache=residual: pruned steps add the residual (dense − sparse) of the last dense step (online schedules);
-   * cache=frozen: and reuse that step's tile lists
+   * cache=frozen: and reuse that step's tile lists; cache=lazy: both taken at the first pruned step (no sparse part
+   * at dense steps)
    */
-  readonly residual?: boolean | 'frozen';
+  readonly residual?: boolean | 'frozen' | 'lazy';
 }
 
 const PRUNE_USAGE =
-  'expected keep=F or schedule=F1/F2/… (FxN: N entries of F)[,tile=N][,select=store|online][,qtile=N][,dense=B1/B2/…][,cache=none|residual|frozen]';
+  'expected keep=F or schedule=F1/F2/… (FxN: N entries of F)[,tile=N][,select=store|online][,qtile=N][,dense=B1/B2/…][,cache=none|residual|frozen|lazy]';
 const PRUNE_KEYS = ['keep', 'schedule', 'tile', 'select', 'qtile', 'dense', 'cache'];
 
 /** A positive (or, with min 0, non-negative) integer option's value. */
@@ -77,8 +78,8 @@ export function parsePrune(text: string): PruneRequest {
   if (qtile !== undefined && select !== 'online') throw new Error('--prune: qtile needs select=online (per query tile lists)');
   const dense = opts.get('dense')?.split('/').map((b) => intOption('dense', b, 0));
   const cache = opts.get('cache') ?? 'none';
-  if (!['none', 'residual', 'frozen'].includes(cache)) {
-    throw new Error(`--prune: cache must be none, residual or frozen, got '${cache}'`);
+  if (!['none', 'residual', 'frozen', 'lazy'].includes(cache)) {
+    throw new Error(`--prune: cache must be none, residual, frozen or lazy, got '${cache}'`);
   }
   if (cache !== 'none' && (select !== 'online' || schedule === undefined)) {
     throw new Error(`--prune: cache=${cache} needs select=online and a schedule (its dense ranges refresh the residual)`);
@@ -86,7 +87,7 @@ export function parsePrune(text: string): PruneRequest {
   return {
     keeps, tile, ...(select === 'online' ? { online: true } : {}),
     ...(qtile !== undefined ? { qtile: intOption('qtile', qtile) } : {}), ...(dense ? { dense } : {}),
-    ...(cache === 'residual' ? { residual: true } : cache === 'frozen' ? { residual: 'frozen' as const } : {}),
+    ...(cache === 'residual' ? { residual: true } : cache === 'frozen' || cache === 'lazy' ? { residual: cache } : {}),
   };
 }
 

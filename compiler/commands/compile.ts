@@ -79,7 +79,9 @@ export const compileCommand = {
           'a schedule then splits the 30 steps of vdit generate/eval; qtile=N: queries per selection, default tile, ' +
           '128 lets CUDA run 8-warp blocks); dense=B1/B2/…: blocks whose attention stays dense; cache=residual ' +
           '(online schedules, the first range 1, the last < 1): a pruned step adds the residual dense − sparse ' +
-          'that the last dense step left (passes/prune-residual.ts); cache=frozen: and that step\'s tile lists',
+          'that the last dense step left (passes/prune-residual.ts); cache=frozen: and that step\'s tile lists; ' +
+          'cache=lazy: frozen, with the residual and the lists taken at the first pruned step (dense steps run no ' +
+          'sparse part)',
       })
       .option('keep-fp', KEEP_FP_OPTION)
       .option('weights', WEIGHTS_OPTION)
@@ -154,7 +156,10 @@ function pruneScope(blocks: NonNullable<CompileReport['pruning']>): string {
   const scope = [
     ...(blocks[0]!.ranges.length > 1 ? ['per timestep range, noisiest first'] : []),
     ...(online ? [`online: per ${online.queryTile} queries`] : []),
-    ...(online?.refreshRanges ? ['cache=residual: dense ranges (all tiles + the next budget) refresh the residual'] : []),
+    ...(online?.refreshRanges && !online.lazy
+      ? ['cache=residual: dense ranges (all tiles + the next budget) refresh the residual'] : []),
+    ...(online?.lazy ? ['cache=lazy: dense ranges read all tiles and no sparse part (shown as 0); the first pruned step ' +
+      'after one selects the lists and takes the residual'] : []),
   ];
   return scope.length ? ` (${scope.join('; ')})` : '';
 }

@@ -4,6 +4,9 @@ import { buildDiT } from '../../compiler/model/dit.ts';
 import { seededWeights } from '../../compiler/weights/init.ts';
 import { carryPairs, graph, stats, toposort, verify } from '../../ir/index.ts';
 import { listsCarry, refreshTilesParam, residualCarry, residualPlan } from '../../passes/prune-residual.ts';
+import { mulberry32 } from '../../compiler/data/prng.ts';
+import { tensorType } from '../../ir/index.ts';
+import { lazyAttention } from './lazy-attention.ts';
 import { samplerBounds } from '../../passes/prune-schedule.ts';
 import { blockSelfAttentions, pruneTokens, withTensors } from '../../passes/prune-tokens.ts';
 import { runReference } from '../../runtime/reference.ts';
@@ -14,9 +17,16 @@ describe('residualPlan', () => {
   it('gives dense ranges the next pruned budget (none before another dense range) and flags them', () => {
     expect(residualPlan([1, 0.25, 0.5, 1, 1, 0.25])).toEqual(
       { sparseKeeps: [0.25, 0.25, 0.5, 0, 0.25, 0.25], refresh: [1, 0, 0, 1, 1, 0], frozen: false,
-        selectKeeps: [0.25, 0.25, 0.5, 0, 0.25, 0.25] });
+        selectKeeps: [0.25, 0.25, 0.5, 0, 0.25, 0.25], lazy: false, anchor: [1, 0, 0, 1, 1, 0] });
     // frozen: the pruned ranges select nothing, their lists are carried
-    expect(residualPlan([1, 0.25, 0.5, 1, 1, 0.25], true).selectKeeps).toEqual([0.25, 0, 0, 0, 0.25, 0]);
+    expect(residualPlan([1, 0.25, 0.5, 1, 1, 0.25], 'frozen').selectKeeps).toEqual([0.25, 0, 0, 0, 0.25, 0]);
+  });
+
+  it('lazy: no sparse part in dense ranges; the first pruned range after one selects and anchors', () => {
+    expect(residualPlan([1, 0.25, 0.25, 1, 1, 0.5], 'lazy')).toEqual({
+      sparseKeeps: [0, 0.25, 0.25, 0, 0, 0.5], refresh: [1, 0, 0, 1, 1, 0], frozen: true, lazy: true,
+      anchor: [0, 1, 0, 0, 0, 1], selectKeeps: [0, 0.25, 0, 0, 0, 0.5] });
+    expect(() => residualPlan([0.5, 1, 0.5], 'lazy')).toThrow(/cache=lazy needs a dense first range/);
   });
 
   it('refuses a schedule that reads the residual before a dense range wrote it, or ends dense', () => {
@@ -138,5 +148,46 @@ describe('online pruneTokens with residual reuse on a small DiT', () => {
   it('refuses a residual schedule without a dense first range', () => {
     expect(() => pruneTokens(dense, { keeps: [0.5, 1, 0.5], bounds, tile: 4, online: true, residual: true }))
       .toThrow(/dense first range/);
+  });
+});
+
+describe('residualAttention, cache=lazy, on one attention', () => {
+  // [B, H, N, D] = [1, 2, 32, 8], tiles of 4 keys (8 tiles), a list per 4 queries; ranges: dense, first pruned, pruned
+  const { g, select, param, inputs } = lazyAttention([1, 2, 32, 8, 4], 0.25, true);
+  const weights = withTensors({ get: () => undefined, names: () => [] }, new Map([[param.name, param.data]]));
+  const x = inputs(11);
+  const r = mulberry32(12);
+  const rand = (): Tensor => tensor(x['q']!.type, Float32Array.from(x['q']!.data, () => 2 * r.next() - 1));
+  const run = (time: number, residual: Tensor, lists: Tensor): Tensor[] => runReference(g, {
+    ...x, t: tensor(tensorType('f32', [1]), Float32Array.of(time)), [residualCarry(0)]: residual, [listsCarry(0)]: lists,
+  }, weights);
+  const listsType = select.type;
+  const noLists = tensor(listsType, new Int32Array(listsType.shape.reduce((a, b) => a * b, 1)));
+  const diff = (a: Tensor, b: Tensor): number => Math.max(...Array.from(a.data, (v, i) => Math.abs(Number(v) - Number(b.data[i]))));
+
+  it('a dense step outputs dense attention, carries it, and empty lists (no sparse part), whatever was carried', () => {
+    const [out, , dense, nextR, nextL] = run(0.9, rand(), tensor(listsType, Int32Array.from(
+      { length: noLists.data.length }, (_, i) => 1 + (i % 2))));
+    expect(diff(out!, dense!)).toBe(0);
+    expect(diff(nextR!, dense!)).toBe(0);
+    expect(Array.from(nextL!.data).every((v) => v === 0)).toBe(true);
+  });
+
+  it('the first pruned step outputs the carried dense attention and carries it minus its sparse part', () => {
+    const [, , dense] = run(0.9, rand(), noLists);
+    const [out, lists, , nextR, nextL] = run(0.5, dense!, noLists);
+    expect(diff(out!, dense!)).toBe(0);
+    // its own selection, carried on (as lists + 1), two tiles per query tile
+    expect(Array.from(nextL!.data)).toEqual(Array.from(lists!.data, (v) => v + 1));
+    expect(Array.from(lists!.data).every((v) => v >= 0 && v < 8)).toBe(true);
+    // R' = D − S: what the kept tiles miss, neither zero nor D
+    expect(Math.max(...Array.from(nextR!.data, Math.abs))).toBeGreaterThan(1e-4);
+    expect(diff(nextR!, dense!)).toBeGreaterThan(1e-4);
+    // a pruned step after it passes both carries on unchanged and outputs S + R over the carried lists
+    const [out2, , , r2, l2] = run(0.1, nextR!, nextL!);
+    expect(diff(r2!, nextR!)).toBe(0);
+    expect(Array.from(l2!.data)).toEqual(Array.from(nextL!.data));
+    // with the same q, k, v as the first step its sparse part is the same: S + (D − S) ≈ D
+    expect(diff(out2!, dense!)).toBeLessThan(1e-5 * Math.max(1, ...Array.from(dense!.data, Math.abs)));
   });
 });
