@@ -15,7 +15,9 @@ export function lowerCudaElementwise(n: Node, ctx: LowerContext): CudaKernel {
   const out = n.type.shape;
   const xs = n.src.map((s, i) => cudaTensor(`x${i}`, s.type.dtype, s.type.shape, ctx.elem));
   const y = cudaTensor('y', n.type.dtype, out, ctx.elem);
-  const expr = renderCudaExpr(nodeExpr(n), xs.map((x, i) => ({ name: `v${i}`, type: x.value })));
+  // each operand loaded where the expression first reads it: a where's untaken side reads no memory
+  const expr = renderCudaExpr(nodeExpr(n), xs.map((x, i) =>
+    ({ name: `v${i}`, type: x.value, load: x.load(x.broadcastOffset(out, 'i')) })));
   const bs = CUDA_ELEMENTWISE_BLOCK;
   return buildCudaKernel({
     name: n.op === 'fused' ? 'fused' : `ew_${n.op}`,
@@ -25,7 +27,6 @@ export function lowerCudaElementwise(n: Node, ctx: LowerContext): CudaKernel {
     body: [
       `const unsigned i = blk * ${bs}u + threadIdx.x;`,
       `if (i >= ${y.numel}u) return;`,
-      ...xs.map((x, i) => `const ${x.value} v${i} = ${x.load(x.broadcastOffset(out, 'i'))};`),
       ...expr.lines,
       y.store('i', cudaStore(expr.value, expr.type, y.dtype)),
     ],

@@ -67,6 +67,10 @@ const CASES: Record<string, Case> = {
   'softmax (middle axis)': caseOf('softmax', { x: f32(r, [3, 40, 5]) }, { axis: 1 }, 2e-6),
   'reduce_sum two axes': caseOf('reduce_sum', { x: f32(r, [4, 30, 6]) }, { axes: [0, 2], keepdims: false }, 2e-6),
   'fused silu(add) with broadcast': caseOf('fused', { x: f32(r, [2, 7, 33]), y: f32(r, [7, 1]) }, { expr: 'silu(add($0, $1))' }, 2e-6),
+  // a flag per batch picks a side: each side loads its own operands only (render-expr.ts), the values exact
+  'fused where on a per-batch flag': caseOf('fused', { m: tensor({ dtype: 'f32', shape: [2, 1, 1] }, Float32Array.of(1, 0)),
+    a: f32(r, [2, 7, 33]), b: f32(r, [2, 7, 33]), c: f32(r, [7, 33]) },
+  { expr: 'where(cast{to="bool"}($0), sub($1, $2), add($2, $3))' }, 0),
   'rope3d with text tokens': caseOf('rope3d', { x: f32(r, [1, 2, 20, 16]) },
     { grid: [1, 4, 4], dims: [4, 6, 6], theta: 10000, offset: 4 }, 2e-6),
   'permute': caseOf('permute', { x: f32(r, [3, 4, 5, 6]) }, { perm: [2, 0, 3, 1] }, 0),

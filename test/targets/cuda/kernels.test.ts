@@ -94,6 +94,17 @@ describe('CUDA kernels', () => {
       'const float*', 'float*']);
   });
 
+  it('loads a where\'s operands inside the side that reads them (a uniform flag skips the other side\'s memory)', () => {
+    const flag = input('f', 'f32', [2, 1, 1]);
+    const src = lowerCudaNode(node('fused', [flag, x, y, x], { expr: 'where(cast{to="bool"}($0), $1, add($2, $3))' }), CTX).source;
+    const [head, taken, other] = [src.search(/if \(t\d+\) \{/), src.indexOf('} else {'), src.indexOf('y[i] =')];
+    expect(head).toBeGreaterThan(src.indexOf('x0['));
+    // x1 only on the taken side; x2 only on the other; x3 (the same tensor as x1, another operand) there too
+    expect([...src.matchAll(/x1\[/g)].map((m) => m.index! > head && m.index! < taken)).toEqual([true]);
+    expect([...src.matchAll(/x2\[/g)].map((m) => m.index! > taken && m.index! < other)).toEqual([true]);
+    expect([...src.matchAll(/x3\[/g)].map((m) => m.index! > taken && m.index! < other)).toEqual([true]);
+  });
+
   it('names a kernel by its source: equal nodes share an entry, different attrs do not', () => {
     expect(lowerCudaNode(CASES['fused']!, CTX).entry).toBe(kernels['fused']!.entry);
     expect(lowerCudaNode(node('fused', [x, y], { expr: 'silu(sub($0, $1))' }), CTX).entry).not.toBe(kernels['fused']!.entry);
