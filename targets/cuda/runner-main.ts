@@ -121,7 +121,21 @@ static bool upload(const char* what, const int* bufs, int n, const std::vector<s
   return true;
 }
 
+// the schedule ranges of the last forward's timesteps, one bit each (all bits without a schedule)
+static unsigned long long sched_rows = ~0ull;
+
+// after an upload: which ranges the timestep input names, so that launches no one reads there are skipped
+static void note_rows() {
+  if (kSchedT < 0) return;
+  std::vector<float> t(kSchedBatch);
+  check(cudaMemcpy(t.data(), buf[kSchedT], kSchedBatch * sizeof(float), cudaMemcpyDeviceToHost), "readback of t");
+  sched_rows = 0ull;
+  for (const float tb : t) sched_rows |= 1ull << sched_row(tb);
+}
+
 static void launch(int s) {
+  // nothing of this forward reads the value in any of its ranges (ir/schedule-liveness.ts)
+  if ((kStepSkip[s] & sched_rows) == sched_rows) return;
   step(s);
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) {
@@ -137,15 +151,11 @@ static void sync(const char* what) {
   check(cudaDeviceSynchronize(), std::string(what) + " (CUDA_LAUNCH_BLOCKING=1 names the failing kernel)");
 }
 
-// reads back the first 'outputs' outputs; a step request (carry) first moves each carry's next value into its input
+// reads back the first 'outputs' outputs; a step request (carry) then makes each carry's next value its input:
+// the two buffers trade places (kCarrySwap: the next value has a buffer of its own), else a device copy
 static void forward(int outputs = kOutputs, bool carry = false) {
   run_steps();
   sync("forward");
-  for (int c = 0; carry && c < kCarries; ++c) {
-    if (kCarryOutBuf[c] == kCarryInBuf[c]) continue;
-    check(cudaMemcpy(buf[kCarryInBuf[c]], buf[kCarryOutBuf[c]], kSize[kCarryInBuf[c]], cudaMemcpyDeviceToDevice),
-          std::string("carry into ") + kLabels[kCarryInBuf[c]]);
-  }
   std::vector<std::vector<unsigned char>> out(outputs);
   std::vector<Part> parts;
   for (int i = 0; i < outputs; ++i) {
@@ -154,6 +164,15 @@ static void forward(int outputs = kOutputs, bool carry = false) {
     check(cudaMemcpy(out[i].data(), buf[b], kSize[b], cudaMemcpyDeviceToHost),
           std::string("readback of ") + kLabels[b]);
     parts.push_back({out[i].data(), out[i].size()});
+  }
+  for (int c = 0; carry && c < kCarries; ++c) {
+    if (kCarryOutBuf[c] == kCarryInBuf[c]) continue;
+    if (kCarrySwap[c]) {
+      std::swap(buf[kCarryInBuf[c]], buf[kCarryOutBuf[c]]);
+      continue;
+    }
+    check(cudaMemcpy(buf[kCarryInBuf[c]], buf[kCarryOutBuf[c]], kSize[kCarryInBuf[c]], cudaMemcpyDeviceToDevice),
+          std::string("carry into ") + kLabels[kCarryInBuf[c]]);
   }
   respond(0, parts);
 }
@@ -221,12 +240,14 @@ int main() {
       if (!have_params) respond_error("forward before the params were sent");
       else if (upload("input", kInputBuf, kInputs, parts)) {
         have_inputs = true;
+        note_rows();
         forward();
       }
     } else if (op == ${RUNNER_OPS.step}) {
       if (!have_params) respond_error("step before the params were sent");
       else if (upload("input", kFreshInputBuf, kFreshInputs, parts)) {
         have_inputs = true;
+        note_rows();
         forward(kOutputs - kCarries, true);
       }
     } else if (op == ${RUNNER_OPS.time}) {

@@ -7,6 +7,8 @@ import { CUDA_HEADER, CUDA_HEADER_FILE } from './header.ts';
 import type { CudaKernel } from './kernel.ts';
 import { planRunnerBuffers } from './runner-buffers.ts';
 import { RUNNER_MAIN } from './runner-main.ts';
+import { cudaScheduleRow } from './render.ts';
+import { scheduleLiveness } from '../../ir/schedule-liveness.ts';
 
 /** The parts of compiler/compile/emit-cuda.ts's CudaEmission the runner needs (steps as toposort positions). */
 export interface RunnerEmission {
@@ -52,6 +54,46 @@ function stepFunction(order: readonly Node[], e: RunnerEmission, bufferOf: (n: N
 }
 
 /**
+ * Per carry, 1 where a step may swap its input and next-value buffers instead of copying: the next value has an
+ * output buffer of its own, which no other carry names (a swap moves the pointer every launch reads at run time).
+ */
+function carrySwaps(
+  g: Graph, carries: readonly { readonly input: Node; readonly output: number }[],
+  buffers: readonly { readonly kind: string }[], bufferOf: (n: Node) => number | undefined,
+): number[] {
+  const named = carries.flatMap((c) => [bufferOf(c.input)!, bufferOf(g.outputs[c.output]!)!]);
+  return carries.map((c) => {
+    const [i, o] = [bufferOf(c.input)!, bufferOf(g.outputs[c.output]!)!];
+    return i !== o && buffers[o]!.kind === 'output' && named.filter((b) => b === o).length === 1 ? 1 : 0;
+  });
+}
+
+/** Ranges a launch mask can name (one bit each). */
+const MAX_SKIP_ROWS = 64;
+
+/**
+ * The schedule tables: the timestep input's buffer (−1 without a schedule), the host twin of the kernels' range
+ * function, and per launch the ranges in which nothing reads its value (ir/schedule-liveness.ts): runner-main.ts
+ * skips a launch when every timestep of the forward lies in such a range.
+ */
+function scheduleTables(g: Graph, order: readonly Node[], e: RunnerEmission, bufferOf: (n: Node) => number | undefined): string[] {
+  const live = scheduleLiveness(g);
+  const t = live && bufferOf(live.t);
+  if (!live || t === undefined || live.bounds.length + 1 > MAX_SKIP_ROWS) {
+    return ['constexpr int kSchedT = -1;', 'constexpr unsigned kSchedBatch = 0u;',
+      'static unsigned sched_row(float) { return 0u; }', `static const unsigned long long kStepSkip[] = {${
+        [...e.steps.map(() => '0ull'), '0ull'].join(', ')}};`];
+  }
+  const masks = e.steps.map((s) => {
+    const needed = live.needed.get(order[s.node]!)!;
+    return `0x${needed.reduce((m, yes, r) => (yes ? m : m | (1n << BigInt(r))), 0n).toString(16)}ull`;
+  });
+  return [`constexpr int kSchedT = ${t};`, `constexpr unsigned kSchedBatch = ${live.t.type.shape[0] ?? 1}u;`,
+    `static unsigned sched_row(float tb) { return ${cudaScheduleRow('tb', live.bounds)}; }`,
+    `static const unsigned long long kStepSkip[] = {${[...masks, '0ull'].join(', ')}};`];
+}
+
+/**
  * runner.cu for a lowered graph and its CUDA emission: the shared header and every kernel in one translation unit,
  * the buffer and step tables, and the request loop of runner-main.ts. f32 storage only (the CUDA slice's floats).
  */
@@ -85,9 +127,11 @@ export function emitCudaRunner(g: Graph, e: RunnerEmission): CudaRunnerProgram {
     `constexpr int kCarries = ${carries.length};`,
     table('int', 'kCarryInBuf', carries.map((c) => bufferOf(c.input)!)),
     table('int', 'kCarryOutBuf', carries.map((c) => bufferOf(g.outputs[c.output]!)!)),
+    table('int', 'kCarrySwap', carrySwaps(g, carries, buffers, bufferOf)),
     `constexpr int kSteps = ${e.steps.length};`,
     table('char* const', 'kStepNames', stepNames.map((s) => cString(`${s.name} ${s.node}`))),
     'static void* buf[kBuffers + 1];',
+    ...scheduleTables(g, order, e, bufferOf),
     ...stepFunction(order, e, bufferOf),
     '}  // namespace vdit_runner',
   ];

@@ -28,6 +28,8 @@ import { runReference } from '../../runtime/reference.ts';
 import { tensor, type Tensor } from '../../runtime/tensor.ts';
 import { GXX } from '../targets/cuda/emulate/emulate.ts';
 import { narrowTinySmallClip } from '../compiler/model/narrow-tiny.ts';
+import { lazyAttention } from '../passes/lazy-attention.ts';
+import { tensorType } from '../../ir/types.ts';
 
 /*
  * A whole quantized DiT forward through the CUDA runner, built with g++ against the emulation shim (no GPU here):
@@ -237,6 +239,49 @@ describe.skipIf(!GXX)('carried state on the device: CudaRunner.step (needs g++)'
       const [got] = await runner.forward(inputs);
       expect(Array.from(got!.data)).toEqual(Array.from(runReference(plain, inputs, NO_WEIGHTS)[0]!.data));
       await expect(runner.step({ x: inputs['x']! })).rejects.toThrow(/1 carry inputs need 1 carry outputs after its own/);
+    } finally {
+      runner.close();
+    }
+  }, 300_000);
+});
+
+describe.skipIf(!GXX)('a scheduled graph skips the launches no step range reads (needs g++)', () => {
+  // cache=lazy residual attention (passes/prune-residual.ts), fused as a compile fuses it: the dense part runs at
+  // dense steps only, the sparse part and the pooled keys at pruned ones (ir/schedule-liveness.ts)
+  const lazy = lazyAttention([1, 2, 64, 16, 16], 0.5);
+  const fused = runPipeline(lazy.g, parsePipeline('fuse-elementwise', new Map(builtinPasses()))).graph;
+  const w: Weights = { get: (x) => (x === lazy.param.name ? lazy.param.data : undefined), names: () => [lazy.param.name] };
+  const variant = { attention: 'f32', sparse_attention: 'f32' };
+
+  it('names dead launches per range in runner.cu', () => {
+    const { source } = emitCudaRunner(fused, emitCuda(fused, 'f32', variant));
+    const masks = /kStepSkip\[\] = \{([^}]*)\}/.exec(source)![1]!.split(', ');
+    // a dense step (range 0) skips the sparse part, a pruned one (1, 2) the dense part: both kinds of mask occur
+    expect(masks).toContain('0x1ull');
+    expect(masks).toContain('0x6ull');
+    expect(source).toContain('static unsigned sched_row(float tb)');
+  });
+
+  it('runs a dense, a selecting and two pruned steps as the reference does: output, residual and lists', async () => {
+    const runner = await CudaRunner.open(fused, w, { ...opts, variant });
+    try {
+      const state = graphCarry(fused);
+      const x = lazy.inputs(5);
+      for (const t of [0.9, 0.5, 0.1, 0.1]) {
+        const ts = tensor(tensorType('f32', [1]), Float32Array.of(t));
+        const inputs = { ...x, t: ts, ...Object.fromEntries(Object.entries(state.inputs()).map(([k, v]) =>
+          [k, tensor(fused.inputs.find((n) => n.attrs['name'] === k)!.type, v)])) };
+        const got = await runner.forward(inputs);
+        const want = runReference(fused, inputs, w);
+        state.update(want.map((y) => y.data));
+        want.forEach((y, o) => {
+          const scale = Math.max(1, ...Array.from(y.data, (v) => Math.abs(Number(v))));
+          const worst = Math.max(...Array.from(got[o]!.data, (v, i) => Math.abs(Number(v) - Number(y.data[i]))));
+          expect(worst, `t ${t}, output ${o}`).toBeLessThan(y.type.dtype === 'i32' ? 0.5 : 2e-5 * scale);
+        });
+      }
+      // the lists were selected (not the empty zero state) and the residual is not zero
+      expect(Array.from(state.inputs()['carry.blocks.0.lists']!).some((v) => v > 0)).toBe(true);
     } finally {
       runner.close();
     }
