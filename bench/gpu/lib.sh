@@ -15,7 +15,7 @@ trap 'exit 143' TERM
 ev() {  # ev <name> <model> [eval options...]
   local name=$1 model=$2; shift 2
   local t0=$SECONDS
-  timeout "${EVAL_TIMEOUT:-300}" $VDIT eval "$model" --set standard --batch 16 --json "$@" -o "/tmp/q/$name" \
+  timeout "${EVAL_TIMEOUT:-300}" $VDIT eval "$model" --set "${EVAL_SET:-standard}" --batch 16 --json "$@" -o "/tmp/q/$name" \
     > "/tmp/q/$name.out" 2> >(grep -v '^Warning' | tail -5 > "/tmp/q/$name.err")
   log "eval $name rc=$? $((SECONDS - t0)) s"
   [ -f "/tmp/q/$name/result.json" ] && cp "/tmp/q/$name/result.json" "$R/$name.json"

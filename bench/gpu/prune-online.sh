@@ -9,9 +9,10 @@
 # compiled (`vdit compile tiny --quant <quant|none> --prune …`) and evaluated against its dense twin; then, alone on the
 # card, the cogvideox-2b WGSL step with online selection (its `tile_select` launches included) beside dense and static
 # lists. STEP=0 skips the step. Results: $OUT/results.tgz (<name>.json, <name>.compile.json, fp.json, <quant>.json,
-# step-online.json).
+# step-online.json). EVAL_SET=heldout evaluates on the held-out seeds (compiler/generate/eval-set.ts) instead; R=<dir>
+# collects the results elsewhere than /tmp/pres (two runs in one call).
 set -uo pipefail
-R=/tmp/pres
+R=${R:-/tmp/pres}
 LOG=online.log
 source bench/gpu/lib.sh
 variants=("$@")

@@ -40,7 +40,7 @@ export const evalCommand = {
         type: 'string', describe: 'preset name, IR text file (class-conditioned) or a `vdit compile` folder',
       })
       .option('set', {
-        choices: EVAL_SETS, default: 'standard' as EvalSet, describe: 'standard: 48 classes × 4 seeds; quick: 8 × 1',
+        choices: EVAL_SETS, default: 'standard' as EvalSet, describe: 'standard: 48 classes × seeds 0–3; heldout: × seeds 4–7; quick: 8 × 1',
       })
       .option('backend', { choices: ['cpu', 'wgsl'] as const, default: 'wgsl' as const })
       .option('dtype', { choices: ['f32', 'f16'] as const, default: 'f32' as const, describe: 'WGSL storage type' })

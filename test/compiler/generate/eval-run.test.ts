@@ -41,10 +41,13 @@ describe('eval', () => {
   const first = join(root, 'first');
   const irFile = join(root, 'tiny-2.ir');
 
-  it('evalRequests: standard 48 × 4, quick 8 distinct classes covering every colour and direction', () => {
+  it('evalRequests: standard 48 × 4, heldout the same classes on 4 other seeds, quick 8 distinct classes covering every colour and direction', () => {
     const std = evalRequests('standard');
     expect(std).toHaveLength(192);
     expect(new Set(std.map((r) => `${r.cls}/${r.seed}`)).size).toBe(192);
+    const held = evalRequests('heldout');
+    expect(held.map((r) => r.cls)).toEqual(std.map((r) => r.cls));
+    expect([...new Set(held.map((r) => r.seed))].sort()).toEqual([4, 5, 6, 7]);
     const quick = evalRequests('quick');
     expect(new Set(quick.map((r) => r.cls)).size).toBe(8);
     expect(new Set(quick.map((r) => (r.cls >> 2) % 4)).size).toBe(4);
