@@ -1,10 +1,10 @@
 // A whole sampling run of a preset's denoiser on the CUDA runner, dense against a per-step pruning schedule with its
-// carried state on the device (bench/step-schedules.ts; default fz30w6r4e, the recommended one): each build runs the
+// carried state on the device (bench/step-schedules.ts; default lz30w7r3e, the recommended one): each build runs the
 // sampler's 30 forwards (t = the Euler timesteps, noisiest first) through CudaRunner.step, in two runs on fresh
 // runners, and every step's wall time (inputs up, velocity back, the forward) is the faster of the two. Seeded
 // weights and inputs, never zeros; x and the conditioning stay the same across steps (the time does not depend on
 // their values, the tile lists the online selection picks aside). Run on the GPU:
-//   npx tsx bench/prune-run-cuda.ts [preset=cogvideox-2b] [--schedule fz30w6r4e] [--quant w4a8|none] [-o out.json]
+//   npx tsx bench/prune-run-cuda.ts [preset=cogvideox-2b] [--schedule lz30w7r3e] [--quant w4a8|none] [-o out.json]
 import { renameSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parsePrune, pruneFromStore } from '../compiler/commands/compile-calibration.ts';
@@ -32,10 +32,10 @@ const opt = (name: string, fallback: string): string => {
 const preset = args[0] && !args[0].startsWith('-') ? args[0] : 'cogvideox-2b';
 const quant = opt('--quant', 'w4a8');
 const out = opt('-o', '');
-const schedule = STEP_SCHEDULES.find((s) => s.name === opt('--schedule', 'fz30w6r4e'));
+const schedule = STEP_SCHEDULES.find((s) => s.name === opt('--schedule', 'lz30w7r3e'));
 if (!schedule) throw new Error(`--schedule: one of ${STEP_SCHEDULES.map((s) => s.name).join(', ')}`);
 const prune = pruneValue(schedule);
-const kinds = stepKinds(stepKeeps(schedule));
+const kinds = stepKinds(stepKeeps(schedule), schedule.lazy);
 
 const model = loadModel(preset, { weights: 'seeded' });
 const pruneOpts = pruneFromStore(parsePrune(prune), undefined, model);
@@ -85,7 +85,7 @@ const dense = await run(lower(denseBuild.graph), denseBuild.weights);
 const sparse = await run(lower(prunedBuild.graph), prunedBuild.weights);
 const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-const byKind = Object.fromEntries((['dense', 'refresh', 'pruned'] as const).map((k) => {
+const byKind = Object.fromEntries((['dense', 'refresh', 'select', 'pruned'] as const).map((k) => {
   const ms = sparse.stepMs.filter((_, i) => kinds[i] === k);
   return [k, { steps: ms.length, medianMs: ms.length ? median(ms) : 0 }];
 })) as SamplingRun['byKind'];

@@ -13,6 +13,8 @@ export interface StepSchedule {
   readonly keep: number;
   /** queries per list (default the tile, 64) */
   readonly qtile?: number;
+  /** cache=lazy instead of frozen: the residual and lists taken at the first pruned step (passes/prune-residual.ts) */
+  readonly lazy?: boolean;
 }
 
 /** The sampler steps the schedules cover (vdit generate / eval). */
@@ -49,6 +51,18 @@ export const STEP_SCHEDULES: readonly StepSchedule[] = [
   { name: 'fz30w6g-q128', runs: '6D 3p D 3p D 4p D 4p D 6p', keep: 0.125, qtile: 128 },
   { name: 'fz30w5r5-q128', runs: '5D 4p D 4p D 3p D 3p D 3p D 3p', keep: 0.125, qtile: 128 },
   { name: 'fz30w7g-q128', runs: '7D 3p D 4p D 5p D 8p', keep: 0.125, qtile: 128 },
+  // cache=lazy: no sparse part at dense steps
+  { name: 'lz30w6r4e', runs: '6D 4p D 4p D 4p D 4p D 4p', keep: 0.125, lazy: true },
+  { name: 'lz30w7r3e', runs: '7D 5p D 5p D 5p D 5p', keep: 0.125, lazy: true },
+  { name: 'lz30w5r4e', runs: '5D 4p D 4p D 4p D 4p D 5p', keep: 0.125, lazy: true },
+  { name: 'lz30w6r3e', runs: '6D 5p D 5p D 5p D 6p', keep: 0.125, lazy: true },
+  { name: 'lz30w5r5e', runs: '5D 3p D 3p D 3p D 4p D 4p D 3p', keep: 0.125, lazy: true },
+  { name: 'lz30w6r5e', runs: '6D 3p D 3p D 4p D 4p D 6p', keep: 0.125, lazy: true },
+  { name: 'lz30w4r4e', runs: '4D 4p D 4p D 4p D 4p D 6p', keep: 0.125, lazy: true },
+  { name: 'lz30w5r3e', runs: '5D 5p D 6p D 6p D 5p', keep: 0.125, lazy: true },
+  { name: 'lz30w6r2e', runs: '6D 7p D 7p D 8p', keep: 0.125, lazy: true },
+  { name: 'lz30w7r2e', runs: '7D 7p D 7p D 7p', keep: 0.125, lazy: true },
+  { name: 'lz30w8r2e', runs: '8D 7p D 7p D 6p', keep: 0.125, lazy: true },
 ];
 
 /** The keep of every step: runs expanded, D → 1, p → the schedule's keep; throws unless they cover the 30 steps. */
@@ -71,32 +85,36 @@ export function pruneValue(s: StepSchedule): string {
     else runs.push([k, 1]);
   }
   const text = runs.map(([k, c]) => (c > 1 ? `${k}x${c}` : `${k}`)).join('/');
-  return `schedule=${text},select=online,cache=frozen${s.qtile ? `,qtile=${s.qtile}` : ''}`;
+  return `schedule=${text},select=online,cache=${s.lazy ? 'lazy' : 'frozen'}${s.qtile ? `,qtile=${s.qtile}` : ''}`;
 }
 
 /**
- * What each step runs under cache=frozen (passes/prune-residual.ts): 'dense' every tile, no sparse part (a dense
- * step before another), 'refresh' every tile and the sparse part (a dense step before a pruned one), 'pruned' the
- * sparse part over the carried lists.
+ * What each step runs under cache=frozen or lazy (passes/prune-residual.ts): 'dense' every tile, no sparse part (a
+ * dense step before another; lazy: every dense step), 'refresh' every tile and the sparse part (frozen: a dense step
+ * before a pruned one), 'select' (lazy: the first pruned step after a dense one) the sparse part over lists it
+ * selects, 'pruned' the sparse part over the carried lists.
  */
-export type StepKind = 'dense' | 'refresh' | 'pruned';
+export type StepKind = 'dense' | 'refresh' | 'select' | 'pruned';
 
-export function stepKinds(keeps: readonly number[]): StepKind[] {
-  const plan = residualPlan(keeps, true);
-  return keeps.map((_, i) => (!plan.refresh[i] ? 'pruned' : plan.sparseKeeps[i] ? 'refresh' : 'dense'));
+export function stepKinds(keeps: readonly number[], lazy = false): StepKind[] {
+  const plan = residualPlan(keeps, lazy ? 'lazy' : 'frozen');
+  return keeps.map((_, i) => (plan.refresh[i] ? (plan.sparseKeeps[i] ? 'refresh' : 'dense')
+    : lazy && plan.anchor[i] ? 'select' : 'pruned'));
 }
 
 /** A schedule's 30 steps summed from its step kinds' times (bench/attention-sparse-cuda.ts --residual), beside dense. */
 export interface ScheduleSum {
   readonly name: string; readonly qtile: number; readonly keep: number;
   readonly dense: number; readonly refresh: number; readonly pruned: number;
+  /** lazy schedules' selecting steps (absent before cache=lazy existed) */
+  readonly select?: number;
   readonly ms: number; readonly denseMs: number;
 }
 
 /** The steps of each kind in a schedule. */
 export function kindCounts(s: StepSchedule): Record<StepKind, number> {
-  const counts = { dense: 0, refresh: 0, pruned: 0 };
-  for (const k of stepKinds(stepKeeps(s))) counts[k]++;
+  const counts = { dense: 0, refresh: 0, select: 0, pruned: 0 };
+  for (const k of stepKinds(stepKeeps(s), s.lazy)) counts[k]++;
   return counts;
 }
 

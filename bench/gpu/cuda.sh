@@ -77,11 +77,11 @@ case "${1:-}" in
     runj cog-cuda-w4a8-online0.5-q128 200 run cogvideox-2b --weights seeded --quant w4a8 --prune keep=0.5,select=online,qtile=128 --backend cuda --profile --repeat 3 ;;
   residual)
     t0=$SECONDS
-    timeout 300 $TSX bench/attention-sparse-cuda.ts cogvideox-2b --residual -o "$R/attention-residual-cuda.json" 2> >(grep -v '^Warning' | tail -8 >> "$R/cuda.log")
+    timeout 300 $TSX bench/attention-sparse-cuda.ts cogvideox-2b --residual -o "$R/attention-residual-cuda.json" 2> >(grep -v '^Warning' | tail -60 >> "$R/cuda.log")
     log "attention residual rc=$? $((SECONDS - t0)) s" ;;
   run)
     t0=$SECONDS
-    timeout 580 $TSX bench/prune-run-cuda.ts cogvideox-2b --schedule fz30w6r4e -o "$R/run-cuda-fz30w6r4e.json" 2> >(grep -v '^Warning' | tail -4 >> "$R/cuda.log")
+    timeout 580 $TSX bench/prune-run-cuda.ts cogvideox-2b --schedule "${SCHED:-lz30w7r3e}" -o "$R/run-cuda-${SCHED:-lz30w7r3e}.json" 2> >(grep -v '^Warning' | tail -4 >> "$R/cuda.log")
     log "sampling run rc=$? $((SECONDS - t0)) s" ;;
   *) echo "usage: bash bench/gpu/cuda.sh tiny|kernels|step|online|residual|run" >&2; exit 2 ;;
 esac

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -49,10 +49,21 @@ describe('bench/prune-report.ts', () => {
       const s = sums.schedules.find((x) => x.name === 'fz30w6r4e')!;
       const line = whole.split('\n').find((l) => l.startsWith('| steps 0–5 dense, then 4p D 4p D 4p D 4p D 4p at 0.125 |'))!;
       expect(line).toContain('`schedule=1x6/0.125x4/1/0.125x4/1/0.125x4/1/0.125x4/1/0.125x4,select=online,cache=frozen`');
-      expect(line).toMatch(/\| yes \| 5 \/ 5 \/ 20 \|/);
+      expect(line).toMatch(/\| yes \| – \| – \| – \| 5 \/ 5 \/ 20 \|/);
       expect(line).toContain(`| ${s.ms.toFixed(1)} | **${(s.denseMs / s.ms).toFixed(2)}×** |`);
       // a schedule timed but not evaluated keeps its time, its quality cells empty
-      expect(whole).toMatch(/\| steps 0–3 dense, then 3p D 3p D 3p D 3p D 3p D 6p at 0\.25 \| .* \| – \| – \| – \| – \| 3 \/ 6 \/ 21 \|/);
+      expect(whole).toMatch(/\| steps 0–3 dense, then 3p D 3p D 3p D 3p D 3p D 6p at 0\.25 \| .* \| – \| – \| – \| – \| – \| – \| – \| 3 \/ 6 \/ 21 \|/);
+      // a lazy schedule: its own label, its selecting steps with the refreshes, and its held-out evaluation
+      mkdirSync(join(dir, 'heldout'));
+      for (const f of ['lz30w7r3e.json', 'lz30w7r3e.compile.json']) copyFileSync(join(RESULTS, f), join(dir, f));
+      for (const f of ['fp.json', 'lz30w7r3e.json']) copyFileSync(join(RESULTS, 'heldout', f), join(dir, 'heldout', f));
+      const lazy = renderPruneReport(dir, 'plot.svg').md;
+      const lz = sums.schedules.find((x) => x.name === 'lz30w7r3e')!;
+      const held = JSON.parse(readFileSync(join(dir, 'heldout', 'lz30w7r3e.json'), 'utf8')) as { reference: { psnr: number } };
+      const lzLine = lazy.split('\n').find((l) => l.startsWith('| steps 0–6 dense, then 5p D 5p D 5p D 5p at 0.125, cache=lazy |'))!;
+      expect(lzLine).toContain(`| ${held.reference.psnr.toFixed(2)} |`);
+      expect(lzLine).toContain(`| 10 / 4 / 16 | ${lz.ms.toFixed(1)} |`);
+      expect(lazy).toMatch(/\| online \+ lazy residual, steps 0–6 dense, then 5p D 5p D 5p D 5p at 0\.125 \| 0\.42 \|/);
       // a whole sampling run on CUDA (bench/prune-run-cuda.ts): per kind of step and the run against dense
       copyFileSync(join(RESULTS, 'run-cuda-fz30w6r4e.json'), join(dir, 'run-cuda-fz30w6r4e.json'));
       const sampled = renderPruneReport(dir, 'plot.svg').md;
