@@ -10,8 +10,9 @@ const QUICK_CLASSES = 8;
 
 /**
  * standard: every class (0..47) × seeds 0..3, class-major. heldout: the same with seeds 4..7, clips no setting was
- * chosen on (a choice made on standard, e.g. a pruning schedule, checked on fresh noise). quick: 8 classes × seed 0, class i of the 8 being
- * shape i mod 3, colour i mod 4, direction (i + ⌊i/4⌋) mod 4, so every colour and direction appears twice.
+ * chosen on (a choice made on standard, e.g. a pruning schedule, checked on fresh noise). quick: 8 classes × seed 0,
+ * class i of the 8 being shape i mod 3, colour i mod 4, direction (i + ⌊i/4⌋) mod 4, so every colour and direction
+ * appears twice.
  */
 export function evalRequests(set: EvalSet): ClipRequest[] {
   if (set === 'standard' || set === 'heldout') {
