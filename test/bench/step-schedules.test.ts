@@ -22,13 +22,16 @@ describe('bench/step-schedules', () => {
     for (const x of STEP_SCHEDULES) {
       const parsed = parsePrune(pruneValue(x));
       expect(parsed.keeps).toEqual(stepKeeps(x));
-      expect(parsed).toMatchObject({ online: true, residual: 'frozen', ...(x.qtile ? { qtile: x.qtile } : {}) });
+      expect(parsed).toMatchObject({ online: true, residual: x.lazy ? 'lazy' : 'frozen', ...(x.qtile ? { qtile: x.qtile } : {}) });
     }
   });
 
-  it('names each step\'s kind as the frozen plan runs it', () => {
+  it('names each step\'s kind as the frozen or lazy plan runs it', () => {
     expect(stepKinds([1, 1, 0.25, 1, 0.25, 0.25])).toEqual(['dense', 'refresh', 'pruned', 'refresh', 'pruned', 'pruned']);
-    expect(kindCounts(STEP_SCHEDULES.find((x) => x.name === 'fz30C-.25')!)).toEqual({ dense: 3, refresh: 6, pruned: 21 });
+    expect(stepKinds([1, 1, 0.25, 1, 0.25, 0.25], true)).toEqual(['dense', 'dense', 'select', 'dense', 'select', 'pruned']);
+    expect(kindCounts(STEP_SCHEDULES.find((x) => x.name === 'fz30C-.25')!)).toEqual({ dense: 3, refresh: 6, select: 0, pruned: 21 });
+    expect(kindCounts(STEP_SCHEDULES.find((x) => x.name === 'lz30w7r3e')!)).toEqual({ dense: 10, refresh: 0, select: 4, pruned: 16 });
+    expect(pruneValue(STEP_SCHEDULES.find((x) => x.name === 'lz30w7r3e')!)).toContain(',cache=lazy');
     expect(scheduleLabel({ name: 'x', runs: '6D 4p D 20p', keep: 0.125, qtile: 128 }))
       .toBe('steps 0–5 dense, then 4p D 20p at 0.125, query tiles of 128');
   });

@@ -64,7 +64,7 @@ describe('--prune schedule=…,select=online', () => {
     expect(() => parsePrune('keep=0.5,tile=')).toThrow(/tile must be a positive integer, got ''/);
   });
 
-  it('parses cache=residual (online schedules only) into the pass option residual', () => {
+  it('parses cache=residual|frozen|lazy (online schedules only) into the pass option residual', () => {
     expect(parsePrune('schedule=1/0.25/0.25,select=online,cache=residual'))
       .toEqual({ keeps: [1, 0.25, 0.25], tile: 64, online: true, residual: true });
     expect(parsePrune('schedule=1/0.25,select=online,cache=none')).toEqual({ keeps: [1, 0.25], tile: 64, online: true });
@@ -72,7 +72,9 @@ describe('--prune schedule=…,select=online', () => {
       .toEqual({ keeps: [1, 0.25], bounds: samplerBounds(2), tile: 64, keepFirst: 0, online: true, residual: true });
     expect(parsePrune('schedule=1/0.25,select=online,cache=frozen'))
       .toEqual({ keeps: [1, 0.25], tile: 64, online: true, residual: 'frozen' });
-    expect(() => parsePrune('schedule=1/0.25,select=online,cache=kv')).toThrow(/cache must be none, residual or frozen, got 'kv'/);
+    expect(parsePrune('schedule=1/0.25,select=online,cache=lazy'))
+      .toEqual({ keeps: [1, 0.25], tile: 64, online: true, residual: 'lazy' });
+    expect(() => parsePrune('schedule=1/0.25,select=online,cache=kv')).toThrow(/cache must be none, residual, frozen or lazy, got 'kv'/);
     expect(() => parsePrune('keep=0.5,select=online,cache=residual')).toThrow(/cache=residual needs select=online and a schedule/);
     expect(() => parsePrune('schedule=1/0.5,cache=residual')).toThrow(/cache=residual needs select=online/);
   });
