@@ -78,11 +78,10 @@ const onlineSparse = (keep: number, qtile: number): Node => {
 const residualForm = (keep: number, qtile: number, mode: ResidualMode): [Node[], Map<string, Tensor>] => {
   const qt = qtile === tile ? {} : { qtile };
   const t = node('input', [], { name: 't' }, tensorType('f32', [b]));
-  const frozen = mode !== 'residual';
   const [plan, bounds] = [residualPlan(mode === 'lazy' ? [1, keep, keep] : [1, 1, keep], mode), [0.7, 0.3]];
   const select = node('tile_select', [q, poolKeyTiles(k, tile), t],
     { tile, ...qt, keeps: [...plan.selectKeeps], bounds, keepFirst: 0, scale, keys: n });
-  if (frozen) {
+  if (plan.frozen) {
     const [rows, kept] = [b * h * Math.ceil(n / qtile), select.type.shape[3]!];
     const spread = evenly(keep).data;
     // carried as lists + 1 (passes/prune-residual.ts)
@@ -208,7 +207,9 @@ if (online) {
     const lazy = mode === 'lazy';
     for (const s of STEP_SCHEDULES.filter((x) => x.keep === keep && (x.qtile ?? tile) === qtile && !!x.lazy === lazy)) {
       const counts = kindCounts(s);
-      const ms = (Object.keys(counts) as StepKind[]).reduce((a, kind) => a + (counts[kind] ? counts[kind] * kinds.get(kind)! : 0), 0);
+      // kinds the schedule has were timed; the others (a frozen form's select, a lazy one's refresh) count 0
+      const ms = (Object.keys(counts) as StepKind[])
+        .reduce((a, kind) => a + (counts[kind] ? counts[kind] * kinds.get(kind)! : 0), 0);
       schedules.push({ name: s.name, qtile, keep, ...counts, ms, denseMs: SCHEDULE_STEPS * denseRows[0]!.ms });
     }
   }

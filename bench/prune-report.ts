@@ -423,7 +423,7 @@ export function renderPruneReport(dir: string, svgName: string): { md: string; s
       'values written as a model\'s graph writes them): frozen, a pruned step (sparse part + the empty refresh launch + ' +
       'the carried residual added), a refresh step (sparse part + every tile) and a dense step before another (every ' +
       'tile, no sparse part); lazy, a dense step (every tile), the first pruned step (it selects the lists) and a pruned ' +
-      'step. A launch that nothing reads in the step\'s range is skipped (ir/schedule-liveness.ts) and shows ~0.00; the ' +
+      'step. A launch that nothing reads in the step\'s range is skipped (runtime/schedule-liveness.ts) and shows ~0.00; the ' +
       'kept column is the pruned budget'));
   }
   const heldDir = join(dir, 'heldout');

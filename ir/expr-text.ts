@@ -1,6 +1,6 @@
 import type { Expr } from './expr.ts';
 import { failAt } from './lexer.ts';
-import { attrsText } from './node.ts';
+import { attrsText, type Node } from './node.ts';
 import { isElementwise } from './ops.ts';
 import { attrsFromAst, opOf, parseExprAst, type ExprAst } from './text-grammar.ts';
 
@@ -25,6 +25,16 @@ function fromAst(a: ExprAst): Expr {
     failAt(a.op, `op '${op}' is not elementwise and cannot appear in a fused expr`);
   }
   return { kind: 'op', op, attrs: attrsFromAst(a.attrs), args: a.args.map(fromAst) };
+}
+
+/** The expression a unary/binary/where/cast/fused node computes, over its operands `$0..`. */
+export function nodeExpr(n: Node): Expr {
+  if (n.op === 'fused') {
+    const text = n.attrs['expr'];
+    if (typeof text !== 'string') throw new Error('fused: attribute expr must be a string');
+    return parseExpr(text);
+  }
+  return { kind: 'op', op: n.op, attrs: n.attrs, args: n.src.map((_, index) => ({ kind: 'input', index })) };
 }
 
 /** Largest operand index an expression reads, or -1 when it reads none. */

@@ -134,7 +134,7 @@ static void note_rows() {
 }
 
 static void launch(int s) {
-  // nothing of this forward reads the value in any of its ranges (ir/schedule-liveness.ts)
+  // nothing of this forward reads the value in any of its ranges (runtime/schedule-liveness.ts)
   if ((kStepSkip[s] & sched_rows) == sched_rows) return;
   step(s);
   const cudaError_t e = cudaGetLastError();

@@ -8,7 +8,7 @@ import type { CudaKernel } from './kernel.ts';
 import { planRunnerBuffers } from './runner-buffers.ts';
 import { RUNNER_MAIN } from './runner-main.ts';
 import { cudaScheduleRow } from './render.ts';
-import { scheduleLiveness } from '../../ir/schedule-liveness.ts';
+import { scheduleLiveness } from '../../runtime/schedule-liveness.ts';
 
 /** The parts of compiler/compile/emit-cuda.ts's CudaEmission the runner needs (steps as toposort positions). */
 export interface RunnerEmission {
@@ -73,10 +73,12 @@ const MAX_SKIP_ROWS = 64;
 
 /**
  * The schedule tables: the timestep input's buffer (−1 without a schedule), the host twin of the kernels' range
- * function, and per launch the ranges in which nothing reads its value (ir/schedule-liveness.ts): runner-main.ts
+ * function, and per launch the ranges in which nothing reads its value (runtime/schedule-liveness.ts): runner-main.ts
  * skips a launch when every timestep of the forward lies in such a range.
  */
-function scheduleTables(g: Graph, order: readonly Node[], e: RunnerEmission, bufferOf: (n: Node) => number | undefined): string[] {
+function scheduleTables(
+  g: Graph, order: readonly Node[], e: RunnerEmission, bufferOf: (n: Node) => number | undefined,
+): string[] {
   const live = scheduleLiveness(g);
   const t = live && bufferOf(live.t);
   if (!live || t === undefined || live.bounds.length + 1 > MAX_SKIP_ROWS) {

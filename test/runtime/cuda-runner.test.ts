@@ -247,7 +247,7 @@ describe.skipIf(!GXX)('carried state on the device: CudaRunner.step (needs g++)'
 
 describe.skipIf(!GXX)('a scheduled graph skips the launches no step range reads (needs g++)', () => {
   // cache=lazy residual attention (passes/prune-residual.ts), fused as a compile fuses it: the dense part runs at
-  // dense steps only, the sparse part and the pooled keys at pruned ones (ir/schedule-liveness.ts)
+  // dense steps only, the sparse part and the pooled keys at pruned ones (runtime/schedule-liveness.ts)
   const lazy = lazyAttention([1, 2, 64, 16, 16], 0.5);
   const fused = runPipeline(lazy.g, parsePipeline('fuse-elementwise', new Map(builtinPasses()))).graph;
   const w: Weights = { get: (x) => (x === lazy.param.name ? lazy.param.data : undefined), names: () => [lazy.param.name] };

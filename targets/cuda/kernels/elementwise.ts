@@ -1,7 +1,7 @@
 import type { Node } from '../../../ir/node.ts';
 import { attr } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
-import { nodeExpr } from '../../wgsl/kernels/elementwise.ts';
+import { nodeExpr } from '../../../ir/expr-text.ts';
 import { buildCudaKernel, type CudaKernel } from '../kernel.ts';
 import { cudaLiteral, cudaStore } from '../render.ts';
 import { renderCudaExpr } from '../render-expr.ts';

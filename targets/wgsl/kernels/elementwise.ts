@@ -1,5 +1,4 @@
-import type { Expr } from '../../../ir/expr.ts';
-import { parseExpr } from '../../../ir/expr-text.ts';
+import { nodeExpr } from '../../../ir/expr-text.ts';
 import type { Node } from '../../../ir/node.ts';
 import type { LowerContext } from '../../target.ts';
 import type { KernelSpec } from '../kernel.ts';
@@ -9,16 +8,6 @@ import { tensorVar } from '../tensor-var.ts';
 
 /** One output element per invocation; elementwise kernels are memory-bound, so this stays simple. */
 export const ELEMENTWISE_WORKGROUP = 256;
-
-/** The expression a unary/binary/where/cast/fused node computes, over its operands `$0..`. */
-export function nodeExpr(n: Node): Expr {
-  if (n.op === 'fused') {
-    const text = n.attrs['expr'];
-    if (typeof text !== 'string') throw new Error('wgsl: fused needs a string attribute expr');
-    return parseExpr(text);
-  }
-  return { kind: 'op', op: n.op, attrs: n.attrs, args: n.src.map((_, index) => ({ kind: 'input', index })) };
-}
 
 /** Unary, binary, where, cast and fused nodes: one kernel, inputs broadcast to the result shape. */
 export function lowerElementwise(n: Node, ctx: LowerContext): KernelSpec {

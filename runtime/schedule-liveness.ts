@@ -1,8 +1,10 @@
-import type { Expr } from './expr.ts';
-import { parseExpr } from './expr-text.ts';
-import { toposort, type Graph } from './graph.ts';
-import { rangeTiles, tileSelectAttrs, tileSelectKeys } from './infer-tile-select.ts';
-import type { Node } from './node.ts';
+import type { Expr } from '../ir/expr.ts';
+import { nodeExpr } from '../ir/expr-text.ts';
+import { toposort, type Graph } from '../ir/graph.ts';
+import { rangeTiles, tileSelectAttrs, tileSelectKeys } from '../ir/infer-tile-select.ts';
+import type { Node } from '../ir/node.ts';
+import { BINARY_OPS, UNARY_OPS } from '../ir/ops.ts';
+import { evalBinary, evalUnary } from './reference-elementwise.ts';
 
 /*
  * Which values a forward needs per timestep range of its schedule (passes/prune-schedule.ts): a graph whose
@@ -26,7 +28,8 @@ export interface ScheduleLiveness {
   readonly needed: ReadonlyMap<Node, readonly boolean[]>;
 }
 
-const ELEMENTWISE_CONST = new Set(['add', 'sub', 'mul', 'div', 'max', 'min', 'neg', 'cast', 'where']);
+const UNARY = new Set<string>(UNARY_OPS);
+const BINARY = new Set<string>(BINARY_OPS);
 
 /** The graph's one schedule (t and bounds shared by every scheduled op), or undefined without one or with several. */
 function findSchedule(order: readonly Node[]): { t: Node; bounds: readonly number[] } | undefined {
@@ -45,34 +48,19 @@ function findSchedule(order: readonly Node[]): { t: Node; bounds: readonly numbe
   return same ? first : undefined;
 }
 
-/** An elementwise expression over known scalars, or undefined where it uses an op this analysis does not fold. */
+/**
+ * An elementwise expression over known scalars, as the reference evaluates it (unary, binary, where), or undefined
+ * where an operand is unknown.
+ */
 function evalExpr(e: Expr, inputs: readonly (number | undefined)[]): number | undefined {
   if (e.kind === 'const') return e.value;
   if (e.kind === 'input') return inputs[e.index];
-  if (!ELEMENTWISE_CONST.has(e.op)) return undefined;
   const a = e.args.map((x) => evalExpr(x, inputs));
   if (e.op === 'where') return a[0] === undefined ? undefined : a[0] !== 0 ? a[1] : a[2];
   if (a.some((x) => x === undefined)) return undefined;
-  const [x, y] = a as number[];
-  switch (e.op) {
-    case 'add': return x! + y!;
-    case 'sub': return x! - y!;
-    case 'mul': return x! * y!;
-    case 'div': return x! / y!;
-    case 'max': return Math.max(x!, y!);
-    case 'min': return Math.min(x!, y!);
-    case 'neg': return -x!;
-    default: {
-      const to = e.attrs['to'];
-      return to === 'bool' ? (x !== 0 && x === x ? 1 : 0) : to === 'i32' || to === 'u32' ? Math.trunc(x!) : x;
-    }
-  }
+  if (UNARY.has(e.op)) return evalUnary(e.op, a[0]!, e.attrs);
+  return BINARY.has(e.op) ? evalBinary(e.op, a[0]!, a[1]!) : undefined;
 }
-
-/** A node's expression over its operands: the fused body, or the op itself. */
-const exprOf = (n: Node): Expr => (n.op === 'fused'
-  ? parseExpr(String(n.attrs['expr']))
-  : { kind: 'op', op: n.op, attrs: n.attrs, args: n.src.map((_, index) => ({ kind: 'input', index })) });
 
 /** The operands an expression reads, given the known ones: a where with a known condition reads its taken side. */
 function readInputs(e: Expr, known: readonly (number | undefined)[], into: boolean[]): void {
@@ -98,8 +86,9 @@ export function scheduleLiveness(g: Graph): ScheduleLiveness | undefined {
   for (const n of order) {
     if (n.op === 'schedule_value') consts.set(n, n.attrs['values'] as number[]);
     else if (n.op === 'reshape' && consts.has(n.src[0]!)) consts.set(n, consts.get(n.src[0]!)!);
-    else if ((n.op === 'fused' || ELEMENTWISE_CONST.has(n.op)) && n.src.length && n.src.every((s) => consts.has(s))) {
-      const e = exprOf(n);
+    else if ((n.op === 'fused' || n.op === 'where' || UNARY.has(n.op) || BINARY.has(n.op)) && n.src.length &&
+      n.src.every((s) => consts.has(s))) {
+      const e = nodeExpr(n);
       consts.set(n, Array.from({ length: rows }, (_, r) => evalExpr(e, n.src.map((s) => constOf(s, r)))));
     }
   }
@@ -112,7 +101,7 @@ export function scheduleLiveness(g: Graph): ScheduleLiveness | undefined {
     }
     if (n.op !== 'fused' && n.op !== 'where') return all;
     const into = n.src.map(() => false);
-    readInputs(exprOf(n), n.src.map((s) => constOf(s, r)), into);
+    readInputs(nodeExpr(n), n.src.map((s) => constOf(s, r)), into);
     return into;
   };
   const needed = new Map<Node, boolean[]>(order.map((n) => [n, new Array<boolean>(rows).fill(false)]));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { graph, toposort } from '../../ir/graph.ts';
 import { node } from '../../ir/node.ts';
-import { scheduleLiveness } from '../../ir/schedule-liveness.ts';
+import { scheduleLiveness } from '../../runtime/schedule-liveness.ts';
 import { tensorType } from '../../ir/types.ts';
 import { lazyAttention } from '../passes/lazy-attention.ts';
 
